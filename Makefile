@@ -1,0 +1,61 @@
+# One entry point for people and CI. `make demo` and `make test` work from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := redis-server espeak-ng sox
+STAMP := $(VENV)/.installed
+
+.PHONY: help apt venv protos test test-unit test-e2e demo up lint clean
+
+help:
+	@echo "make demo       set up everything, start the stack, talk to it in Telugu, write reply WAVs"
+	@echo "make test       set up everything and run the whole test suite (unit + end-to-end)"
+	@echo "make test-unit  quick run: unit tests only"
+	@echo "make up         start the local stack (Ctrl-C stops it)"
+	@echo "make protos     regenerate the gRPC stubs from protos/"
+
+# System packages: installed when running as root, explained otherwise.
+apt:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	command -v sox >/dev/null || missing="$$missing sox"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	  else \
+	    echo "missing system packages:$$missing"; \
+	    echo "install them with: sudo apt-get install -y $(APT_PACKAGES)"; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=24"
+	$(BIN)/pip install -q -e ".[all,dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+protos: venv
+	$(BIN)/python scripts/gen_protos.py
+
+test: apt venv
+	$(BIN)/python -m pytest
+
+test-unit: venv
+	$(BIN)/python -m pytest -m "not e2e and not slow"
+
+test-e2e: apt venv
+	$(BIN)/python -m pytest -m e2e
+
+demo: apt venv
+	$(BIN)/telugu-s2s demo
+
+up: apt venv
+	$(BIN)/telugu-s2s up
+
+clean:
+	rm -rf .run .pytest_cache

@@ -1,0 +1,1 @@
+"""Codec service: streaming EnCodec encode/decode over gRPC (torch lives here)."""

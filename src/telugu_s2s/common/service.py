@@ -1,0 +1,127 @@
+"""The one way a gRPC service starts and stops.
+
+`GrpcService` binds the port (a taken port is a clear error), adds standard health
+and reflection, serves Prometheus metrics on its own port, and on SIGTERM/SIGINT
+drains: health NOT_SERVING -> stop accepting -> in-flight RPCs get `grace_s` to
+finish -> the service's own cleanup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger(__name__)
+
+
+class PortInUseError(RuntimeError):
+    pass
+
+
+class HealthState:
+    """Sets the serving status of the overall server and each named service together."""
+
+    def __init__(self, service_names: Iterable[str]) -> None:
+        self.servicer = health.aio.HealthServicer()
+        self.names = ["", *service_names]
+        self.serving = False
+
+    async def set(self, serving: bool) -> None:
+        self.serving = serving
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in self.names:
+            await self.servicer.set(name, status)
+
+
+def start_metrics_server(host: str, port: int) -> None:
+    """Prometheus /metrics on its own port (0 disables)."""
+    if not port:
+        return
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        raise PortInUseError(f"metrics port {host}:{port} is not available: {exc}") from exc
+
+
+class GrpcService:
+    def __init__(
+        self,
+        name: str,
+        host: str,
+        port: int,
+        *,
+        service_names: Iterable[str],
+        grace_s: float = 10.0,
+        options: list[tuple[str, object]] | None = None,
+        interceptors: list | None = None,
+    ) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.grace_s = grace_s
+        self.service_names = list(service_names)
+        self.server = grpc.aio.server(options=options or [], interceptors=interceptors or [])
+        self.health = HealthState(self.service_names)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, self.server)
+        self.bound_port: int | None = None
+        self._stop = asyncio.Event()
+        self._on_drain: list[Callable[[], Awaitable[None]]] = []
+        self._on_close: list[Callable[[], Awaitable[None]]] = []
+
+    def on_drain(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Runs after health goes NOT_SERVING and before the server stops."""
+        self._on_drain.append(fn)
+
+    def on_close(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Runs after the server has stopped (close channels, pools, threads)."""
+        self._on_close.append(fn)
+
+    async def start(self) -> int:
+        reflection.enable_server_reflection(
+            [*self.service_names, reflection.SERVICE_NAME, health.SERVICE_NAME], self.server
+        )
+        address = f"{self.host}:{self.port}"
+        try:
+            bound = self.server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise PortInUseError(f"{self.name}: cannot listen on {address}: {exc}") from exc
+        if bound == 0:
+            raise PortInUseError(f"{self.name}: cannot listen on {address} (port in use?)")
+        self.bound_port = bound
+        await self.server.start()
+        log.info("%s listening", self.name, extra={"address": f"{self.host}:{bound}"})
+        return bound
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+
+    async def wait_and_drain(self) -> None:
+        await self._stop.wait()
+        log.info("%s draining", self.name, extra={"grace_s": self.grace_s})
+        await self.health.set(False)
+        for fn in self._on_drain:
+            await fn()
+        await self.server.stop(self.grace_s)
+        for fn in self._on_close:
+            try:
+                await fn()
+            except Exception:  # noqa: BLE001 - cleanup must not mask the stop
+                log.exception("%s cleanup failed", self.name)
+        log.info("%s stopped", self.name)

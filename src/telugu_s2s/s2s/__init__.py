@@ -1,0 +1,1 @@
+"""S2S transformer (torch) and its Triton serving; `protocol` and `client` import no torch."""

@@ -1,0 +1,72 @@
+"""The contract between the gateway and the `s2s_transformer` Triton model (no torch).
+
+Inputs (all batch-less; `max_batch_size: 0`):
+  USER_CODES        INT32 [K, T]   caller's codes, codebook-major
+  VOICE_ID          INT32 [1]      speaker index (common.voices.VoiceSpec.speaker_index)
+  CONTEXT_CODES     INT32 [K, C]   earlier turns, oldest first, concatenated along time:
+                                   user_1, reply_1, user_2, reply_2, ... (C may be 0)
+  CONTEXT_SEGMENTS  INT32 [S]      frame count of each segment in CONTEXT_CODES, in order
+                                   (S = 2 x turns; sum = C). The model builds its own bounded
+                                   context from these (budget in the checkpoint config).
+  MAX_FRAMES        INT32 [1]      optional, stop after this many reply frames
+  TEMPERATURE       FP32  [1]      optional, 0 = greedy
+  TOP_K             INT32 [1]      optional, 0 = no top-k filter
+  SEED              INT64 [1]      optional, sampling seed
+  FRAMES_PER_RESPONSE INT32 [1]    optional, frames per streamed response
+Outputs (one response per group of frames; then an empty response with the final flag):
+  CODES             INT32 [K, n]   the next n generated frames
+  FRAME_OFFSET      INT32 [1]      index of the first of those frames in the reply
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MODEL_NAME = "s2s_transformer"
+
+USER_CODES = "USER_CODES"
+VOICE_ID = "VOICE_ID"
+CONTEXT_CODES = "CONTEXT_CODES"
+CONTEXT_SEGMENTS = "CONTEXT_SEGMENTS"
+MAX_FRAMES = "MAX_FRAMES"
+TEMPERATURE = "TEMPERATURE"
+TOP_K = "TOP_K"
+SEED = "SEED"
+FRAMES_PER_RESPONSE = "FRAMES_PER_RESPONSE"
+
+OUT_CODES = "CODES"
+OUT_FRAME_OFFSET = "FRAME_OFFSET"
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_frames: int = 600
+    temperature: float = 0.0
+    top_k: int = 0
+    seed: int = 0
+    frames_per_response: int = 2
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    request_id: str
+    user_codes: np.ndarray  # int [K, T]
+    voice_index: int
+    context_codes: np.ndarray  # int [K, C]
+    context_segments: np.ndarray  # int [S]
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+
+def context_from_turns(turns: list[tuple[np.ndarray, np.ndarray]], n_codebooks: int) -> tuple[np.ndarray, np.ndarray]:
+    """(user, reply) code pairs, oldest first -> (CONTEXT_CODES, CONTEXT_SEGMENTS)."""
+    blocks: list[np.ndarray] = []
+    segments: list[int] = []
+    for user, reply in turns:
+        for block in (user, reply):
+            block = np.asarray(block, dtype=np.int32).reshape(n_codebooks, -1)
+            blocks.append(block)
+            segments.append(block.shape[1])
+    codes = np.concatenate(blocks, axis=1) if blocks else np.zeros((n_codebooks, 0), np.int32)
+    return codes.astype(np.int32), np.asarray(segments, dtype=np.int32)
