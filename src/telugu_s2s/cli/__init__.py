@@ -1,0 +1,1 @@
+"""The `telugu-s2s` command."""

@@ -1,0 +1,176 @@
+"""`telugu-s2s`: run the local stack, talk to it, benchmark it, train the models."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from telugu_s2s.local.stack import REPO_ROOT, StackConfig
+
+
+def _add_stack_flags(p: argparse.ArgumentParser) -> None:
+    d = StackConfig()
+    g = p.add_argument_group("stack")
+    g.add_argument("--host", default=d.host, help="address every service binds (default %(default)s)")
+    g.add_argument("--gateway-port", type=int, default=d.gateway_port)
+    g.add_argument("--gateway-metrics-port", type=int, default=d.gateway_metrics_port)
+    g.add_argument("--codec-port", type=int, default=d.codec_port)
+    g.add_argument("--codec-metrics-port", type=int, default=d.codec_metrics_port)
+    g.add_argument("--context-port", type=int, default=d.context_port)
+    g.add_argument("--context-metrics-port", type=int, default=d.context_metrics_port)
+    g.add_argument("--triton-grpc-port", type=int, default=d.triton_grpc_port)
+    g.add_argument("--triton-http-port", type=int, default=d.triton_http_port)
+    g.add_argument("--triton-metrics-port", type=int, default=d.triton_metrics_port)
+    g.add_argument("--redis-port", type=int, default=d.redis_port)
+    g.add_argument("--context-backend", choices=("auto", "redis", "memory"), default="auto",
+                   help="auto: redis-server when installed, else memory://")
+    g.add_argument("--run-dir", type=Path, default=d.run_dir, help="logs and redis data (default .run/)")
+    g.add_argument("--codec-weights", default="", help="official encodec_24khz .th file or a codec checkpoint dir")
+    g.add_argument("--codec-checkpoint", type=Path, default=d.codec_checkpoint_dir)
+    g.add_argument("--s2s-checkpoint", type=Path, default=d.s2s_checkpoint_dir)
+    g.add_argument("--allow-random-weights", action="store_true",
+                   help="run on UNTRAINED weights when no checkpoint exists (replies are noise)")
+
+
+def _stack_config(a: argparse.Namespace) -> StackConfig:
+    return StackConfig(
+        run_dir=a.run_dir,
+        host=a.host,
+        gateway_port=a.gateway_port,
+        gateway_metrics_port=a.gateway_metrics_port,
+        codec_port=a.codec_port,
+        codec_metrics_port=a.codec_metrics_port,
+        context_port=a.context_port,
+        context_metrics_port=a.context_metrics_port,
+        triton_grpc_port=a.triton_grpc_port,
+        triton_http_port=a.triton_http_port,
+        triton_metrics_port=a.triton_metrics_port,
+        redis_port=a.redis_port,
+        context_backend=a.context_backend,
+        allow_random_weights=a.allow_random_weights,
+        codec_weights=a.codec_weights,
+        codec_checkpoint_dir=a.codec_checkpoint,
+        s2s_checkpoint_dir=a.s2s_checkpoint,
+    )
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _raise_terminated(signum, frame):  # noqa: ARG001
+    raise _Terminated()
+
+
+def cmd_up(a: argparse.Namespace) -> int:
+    from telugu_s2s.local.procs import StackError
+    from telugu_s2s.local.stack import LocalStack, wait_forever
+
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    stack = LocalStack(_stack_config(a), say=lambda m: print(m, flush=True))
+    try:
+        stack.start()
+        if stack.cfg.weights_missing():
+            _banner_random(stack.cfg.weights_missing())
+        print("\ntelugu-s2s is up:", flush=True)
+        for name, where in stack.endpoints():
+            print(f"  {name:28s} {where}", flush=True)
+        print("\nTalk to it:  telugu-s2s talk --input examples/namaskaram.wav --voice priya --output reply.wav")
+        print("Stop it:     Ctrl-C\n", flush=True)
+        dead = wait_forever(stack)
+        print(f"{dead} exited unexpectedly; stopping the stack (see {stack.cfg.run_dir / 'logs'})", file=sys.stderr)
+        return 1
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, _Terminated):
+        print("\nstopping...", flush=True)
+        return 0
+    finally:
+        stack.stop()
+
+
+def _banner_random(missing: list[str]) -> None:
+    bar = "!" * 78
+    print(f"\n{bar}\n!! UNTRAINED WEIGHTS: {', '.join(missing)} not found.\n"
+          "!! The service runs end to end, but its replies are noise, not Telugu.\n"
+          "!! Get real weights: `telugu-s2s train all` (docs/training.md).\n"
+          f"{bar}\n", file=sys.stderr, flush=True)
+
+
+def cmd_talk(a: argparse.Namespace) -> int:
+    from telugu_s2s.cli.talk import talk
+
+    return talk(a)
+
+
+def cmd_voices(a: argparse.Namespace) -> int:
+    from telugu_s2s.cli.talk import voices
+
+    return voices(a)
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from telugu_s2s.cli.demo import demo
+
+    return demo(a, _stack_config(a), _banner_random)
+
+
+def cmd_training(a: argparse.Namespace, rest: list[str]) -> int:
+    from telugu_s2s.training.cli import main as training_main
+
+    return int(training_main([a.command, *rest]) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="telugu-s2s", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the whole stack locally (Ctrl-C stops it)")
+    _add_stack_flags(up)
+    up.set_defaults(func=cmd_up)
+
+    talk = sub.add_parser("talk", help="speak a WAV file to the gateway and save the reply")
+    talk.add_argument("--input", type=Path, required=True, help="WAV file (any common rate, mono or stereo)")
+    talk.add_argument("--output", type=Path, required=True, help="reply WAV to write")
+    talk.add_argument("--voice", default="", help="arjun, ravi, priya or lakshmi")
+    talk.add_argument("--session", default="", help="resume this session id")
+    talk.add_argument("--target", default="127.0.0.1:50051", help="gateway host:port")
+    mode = talk.add_mutually_exclusive_group()
+    mode.add_argument("--realtime", dest="realtime", action="store_true", default=True,
+                      help="send audio at real-time pace (default)")
+    mode.add_argument("--fast", dest="realtime", action="store_false", help="send audio as fast as possible")
+    talk.add_argument("--output-rate", type=int, default=16000, help="reply sample rate (8000/16000/24000/48000)")
+    talk.add_argument("--api-key", default="", help="bearer key for a gateway that requires one")
+    talk.set_defaults(func=cmd_talk)
+
+    voices = sub.add_parser("voices", help="list the voices")
+    voices.add_argument("--target", default="127.0.0.1:50051", help="gateway host:port")
+    voices.set_defaults(func=cmd_voices)
+
+    demo = sub.add_parser("demo", help="start the stack, ask a Telugu question in two voices, save the replies")
+    _add_stack_flags(demo)
+    demo.add_argument("--out-dir", type=Path, default=REPO_ROOT / "out", help="where the reply WAVs go")
+    demo.set_defaults(func=cmd_demo)
+
+    for name, text in (("data", "make the training corpus"), ("train", "train the codec / S2S models"),
+                       ("eval", "evaluate the trained models")):
+        t = sub.add_parser(name, help=text, add_help=False)
+        t.set_defaults(func=None)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] in ("data", "train", "eval"):
+        a = argparse.Namespace(command=argv[0])
+        return cmd_training(a, argv[1:])
+    a = parser.parse_args(argv)
+    return int(a.func(a) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""`telugu-s2s talk` and `telugu-s2s voices`: a caller on the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import grpc
+
+from telugu_s2s.client.caller import CallFailed, CallOptions, CallResult, converse
+from telugu_s2s.client.wav import WavError, read_wav_as, write_wav
+
+
+def summary(result: CallResult) -> dict:
+    turn = result.turns[-1] if result.turns else None
+    lat = turn.latency if turn else {}
+    return {
+        "session_id": result.session_id,
+        "turn_id": turn.turn_id if turn else "",
+        "voice": result.voice,
+        "resumed": result.resumed,
+        "turns_in_context": turn.turns_in_context if turn else result.turns_in_context_at_start,
+        "reply_ms": round(turn.reply_ms, 1) if turn else 0.0,
+        "interrupted": bool(turn and turn.interrupted),
+        "response_latency_ms": round(lat.get("response_latency_ms", 0.0), 1),
+        "voice_to_voice_ms": round(lat.get("voice_to_voice_ms", 0.0), 1),
+        "stages": {k: round(v, 1) for k, v in lat.items()
+                   if k not in ("response_latency_ms", "voice_to_voice_ms")},
+        "untrained_model": result.untrained_model,
+        "errors": [list(e) for e in result.errors + (turn.errors if turn else [])],
+    }
+
+
+def run_talk(target: str, input_path, output_path, voice: str, session: str, realtime: bool,
+             output_rate: int, api_key: str = "") -> dict:
+    audio = read_wav_as(input_path, 16000)
+    metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
+    opts = CallOptions(voice=voice, session_id=session, realtime=realtime,
+                       output_rate=output_rate, metadata=metadata)
+    result = asyncio.run(converse(target, [audio], opts))
+    if not result.turns:
+        raise CallFailed(grpc.StatusCode.UNKNOWN,
+                         "the call ended without a reply: " + "; ".join(f"{c}: {m}" for c, m in result.errors))
+    write_wav(output_path, result.turns[-1].reply_pcm(), output_rate)
+    return summary(result)
+
+
+def talk(a) -> int:
+    try:
+        out = run_talk(a.target, a.input, a.output, a.voice, a.session, a.realtime, a.output_rate, a.api_key)
+    except WavError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except CallFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if out["untrained_model"]:
+        print("warning: the service runs on UNTRAINED weights; the reply is noise", file=sys.stderr)
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+    return 0
+
+
+def voices(a) -> int:
+    from telugu_s2s.v1 import conversation_pb2 as pb
+    from telugu_s2s.v1 import conversation_pb2_grpc as pb_grpc
+
+    try:
+        with grpc.insecure_channel(a.target) as ch:
+            resp = pb_grpc.ConversationStub(ch).ListVoices(pb.ListVoicesRequest(), timeout=5)
+    except grpc.RpcError as exc:
+        print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    for v in resp.voices:
+        print(f"{v.id:10s} {v.display_name:10s} {v.description}")
+    return 0

@@ -1,0 +1,234 @@
+"""A caller: streams turns of audio into Converse the way a phone or app would.
+
+Realtime mode paces 20 ms chunks at the wall clock and keeps the line open with
+silence while listening (so VAD, barge-in and latency behave as on a real call).
+Fast mode sends each utterance at once, followed by enough silence to end the turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import grpc
+import numpy as np
+
+from telugu_s2s.common.audio import AudioFormat as Fmt
+from telugu_s2s.common.audio import Encoding, decode_bytes
+from telugu_s2s.v1 import conversation_pb2 as pb
+from telugu_s2s.v1 import conversation_pb2_grpc as pb_grpc
+
+CHUNK_MS = 20
+INPUT_RATE = 16000
+
+
+@dataclass
+class TurnResult:
+    turn_id: str = ""
+    reply: list[np.ndarray] = field(default_factory=list)
+    reply_ms: float = 0.0
+    interrupted: bool = False
+    played_ms: int = 0
+    latency: dict[str, float] = field(default_factory=dict)
+    turns_in_context: int = 0
+    # Client-side clocks (seconds, time.monotonic).
+    speech_started_at: float | None = None
+    speech_stopped_at: float | None = None
+    first_audio_at: float | None = None
+    interrupted_at: float | None = None
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def reply_pcm(self) -> np.ndarray:
+        return np.concatenate(self.reply) if self.reply else np.zeros(0, np.int16)
+
+
+@dataclass
+class CallResult:
+    session_id: str = ""
+    resumed: bool = False
+    voice: str = ""
+    turns_in_context_at_start: int = 0
+    untrained_model: bool = False
+    output_rate: int = INPUT_RATE
+    turns: list[TurnResult] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    voice: str = ""
+    session_id: str = ""
+    realtime: bool = True
+    silence_ms: int = 500  # VAD silence that ends a turn (sent to the gateway)
+    pause_ms: int = 600  # silence the caller leaves after each utterance
+    barge_in_after_ms: int | None = None  # start the next utterance this far into a reply
+    output_rate: int = INPUT_RATE
+    turn_timeout_s: float = 60.0
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+class CallFailed(RuntimeError):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        self.details = details
+
+
+def _chunks(samples: np.ndarray, chunk: int) -> list[bytes]:
+    return [samples[i : i + chunk].astype("<i2").tobytes() for i in range(0, len(samples), chunk)]
+
+
+async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions) -> CallResult:
+    """Speak each utterance (int16 mono at 16 kHz) as one turn; return what came back."""
+    chunk = INPUT_RATE * CHUNK_MS // 1000
+    silence = np.zeros(chunk, np.int16).tobytes()
+    result = CallResult(output_rate=opts.output_rate)
+    out_fmt = Fmt(Encoding.PCM16, opts.output_rate)
+    outbox: asyncio.Queue[pb.ClientMessage | None] = asyncio.Queue()
+    reply_audio_ms = 0.0
+    reply_playing = asyncio.Event()
+    current = TurnResult()
+
+    config = pb.SessionConfig(
+        session_id=opts.session_id,
+        voice=opts.voice,
+        input_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=INPUT_RATE),
+        output_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=opts.output_rate),
+        vad=pb.VadSettings(silence_duration_ms=opts.silence_ms),
+    )
+    await outbox.put(pb.ClientMessage(config=config))
+
+    async def requests():
+        while True:
+            msg = await outbox.get()
+            if msg is None:
+                return
+            yield msg
+
+    async def send_audio(data: bytes, pace_until: float | None) -> float | None:
+        await outbox.put(pb.ClientMessage(audio=pb.AudioChunk(audio=data)))
+        if pace_until is None:
+            return None
+        pace_until += CHUNK_MS / 1000.0
+        delay = pace_until - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return pace_until
+
+    finished = 0  # turns that ended (done, interrupted, or failed in-band)
+    progress = asyncio.Event()
+
+    def finish_turn() -> None:
+        nonlocal finished
+        finished += 1
+        reply_playing.clear()
+        progress.set()
+
+    async def wait_or_fill(done) -> None:
+        """Keep the line open (realtime) or just wait (fast) until done() holds."""
+        nonlocal clock
+        deadline = time.monotonic() + opts.turn_timeout_s
+        while not done() and time.monotonic() < deadline:
+            if opts.realtime:
+                clock = await send_audio(silence, clock)
+            else:
+                progress.clear()
+                try:
+                    await asyncio.wait_for(progress.wait(), 0.02)
+                except TimeoutError:
+                    pass
+
+    clock: float | None = None
+
+    async def speaker():
+        nonlocal reply_audio_ms, clock
+        clock = time.monotonic() if opts.realtime else None
+        for i, utt in enumerate(utterances):
+            if i > 0:
+                if opts.barge_in_after_ms is not None:
+                    await wait_or_fill(
+                        lambda: finished >= i
+                        or (reply_playing.is_set() and reply_audio_ms >= opts.barge_in_after_ms)
+                    )
+                else:
+                    await wait_or_fill(lambda: finished >= i)
+            reply_audio_ms = 0.0
+            for data in _chunks(utt, chunk):
+                clock = await send_audio(data, clock)
+            for _ in range(opts.pause_ms // CHUNK_MS):
+                clock = await send_audio(silence, clock)
+        await wait_or_fill(lambda: finished >= len(utterances))
+        await outbox.put(pb.ClientMessage(control=pb.Control(type=pb.Control.END_OF_INPUT)))
+        await outbox.put(None)
+
+    channel = grpc.aio.insecure_channel(target)
+    try:
+        stub = pb_grpc.ConversationStub(channel)
+        call = stub.Converse(requests(), metadata=list(opts.metadata) or None)
+        speak_task = asyncio.create_task(speaker())
+        awaiting_reply = False
+        try:
+            async for msg in call:
+                kind = msg.WhichOneof("message")
+                now = time.monotonic()
+                if kind == "session_started":
+                    s = msg.session_started
+                    result.session_id, result.resumed, result.voice = s.session_id, s.resumed, s.voice
+                    result.turns_in_context_at_start = s.turns_in_context
+                    result.untrained_model = s.untrained_model
+                elif kind == "speech_started":
+                    current = TurnResult(speech_started_at=now)
+                    if reply_playing.is_set() and result.turns:
+                        result.turns[-1].interrupted_at = now
+                elif kind == "speech_stopped":
+                    current.speech_stopped_at = now
+                    awaiting_reply = True
+                elif kind == "response_started":
+                    awaiting_reply = False
+                    current.turn_id = msg.response_started.turn_id
+                    result.turns.append(current)
+                    reply_playing.set()
+                elif kind == "response_audio":
+                    turn = result.turns[-1] if result.turns else current
+                    if turn.first_audio_at is None:
+                        turn.first_audio_at = now
+                    pcm = decode_bytes(msg.response_audio.audio, out_fmt)
+                    turn.reply.append(pcm)
+                    reply_audio_ms += 1000.0 * len(pcm) / opts.output_rate
+                elif kind == "response_done":
+                    d = msg.response_done
+                    turn = result.turns[-1]
+                    turn.reply_ms = d.audio_ms
+                    turn.turns_in_context = d.turns_in_context
+                    lat = d.latency
+                    turn.latency = {
+                        "response_latency_ms": lat.response_latency_ms,
+                        "voice_to_voice_ms": lat.voice_to_voice_ms,
+                        "encode_flush_ms": lat.encode_flush_ms,
+                        "context_fetch_ms": lat.context_fetch_ms,
+                        "first_frame_ms": lat.first_frame_ms,
+                        "first_decode_ms": lat.first_decode_ms,
+                    }
+                    finish_turn()
+                elif kind == "response_interrupted":
+                    turn = result.turns[-1]
+                    turn.interrupted = True
+                    turn.played_ms = msg.response_interrupted.played_ms
+                    turn.reply_ms = turn.played_ms
+                    finish_turn()
+                elif kind == "error":
+                    e = msg.error
+                    (result.turns[-1] if result.turns else result).errors.append((e.code, e.message))
+                    if awaiting_reply:
+                        # A turn that ended without a reply (e.g. too short) still ends.
+                        awaiting_reply = False
+                        finish_turn()
+        except grpc.aio.AioRpcError as exc:
+            raise CallFailed(exc.code(), exc.details() or "") from exc
+        finally:
+            speak_task.cancel()
+            await asyncio.gather(speak_task, return_exceptions=True)
+    finally:
+        await channel.close()
+    return result
