@@ -118,6 +118,12 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return demo(a, _stack_config(a), _banner_random)
 
 
+def cmd_bench(a: argparse.Namespace) -> int:
+    from telugu_s2s.client.bench import main as bench_main
+
+    return bench_main(a)
+
+
 def cmd_training(a: argparse.Namespace, rest: list[str]) -> int:
     from telugu_s2s.training.cli import main as training_main
 
@@ -154,6 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stack_flags(demo)
     demo.add_argument("--out-dir", type=Path, default=REPO_ROOT / "out", help="where the reply WAVs go")
     demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="simulate concurrent callers against a running stack")
+    bench.add_argument("--sessions", type=int, default=1, help="concurrent callers")
+    bench.add_argument("--turns", type=int, default=3, help="turns per caller")
+    bench.add_argument("--target", default="127.0.0.1:50051", help="gateway host:port")
+    bench.add_argument("--examples", default=str(REPO_ROOT / "examples"), help="WAV file or folder of questions")
+    bench.add_argument("--barge-in-share", type=float, default=0.0, help="share of replies the callers talk over")
+    bench.add_argument("--voice", default="", help="one voice for all callers (default: rotate the four)")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--json", default="", help="write the results as JSON here")
+    bench.add_argument("--markdown", default="", help="write the Markdown table here")
+    bench.add_argument("--api-key", default="", help="bearer key for a gateway that requires one")
+    bench.set_defaults(func=cmd_bench)
 
     for name, text in (("data", "make the training corpus"), ("train", "train the codec / S2S models"),
                        ("eval", "evaluate the trained models")):

@@ -36,6 +36,7 @@ class TurnResult:
     speech_started_at: float | None = None
     speech_stopped_at: float | None = None
     first_audio_at: float | None = None
+    last_audio_at: float | None = None
     interrupted_at: float | None = None
     errors: list[tuple[str, str]] = field(default_factory=list)
 
@@ -62,7 +63,8 @@ class CallOptions:
     realtime: bool = True
     silence_ms: int = 500  # VAD silence that ends a turn (sent to the gateway)
     pause_ms: int = 600  # silence the caller leaves after each utterance
-    barge_in_after_ms: int | None = None  # start the next utterance this far into a reply
+    barge_in_after_ms: int = 400  # how far into a reply a barging caller starts talking
+    barge_in_on: tuple[int, ...] = ()  # utterance indexes (>= 1) spoken over the previous reply
     output_rate: int = INPUT_RATE
     turn_timeout_s: float = 60.0
     metadata: tuple[tuple[str, str], ...] = ()
@@ -146,7 +148,7 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
         clock = time.monotonic() if opts.realtime else None
         for i, utt in enumerate(utterances):
             if i > 0:
-                if opts.barge_in_after_ms is not None:
+                if i in opts.barge_in_on:
                     await wait_or_fill(
                         lambda: finished >= i
                         or (reply_playing.is_set() and reply_audio_ms >= opts.barge_in_after_ms)
@@ -193,6 +195,7 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
                     turn = result.turns[-1] if result.turns else current
                     if turn.first_audio_at is None:
                         turn.first_audio_at = now
+                    turn.last_audio_at = now
                     pcm = decode_bytes(msg.response_audio.audio, out_fmt)
                     turn.reply.append(pcm)
                     reply_audio_ms += 1000.0 * len(pcm) / opts.output_rate

@@ -1,0 +1,223 @@
+"""`telugu-s2s bench`: N concurrent callers against a running stack, with latency percentiles.
+
+Each caller plays real Telugu question audio in real time, leaves natural pauses, takes M
+turns, and (with --barge-in-share) talks over a share of the replies. Response latency and
+voice-to-voice come from the gateway's per-turn `ResponseDone`; barge-in stop is measured on
+the caller's side, from the `SpeechStarted` event that interrupts a reply to the last reply
+chunk received. CPU use of each service process is read from /proc before and after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from telugu_s2s.client.caller import CallFailed, CallOptions, converse
+from telugu_s2s.client.wav import read_wav_as
+
+SERVICE_PATTERNS = {
+    "gateway": "telugu_s2s.gateway",
+    "codec": "telugu_s2s.codec",
+    "context": "telugu_s2s.context",
+    "triton": "tritonserver",
+    "triton_python_stub": "triton_python_backend_stub",
+    "redis": "redis-server",
+}
+
+
+@dataclass
+class BenchConfig:
+    target: str
+    sessions: int
+    turns: int
+    examples: list[Path]
+    barge_in_share: float = 0.0
+    seed: int = 0
+    voice: str = ""
+    ramp_s: float = 1.0
+    api_key: str = ""
+
+
+@dataclass
+class BenchResult:
+    response_latency_ms: list[float] = field(default_factory=list)
+    voice_to_voice_ms: list[float] = field(default_factory=list)
+    barge_in_stop_ms: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=dict)
+    turns_ok: int = 0
+    turns_interrupted: int = 0
+    errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+
+def percentiles(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "mean": None, "n": 0}
+    arr = np.asarray(values, dtype=np.float64)
+    return {
+        "p50": round(float(np.percentile(arr, 50)), 1),
+        "p95": round(float(np.percentile(arr, 95)), 1),
+        "p99": round(float(np.percentile(arr, 99)), 1),
+        "mean": round(float(arr.mean()), 1),
+        "n": int(arr.size),
+    }
+
+
+def _proc_cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user+system) used so far by each service's processes, by name."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        for name, pattern in SERVICE_PATTERNS.items():
+            if pattern in cmd:
+                fields = stat[stat.rindex(")") + 2 :].split()
+                out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+                break
+    return out
+
+
+async def _caller(idx: int, cfg: BenchConfig, audio: list[np.ndarray], res: BenchResult, progress) -> None:
+    rng = random.Random(cfg.seed * 1000 + idx)
+    await asyncio.sleep(rng.uniform(0, cfg.ramp_s))
+    utterances = [audio[(idx + t) % len(audio)] for t in range(cfg.turns)]
+    barge = tuple(t for t in range(1, cfg.turns) if rng.random() < cfg.barge_in_share)
+    metadata = (("authorization", f"Bearer {cfg.api_key}"),) if cfg.api_key else ()
+    opts = CallOptions(
+        voice=cfg.voice or ("arjun", "ravi", "priya", "lakshmi")[idx % 4],
+        realtime=True,
+        pause_ms=rng.choice((400, 600, 800)),
+        barge_in_after_ms=rng.choice((300, 500, 700)),
+        barge_in_on=barge,
+        metadata=metadata,
+    )
+    try:
+        call = await converse(cfg.target, utterances, opts)
+    except CallFailed as exc:
+        res.errors.append(f"caller {idx}: {exc}")
+        progress(cfg.turns)
+        return
+    for code, msg in call.errors:
+        res.errors.append(f"caller {idx}: {code}: {msg}")
+    for turn in call.turns:
+        for code, msg in turn.errors:
+            res.errors.append(f"caller {idx} turn {turn.turn_id}: {code}: {msg}")
+        if turn.interrupted:
+            res.turns_interrupted += 1
+            if turn.interrupted_at is not None:
+                last = turn.last_audio_at or turn.interrupted_at
+                res.barge_in_stop_ms.append(max(0.0, (last - turn.interrupted_at) * 1000.0))
+        if turn.latency:
+            res.turns_ok += 1
+            res.response_latency_ms.append(turn.latency["response_latency_ms"])
+            res.voice_to_voice_ms.append(turn.latency["voice_to_voice_ms"])
+            for k, v in turn.latency.items():
+                if k not in ("response_latency_ms", "voice_to_voice_ms"):
+                    res.stages.setdefault(k, []).append(v)
+    progress(cfg.turns)
+
+
+async def run_bench(cfg: BenchConfig) -> BenchResult:
+    from tqdm import tqdm
+
+    audio = [read_wav_as(p, 16000) for p in cfg.examples]
+    res = BenchResult()
+    bar = tqdm(total=cfg.sessions * cfg.turns, desc=f"{cfg.sessions} callers", unit="turn")
+    cpu0 = _proc_cpu_seconds()
+    t0 = time.monotonic()
+    await asyncio.gather(*(_caller(i, cfg, audio, res, bar.update) for i in range(cfg.sessions)))
+    res.wall_s = time.monotonic() - t0
+    cpu1 = _proc_cpu_seconds()
+    bar.close()
+    res.cpu_s = {k: round(cpu1[k] - cpu0.get(k, 0.0), 2) for k in cpu1}
+    return res
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "os": platform.platform()}
+
+
+def report(cfg: BenchConfig, res: BenchResult) -> dict:
+    return {
+        "sessions": cfg.sessions,
+        "turns_per_session": cfg.turns,
+        "barge_in_share": cfg.barge_in_share,
+        "response_latency_ms": percentiles(res.response_latency_ms),
+        "voice_to_voice_ms": percentiles(res.voice_to_voice_ms),
+        "barge_in_stop_ms": percentiles(res.barge_in_stop_ms),
+        "stages_ms": {k: percentiles(v) for k, v in sorted(res.stages.items())},
+        "turns_completed": res.turns_ok,
+        "turns_interrupted": res.turns_interrupted,
+        "errors": len(res.errors),
+        "error_samples": res.errors[:10],
+        "wall_s": round(res.wall_s, 1),
+        "throughput_turns_per_s": round((res.turns_ok + res.turns_interrupted) / res.wall_s, 3) if res.wall_s else 0,
+        "cpu_seconds": res.cpu_s,
+        "cpu_percent_of_one_core": {k: round(100 * v / res.wall_s, 1) for k, v in res.cpu_s.items()} if res.wall_s else {},
+        "machine": machine(),
+    }
+
+
+def markdown(rep: dict) -> str:
+    def row(name: str, p: dict) -> str:
+        f = lambda x: "-" if x is None else f"{x:.0f}"  # noqa: E731
+        return f"| {name} | {f(p['p50'])} | {f(p['p95'])} | {f(p['p99'])} | {p['n']} |"
+
+    lines = [
+        f"**{rep['sessions']} callers x {rep['turns_per_session']} turns**, barge-in share "
+        f"{rep['barge_in_share']:.0%}, {rep['wall_s']} s, {rep['throughput_turns_per_s']} turns/s, "
+        f"errors {rep['errors']}",
+        "",
+        "| metric (ms) | p50 | p95 | p99 | n |",
+        "|---|---|---|---|---|",
+        row("response latency", rep["response_latency_ms"]),
+        row("voice-to-voice", rep["voice_to_voice_ms"]),
+        row("barge-in stop", rep["barge_in_stop_ms"]),
+    ]
+    lines += [row(f"stage: {k}", v) for k, v in rep["stages_ms"].items()]
+    if rep["cpu_percent_of_one_core"]:
+        lines += ["", "CPU (% of one core): " + ", ".join(
+            f"{k} {v}" for k, v in sorted(rep["cpu_percent_of_one_core"].items()))]
+    return "\n".join(lines) + "\n"
+
+
+def main(a) -> int:
+    examples = sorted(Path(a.examples).glob("*.wav")) if Path(a.examples).is_dir() else [Path(a.examples)]
+    if not examples:
+        print(f"error: no WAV files in {a.examples}")
+        return 2
+    cfg = BenchConfig(target=a.target, sessions=a.sessions, turns=a.turns, examples=examples,
+                      barge_in_share=a.barge_in_share, seed=a.seed, voice=a.voice, api_key=a.api_key)
+    res = asyncio.run(run_bench(cfg))
+    rep = report(cfg, res)
+    md = markdown(rep)
+    print(md)
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(rep, indent=2, ensure_ascii=False) + "\n")
+    if a.markdown:
+        Path(a.markdown).write_text(md)
+    return 0 if not res.errors else 1
