@@ -195,6 +195,14 @@ class LocalStack:
         self.procs.append(proc)
         wait_grpc_serving(proc, cfg.gateway_target, 60)
 
+    def restart_gateway(self) -> int | None:
+        """Stop the gateway (SIGTERM, drain) and start a fresh one; returns the old exit code."""
+        old = next(p for p in self.procs if p.name == "gateway")
+        code = old.stop()
+        self.procs.remove(old)
+        self._start_gateway(self.cfg.run_dir / "logs")
+        return code
+
     # ------------------------------------------------------------------ info
     def endpoints(self) -> list[tuple[str, str]]:
         cfg = self.cfg
