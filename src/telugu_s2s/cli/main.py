@@ -24,6 +24,7 @@ def _add_stack_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--triton-http-port", type=int, default=d.triton_http_port)
     g.add_argument("--triton-metrics-port", type=int, default=d.triton_metrics_port)
     g.add_argument("--redis-port", type=int, default=d.redis_port)
+    g.add_argument("--web-port", type=int, default=d.web_port, help="browser demo page (0 disables)")
     g.add_argument("--context-backend", choices=("auto", "redis", "memory"), default="auto",
                    help="auto: redis-server when installed, else memory://")
     g.add_argument("--run-dir", type=Path, default=d.run_dir, help="logs and redis data (default .run/)")
@@ -48,6 +49,7 @@ def _stack_config(a: argparse.Namespace) -> StackConfig:
         triton_http_port=a.triton_http_port,
         triton_metrics_port=a.triton_metrics_port,
         redis_port=a.redis_port,
+        web_port=a.web_port,
         context_backend=a.context_backend,
         allow_random_weights=a.allow_random_weights,
         codec_weights=a.codec_weights,

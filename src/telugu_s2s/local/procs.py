@@ -112,3 +112,24 @@ def wait_grpc_serving(proc: Proc, target: str, timeout: float) -> None:
         f"{proc.name} at {target} was not SERVING after {timeout:.0f} s (last: {status}). "
         f"Last lines of {proc.log_path}:\n{tail(proc.log_path)}"
     )
+
+
+def wait_http_ok(proc: Proc, url: str, timeout: float) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise StackError(
+                f"{proc.name} exited with code {proc.popen.returncode} while starting. "
+                f"Last lines of {proc.log_path}:\n{tail(proc.log_path)}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise StackError(f"{proc.name} did not answer {url} within {timeout:.0f} s; see {proc.log_path}")

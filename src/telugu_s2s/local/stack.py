@@ -15,6 +15,7 @@ from telugu_s2s.local.procs import (
     python_module,
     spawn,
     wait_grpc_serving,
+    wait_http_ok,
 )
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class StackConfig:
     triton_http_port: int = 8003
     triton_metrics_port: int = 8002
     redis_port: int = 6390
+    web_port: int = 8000  # 0: no web page
     context_backend: str = "auto"  # auto | redis | memory
     allow_random_weights: bool = False
     codec_weights: str = ""
@@ -63,6 +65,8 @@ class StackConfig:
         }
         if self.resolved_backend() == "redis":
             ports["redis"] = self.redis_port
+        if self.web_port:
+            ports["web page"] = self.web_port
         return ports
 
     def resolved_backend(self) -> str:
@@ -112,6 +116,7 @@ class LocalStack:
             self._start_codec(logs)
             self._start_triton(logs)
             self._start_gateway(logs)
+            self._start_web(logs)
         except BaseException:
             self.stop()
             raise
@@ -203,10 +208,24 @@ class LocalStack:
         self._start_gateway(self.cfg.run_dir / "logs")
         return code
 
+    def _start_web(self, logs: Path) -> None:
+        cfg = self.cfg
+        if not cfg.web_port:
+            return
+        env = {
+            "TS2S_WEB_HOST": cfg.host,
+            "TS2S_WEB_PORT": str(cfg.web_port),
+            "TS2S_WEB_GATEWAY_TARGET": cfg.gateway_target,
+        }
+        proc = spawn("web", python_module("telugu_s2s.web"), env, logs)
+        self.procs.append(proc)
+        wait_http_ok(proc, f"http://{cfg.host}:{cfg.web_port}/", 30)
+
     # ------------------------------------------------------------------ info
     def endpoints(self) -> list[tuple[str, str]]:
         cfg = self.cfg
-        return [
+        web = [("web page (talk in a browser)", f"http://{cfg.host}:{cfg.web_port}/")] if cfg.web_port else []
+        return web + [
             ("gateway (gRPC, public API)", cfg.gateway_target),
             ("gateway metrics", f"http://{cfg.host}:{cfg.gateway_metrics_port}/metrics"),
             ("codec (gRPC)", f"{cfg.host}:{cfg.codec_port}"),
