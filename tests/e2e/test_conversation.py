@@ -57,7 +57,7 @@ def test_a_full_turn_answers_telugu_speech_with_speech(stack, example_wavs):
 
 
 def test_second_turn_in_the_same_session_sees_the_first(stack, example_wavs):
-    first = talk(stack, [example_wavs["naa_peru_ravi"]], voice="arjun")
+    first = talk(stack, [example_wavs["naa_peru_ramu"]], voice="arjun")
     second = talk(stack, [example_wavs["naa_peru_emiti"]], session=first.session_id)
     assert second.resumed and second.session_id == first.session_id
     assert second.turns_in_context_at_start == 1
@@ -69,7 +69,7 @@ def test_second_turn_in_the_same_session_sees_the_first(stack, example_wavs):
 
 
 def test_two_turns_in_one_call(stack, example_wavs):
-    call = talk(stack, [example_wavs["naa_peru_ravi"], example_wavs["naa_peru_emiti"]], voice="lakshmi")
+    call = talk(stack, [example_wavs["naa_peru_ramu"], example_wavs["naa_peru_emiti"]], voice="lakshmi")
     assert [t.turns_in_context for t in call.turns] == [1, 2]
 
 
@@ -92,7 +92,7 @@ def test_barge_in_stops_the_reply_and_records_the_interruption(stack, example_wa
 
 
 def test_session_resumes_after_a_gateway_restart(stack, example_wavs):
-    first = talk(stack, [example_wavs["naa_peru_ravi"]], voice="lakshmi")
+    first = talk(stack, [example_wavs["naa_peru_ramu"]], voice="lakshmi")
     exit_code = stack.restart_gateway()
     assert exit_code == 0, "the gateway did not drain and exit cleanly on SIGTERM"
     again = talk(stack, [example_wavs["naa_peru_emiti"]], session=first.session_id)
