@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import (
+from tests.unit.deploy.conftest import (
     CHART_DIR,
     KUBE_VERSIONS,
     MONITORING_APIS,
