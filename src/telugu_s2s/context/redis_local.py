@@ -129,13 +129,16 @@ class LocalRedis:
         if self.running:
             raise RedisLaunchError(f"redis-server already running (pid {self.proc.pid})")
         conf = self._write_config()
-        self.proc = subprocess.Popen(
-            [self.executable, str(conf)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                [self.executable, str(conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise RedisLaunchError(f"cannot run {self.executable}: {exc.strerror or exc}") from exc
         return self
 
     def wait_ready(self, timeout: float = 10.0) -> LocalRedis:
