@@ -236,3 +236,21 @@ class LocalRedis:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+def start_local_redis(
+    data_dir: Path | str, *, port: int = 0, appendonly: bool = True, timeout: float = 10.0
+) -> LocalRedis | None:
+    """For the local stack: start redis-server (AOF on, appendfsync always) in `data_dir` and
+    wait until it is ready; None when redis-server is not installed (then use memory://).
+    Pass `server.url` as TS2S_CONTEXT_REDIS_URL and call `server.stop()` on the way out."""
+    if redis_server_path() is None:
+        return None
+    server = LocalRedis(data_dir, port=port, appendonly=appendonly)
+    server.start()
+    try:
+        server.wait_ready(timeout)
+    except RedisLaunchError:
+        server.stop()
+        raise
+    return server

@@ -67,3 +67,19 @@ def test_missing_executable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr("telugu_s2s.context.redis_local.shutil.which", lambda name: None)
     with pytest.raises(RedisLaunchError, match="apt-get install redis-server"):
         LocalRedis(tmp_path)
+
+
+def test_start_local_redis_for_the_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from telugu_s2s.context.redis_local import start_local_redis
+
+    server = start_local_redis(tmp_path / "stack")
+    assert server is not None
+    try:
+        assert server.appendonly and server.running
+        client = redis.Redis.from_url(server.url)
+        assert client.ping() is True
+        client.close()
+    finally:
+        assert server.stop() == 0
+    monkeypatch.setattr("telugu_s2s.context.redis_local.shutil.which", lambda name: None)
+    assert start_local_redis(tmp_path / "none") is None
