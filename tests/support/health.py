@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import time
 
 import grpc
@@ -46,7 +47,7 @@ def wait_health(
     *,
     service: str = "",
     timeout: float = 30.0,
-    alive: "callable | None" = None,
+    alive: Callable[[], bool] | None = None,
 ) -> None:
     """Blocking variant for subprocess tests. `alive()` returning False (the process
     died) stops the wait early with RuntimeError."""
