@@ -1,0 +1,3 @@
+"""Suite-wide fixtures: only generic ones (see tests/support/)."""
+
+pytest_plugins = ["tests.support.redis"]
