@@ -129,13 +129,10 @@ class LocalStack:
         if self.backend == "redis":
             from telugu_s2s.context.redis_local import LocalRedis
 
-            self._redis = LocalRedis(
-                port=cfg.redis_port, data_dir=cfg.run_dir / "redis", appendonly=True,
-                log_path=logs / "redis.log",
-            )
+            self._redis = LocalRedis(cfg.run_dir / "redis", port=cfg.redis_port, appendonly=True)
             self._redis.start()
             self._redis.wait_ready(20)
-            url = f"redis://127.0.0.1:{cfg.redis_port}/0"
+            url = self._redis.url
             self.say(f"context: redis-server on 127.0.0.1:{cfg.redis_port} (AOF on, data in {cfg.run_dir / 'redis'})")
         else:
             url = "memory://"
