@@ -1,0 +1,348 @@
+"""Streaming EnCodec: explicit per-stream state over the `encodec` package modules.
+
+The SEANet encoder/decoder of a causal EnCodec model is a tree of
+  SConv1d            causal convolution -> keep the last (kernel-1)*dilation-(stride-1) inputs
+  SConvTranspose1d   causal transposed convolution -> keep the overlap-add tail (kernel-stride)
+  SLSTM              LSTM with skip -> keep (h, c)
+  SEANetResnetBlock  shortcut(x) + block(x)
+  pointwise          ELU & co (no state)
+`StreamingSEANet` walks that tree once and builds a list of streaming ops that share the
+original module's weights (weight norm is folded once, see `fold_weight_norm`). A stream's
+state is a `StreamState` (a list of tensors with a batch dimension of 1). Several streams are
+advanced together by concatenating their state tensors along the batch dimension.
+
+Equality with whole-signal processing (see docs/services/codec.md, "Streaming equality"):
+- Encode input is processed in whole frames (hop_length samples). At segment end the last
+  partial frame is padded with zeros, so the whole-signal reference is
+  `model.encoder(x)` on the segment zero-padded to a multiple of hop_length. For such an
+  input the SEANet adds no right padding anywhere, and every causal conv's left padding is
+  exactly the zero context a fresh `StreamState` starts with.
+- pad_mode="constant" (the project's own checkpoints): chunked == whole signal.
+- pad_mode="reflect" (the official weights): the whole-signal model reflects the *first*
+  samples of each layer's input into its left padding; deep layers see only 1 (encoder) or
+  a few (decoder) steps per frame, so the whole-signal output of the first frames depends on
+  later frames and cannot be streamed without look-ahead. The streaming reference is the
+  same model with zero left padding (`zero_left_padding_reference`). The two agree except
+  near the start of a segment (the difference measured is documented).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# Elementwise modules that need no state (time steps are independent).
+_POINTWISE = (nn.ELU, nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.Identity)
+
+
+class StreamingError(ValueError):
+    """The model cannot be run as a stream (non-causal layer, unsupported norm...)."""
+
+
+@dataclass
+class StreamState:
+    """Per-stream model state: one tensor per stateful slot, batch dimension of size 1."""
+
+    tensors: list[torch.Tensor] = field(default_factory=list)
+
+
+class _Slots:
+    """Allocates state slots while the op tree is built."""
+
+    def __init__(self) -> None:
+        self.factories: list = []  # fn(batch, device, dtype) -> Tensor
+        self.batch_dims: list[int] = []
+
+    def add(self, factory, batch_dim: int = 0) -> int:
+        self.factories.append(factory)
+        self.batch_dims.append(batch_dim)
+        return len(self.factories) - 1
+
+
+class _Op:
+    def __call__(self, x: torch.Tensor, st: list[torch.Tensor]) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+class _Pointwise(_Op):
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+
+    def __call__(self, x, st):
+        return self.module(x)
+
+
+class _Seq(_Op):
+    def __init__(self, ops: list[_Op]) -> None:
+        self.ops = ops
+
+    def __call__(self, x, st):
+        for op in self.ops:
+            x = op(x, st)
+        return x
+
+
+class _Residual(_Op):
+    def __init__(self, shortcut: _Op, block: _Op) -> None:
+        self.shortcut = shortcut
+        self.block = block
+
+    def __call__(self, x, st):
+        return self.shortcut(x, st) + self.block(x, st)
+
+
+def _norm_module(norm: nn.Module) -> nn.Module:
+    # weight_norm / spectral_norm -> Identity here; ConvLayerNorm normalizes each time step
+    # over channels (causal); GroupNorm over time is not causal.
+    if isinstance(norm, nn.GroupNorm):
+        raise StreamingError("time_group_norm normalizes over time and cannot stream")
+    return norm
+
+
+class _Conv(_Op):
+    """Causal SConv1d with its left context as state."""
+
+    def __init__(self, sconv: nn.Module, slots: _Slots) -> None:
+        if not sconv.causal:
+            raise StreamingError("a non-causal SConv1d cannot stream; use a causal codec")
+        conv: nn.Conv1d = sconv.conv.conv
+        self.conv = conv
+        self.norm = _norm_module(sconv.conv.norm)
+        self.kernel = (conv.kernel_size[0] - 1) * conv.dilation[0] + 1
+        self.stride = conv.stride[0]
+        self.context = self.kernel - self.stride  # == SConv1d's padding_total
+        cin = conv.in_channels
+        self.slot = None
+        if self.context > 0:
+            ctx = self.context
+            self.slot = slots.add(lambda b, dev, dt: torch.zeros(b, cin, ctx, device=dev, dtype=dt))
+
+    def __call__(self, x, st):
+        if self.slot is None:
+            return self.norm(self.conv(x))
+        buf = torch.cat([st[self.slot], x], dim=-1)
+        n = (buf.shape[-1] - self.kernel) // self.stride + 1 if buf.shape[-1] >= self.kernel else 0
+        st[self.slot] = buf[..., n * self.stride :]
+        if n == 0:
+            return x.new_zeros(x.shape[0], self.conv.out_channels, 0)
+        return self.norm(self.conv(buf[..., : (n - 1) * self.stride + self.kernel]))
+
+
+class _ConvTranspose(_Op):
+    """Causal SConvTranspose1d with the overlap-add tail (kernel - stride samples) as state."""
+
+    def __init__(self, sconvtr: nn.Module, slots: _Slots) -> None:
+        if not sconvtr.causal or sconvtr.trim_right_ratio != 1.0:
+            raise StreamingError("only causal SConvTranspose1d with trim_right_ratio=1 can stream")
+        convtr: nn.ConvTranspose1d = sconvtr.convtr.convtr
+        if convtr.groups != 1 or convtr.dilation[0] != 1 or convtr.padding[0] != 0:
+            raise StreamingError("unsupported ConvTranspose1d configuration for streaming")
+        self.convtr = convtr
+        self.norm = _norm_module(sconvtr.convtr.norm)
+        self.stride = convtr.stride[0]
+        self.tail = convtr.kernel_size[0] - self.stride
+        cout = convtr.out_channels
+        tail = self.tail
+        self.slot = slots.add(lambda b, dev, dt: torch.zeros(b, cout, tail, device=dev, dtype=dt))
+
+    def __call__(self, x, st):
+        n = x.shape[-1] * self.stride
+        y = F.conv_transpose1d(x, self.convtr.weight, None, self.stride)  # length n + tail
+        prev = st[self.slot]
+        if self.tail > n:  # tail longer than this chunk's output: carry the rest over
+            head = y[..., : self.tail] + prev
+            out = head[..., :n]
+            st[self.slot] = torch.cat([head[..., n:], y[..., self.tail :]], dim=-1)
+        else:
+            y = torch.cat([y[..., : self.tail] + prev, y[..., self.tail :]], dim=-1)
+            out = y[..., :n]
+            st[self.slot] = y[..., n:]
+        if self.convtr.bias is not None:
+            out = out + self.convtr.bias[None, :, None]
+        return self.norm(out)
+
+
+class _LSTM(_Op):
+    """SLSTM with (h, c) as state."""
+
+    def __init__(self, slstm: nn.Module, slots: _Slots) -> None:
+        self.lstm: nn.LSTM = slstm.lstm
+        self.skip = slstm.skip
+        layers, hidden = self.lstm.num_layers, self.lstm.hidden_size
+        mk = lambda b, dev, dt: torch.zeros(layers, b, hidden, device=dev, dtype=dt)  # noqa: E731
+        self.h = slots.add(mk, batch_dim=1)
+        self.c = slots.add(mk, batch_dim=1)
+
+    def __call__(self, x, st):
+        if x.shape[-1] == 0:
+            return x
+        x = x.permute(2, 0, 1)
+        y, (h, c) = self.lstm(x, (st[self.h], st[self.c]))
+        st[self.h], st[self.c] = h, c
+        if self.skip:
+            y = y + x
+        return y.permute(1, 2, 0)
+
+
+def _build(module: nn.Module, slots: _Slots) -> _Op:
+    from encodec.modules import SLSTM, SConv1d, SConvTranspose1d
+    from encodec.modules.seanet import SEANetResnetBlock
+
+    if isinstance(module, nn.Sequential):
+        return _Seq([_build(m, slots) for m in module])
+    if isinstance(module, SEANetResnetBlock):
+        return _Residual(_build(module.shortcut, slots), _build(module.block, slots))
+    if isinstance(module, SConv1d):
+        return _Conv(module, slots)
+    if isinstance(module, SConvTranspose1d):
+        return _ConvTranspose(module, slots)
+    if isinstance(module, SLSTM):
+        return _LSTM(module, slots)
+    if isinstance(module, _POINTWISE):
+        return _Pointwise(module)
+    raise StreamingError(f"no streaming rule for module {type(module).__name__}")
+
+
+class StreamingSEANet:
+    """A SEANet encoder or decoder run step by step with explicit per-stream state."""
+
+    def __init__(self, seanet: nn.Module) -> None:
+        self._slots = _Slots()
+        self._op = _build(seanet.model, self._slots)
+        p = next(seanet.parameters())
+        self.device, self.dtype = p.device, p.dtype
+
+    def new_state(self) -> StreamState:
+        return StreamState([f(1, self.device, self.dtype) for f in self._slots.factories])
+
+    def step(self, x: torch.Tensor, states: list[StreamState]) -> torch.Tensor:
+        """Advance `len(states)` streams by one chunk each; x is [B, C, T]. Updates states."""
+        if x.shape[0] != len(states):
+            raise ValueError(f"batch of {x.shape[0]} inputs for {len(states)} states")
+        if len(states) == 1:
+            st = list(states[0].tensors)
+        else:
+            st = [
+                torch.cat([s.tensors[i] for s in states], dim=bd)
+                for i, bd in enumerate(self._slots.batch_dims)
+            ]
+        y = self._op(x, st)
+        if len(states) == 1:
+            states[0].tensors = st
+        else:
+            parts = [torch.split(t, 1, dim=bd) for t, bd in zip(st, self._slots.batch_dims)]
+            for j, s in enumerate(states):
+                s.tensors = [p[j] for p in parts]
+        return y
+
+
+def _copy(model: nn.Module, arch) -> nn.Module:
+    # deepcopy does not work on weight-normed modules (non-leaf `weight`): rebuild + load.
+    from telugu_s2s.codec.checkpoint import build_model
+
+    p = next(model.parameters())
+    new = build_model(arch).to(p.device)
+    new.load_state_dict(model.state_dict())
+    return new
+
+
+def fold_weight_norm(model: nn.Module, arch) -> nn.Module:
+    """A copy of `model` (built from `arch`) with weight norm folded into plain weights."""
+    from torch.nn.utils import remove_weight_norm
+
+    model = _copy(model, arch)
+    for m in model.modules():
+        if hasattr(m, "weight_g") and hasattr(m, "weight_v"):
+            remove_weight_norm(m)
+    return model.eval()
+
+
+def zero_left_padding_reference(model: nn.Module, arch) -> nn.Module:
+    """A copy of `model` whose causal convs pad with zeros: the whole-signal reference that
+    streaming reproduces when the model was built with pad_mode="reflect"."""
+    return _copy(model, dataclasses.replace(arch, pad_mode="constant")).eval()
+
+
+class StreamingCodec:
+    """Batched streaming encode/decode for a `LoadedCodec` at one bandwidth.
+
+    encode_batch: [B, n*hop] float audio in [-1, 1] -> [B, K, n] int64 codes
+    decode_batch: [B, K, n] codes -> [B, n*hop] float audio
+    Each call advances the given states; every stream in a batch gets the same n.
+    """
+
+    def __init__(self, loaded, bandwidth_kbps: float, device: str = "cpu") -> None:
+        arch = loaded.arch
+        if arch.normalize:
+            raise StreamingError("checkpoints with normalize=True rescale whole segments and cannot stream")
+        if not arch.causal:
+            raise StreamingError("a non-causal codec cannot stream")
+        self.loaded = loaded
+        self.arch = arch
+        self.sample_rate = arch.sample_rate
+        self.hop = arch.hop_length
+        self.frame_rate = arch.frame_rate
+        self.codebook_size = arch.bins
+        self.n_codebooks = arch.codebooks_for(bandwidth_kbps)
+        if self.n_codebooks > arch.n_q:
+            raise ValueError(
+                f"bandwidth {bandwidth_kbps} kbps needs {self.n_codebooks} codebooks but the model "
+                f"has {arch.n_q}; use at most {max(arch.target_bandwidths)} kbps"
+            )
+        # The bandwidth the codes actually carry (what Info reports).
+        self.bandwidth_kbps = (
+            self.n_codebooks * math.log2(arch.bins) * math.ceil(self.sample_rate / self.hop) / 1000
+        )
+        self.device = torch.device(device)
+        model = fold_weight_norm(loaded.model, arch).to(self.device)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.model = model
+        self.encoder = StreamingSEANet(model.encoder)
+        self.decoder = StreamingSEANet(model.decoder)
+        self._vq = model.quantizer.vq
+
+    def new_encoder_state(self) -> StreamState:
+        return self.encoder.new_state()
+
+    def new_decoder_state(self) -> StreamState:
+        return self.decoder.new_state()
+
+    def encode_batch(self, audio: torch.Tensor, states: list[StreamState]) -> torch.Tensor:
+        if audio.shape[-1] % self.hop:
+            raise ValueError(f"encode input must be whole frames of {self.hop} samples")
+        with torch.inference_mode():
+            x = audio.to(self.device, self.model.encoder.model[0].conv.conv.weight.dtype)
+            emb = self.encoder.step(x.view(x.shape[0], 1, -1), states)
+            codes = self._vq.encode(emb, n_q=self.n_codebooks)  # [K, B, n]
+            return codes.transpose(0, 1).cpu()
+
+    def decode_batch(self, codes: torch.Tensor, states: list[StreamState]) -> torch.Tensor:
+        with torch.inference_mode():
+            c = codes.to(self.device).transpose(0, 1)  # [K, B, n]
+            emb = self._vq.decode(c)
+            y = self.decoder.step(emb, states)
+            return y[:, 0, :].float().cpu()
+
+    # Whole-signal references (used by tests and the docs' equality bound).
+    def reference_encode(self, audio: torch.Tensor, zero_left: bool = True) -> torch.Tensor:
+        """Codes [B, K, n] for whole segments (already padded to whole frames)."""
+        model = self.loaded.model
+        if zero_left and self.arch.pad_mode != "constant":
+            model = zero_left_padding_reference(model, self.arch)
+        with torch.inference_mode():
+            emb = model.encoder(audio.view(audio.shape[0], 1, -1))
+            return model.quantizer.vq.encode(emb, n_q=self.n_codebooks).transpose(0, 1).cpu()
+
+    def reference_decode(self, codes: torch.Tensor, zero_left: bool = True) -> torch.Tensor:
+        model = self.loaded.model
+        if zero_left and self.arch.pad_mode != "constant":
+            model = zero_left_padding_reference(model, self.arch)
+        with torch.inference_mode():
+            emb = model.quantizer.vq.decode(codes.transpose(0, 1))
+            return model.decoder(emb)[:, 0, :].cpu()
