@@ -24,6 +24,11 @@ TINY_ARCH = CodecArch(
 
 
 @pytest.fixture(scope="session")
+def tiny_arch() -> CodecArch:
+    return TINY_ARCH
+
+
+@pytest.fixture(scope="session")
 def tiny_loaded():
     return random_weights(TINY_ARCH, seed=1)
 
