@@ -168,12 +168,29 @@ class _ConvTranspose(_Op):
 
 
 class _LSTM(_Op):
-    """SLSTM with (h, c) as state."""
+    """SLSTM with (h, c) as state.
+
+    The recurrence is computed here step by step with the module's weights: for the one or
+    two time steps of a streaming chunk, torch's fused CPU LSTM kernel costs ~1.5 ms per call
+    in set-up alone, while these few matmuls take tens of microseconds. Same arithmetic as
+    nn.LSTM (gate order i, f, g, o), equal up to float summation order.
+    """
 
     def __init__(self, slstm: nn.Module, slots: _Slots) -> None:
-        self.lstm: nn.LSTM = slstm.lstm
+        lstm: nn.LSTM = slstm.lstm
+        if lstm.bidirectional or lstm.proj_size or lstm.batch_first or not lstm.bias:
+            raise StreamingError("only unidirectional LSTMs with bias and no projection can stream")
+        self.lstm = lstm
         self.skip = slstm.skip
-        layers, hidden = self.lstm.num_layers, self.lstm.hidden_size
+        layers, hidden = lstm.num_layers, lstm.hidden_size
+        self.weights = [
+            (
+                getattr(lstm, f"weight_ih_l{k}").t().contiguous(),
+                getattr(lstm, f"weight_hh_l{k}").t().contiguous(),
+                getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}"),
+            )
+            for k in range(layers)
+        ]
         mk = lambda b, dev, dt: torch.zeros(layers, b, hidden, device=dev, dtype=dt)  # noqa: E731
         self.h = slots.add(mk, batch_dim=1)
         self.c = slots.add(mk, batch_dim=1)
@@ -181,11 +198,26 @@ class _LSTM(_Op):
     def __call__(self, x, st):
         if x.shape[-1] == 0:
             return x
-        x = x.permute(2, 0, 1)
-        y, (h, c) = self.lstm(x, (st[self.h], st[self.c]))
-        st[self.h], st[self.c] = h, c
+        inp = x.permute(2, 0, 1)  # [T, B, C]
+        h_all, c_all = st[self.h], st[self.c]
+        h_out, c_out = [], []
+        y = inp
+        for k, (w_ih, w_hh, b) in enumerate(self.weights):
+            gates_x = torch.matmul(y, w_ih) + b  # [T, B, 4H], all steps at once
+            h, c = h_all[k], c_all[k]
+            outs = []
+            for t in range(gates_x.shape[0]):
+                gates = gates_x[t] + h @ w_hh
+                i, f, g, o = gates.chunk(4, dim=-1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+                outs.append(h)
+            y = torch.stack(outs)
+            h_out.append(h)
+            c_out.append(c)
+        st[self.h], st[self.c] = torch.stack(h_out), torch.stack(c_out)
         if self.skip:
-            y = y + x
+            y = y + inp
         return y.permute(1, 2, 0)
 
 
@@ -251,6 +283,43 @@ def _copy(model: nn.Module, arch) -> nn.Module:
     return new
 
 
+class _RVQ:
+    """Residual VQ encode/decode with the codebook norms computed once.
+
+    The same arithmetic as `encodec`'s EuclideanCodebook (so codes are bit-identical); the
+    package recomputes |e|^2 of every code at every call, which dominates a one-frame step.
+    """
+
+    def __init__(self, vq: nn.Module) -> None:
+        self.layers = []
+        for layer in vq.layers:
+            embed = layer._codebook.embed  # [bins, dim]
+            embed_t = embed.t()
+            self.layers.append((layer.project_in, layer.project_out, embed, embed_t,
+                                embed_t.pow(2).sum(0, keepdim=True)))
+
+    def encode(self, x: torch.Tensor, n_q: int) -> torch.Tensor:
+        """x [B, D, T] -> codes [K, B, T]."""
+        b, _, t = x.shape
+        residual = x.transpose(1, 2)  # [B, T, D]
+        out = []
+        for project_in, project_out, embed, embed_t, embed_sq in self.layers[:n_q]:
+            z = project_in(residual).reshape(b * t, -1)
+            dist = -(z.pow(2).sum(1, keepdim=True) - 2 * z @ embed_t + embed_sq)
+            ind = dist.max(dim=-1).indices.view(b, t)
+            residual = residual - project_out(F.embedding(ind, embed))
+            out.append(ind)
+        return torch.stack(out)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes [K, B, T] -> embedding [B, D, T]."""
+        q = None
+        for (_, project_out, embed, _, _), ind in zip(self.layers, codes):
+            v = project_out(F.embedding(ind, embed))
+            q = v if q is None else q + v
+        return q.transpose(1, 2)
+
+
 def fold_weight_norm(model: nn.Module, arch) -> nn.Module:
     """A copy of `model` (built from `arch`) with weight norm folded into plain weights."""
     from torch.nn.utils import remove_weight_norm
@@ -305,7 +374,7 @@ class StreamingCodec:
         self.model = model
         self.encoder = StreamingSEANet(model.encoder)
         self.decoder = StreamingSEANet(model.decoder)
-        self._vq = model.quantizer.vq
+        self._vq = _RVQ(model.quantizer.vq)
 
     def new_encoder_state(self) -> StreamState:
         return self.encoder.new_state()
