@@ -104,6 +104,13 @@ def _norm_module(norm: nn.Module) -> nn.Module:
     return norm
 
 
+GEMM_CONV_MIN_CIN_K = 512
+
+
+def cin_k(conv: nn.Conv1d) -> int:
+    return conv.in_channels * conv.kernel_size[0]
+
+
 class _Conv(_Op):
     """Causal SConv1d with its left context as state."""
 
@@ -117,20 +124,41 @@ class _Conv(_Op):
         self.stride = conv.stride[0]
         self.context = self.kernel - self.stride  # == SConv1d's padding_total
         cin = conv.in_channels
+        # Wide convs on the few steps of a streaming chunk are much faster as one GEMM over
+        # unfolded input than through torch's CPU conv kernel (measured: 256->512 channels,
+        # kernel 16, stride 8, 24 steps: ~3 ms -> ~0.5 ms); narrow ones are faster as convs.
+        self.w_mat = None
+        if conv.groups == 1 and conv.padding[0] == 0 and cin_k(conv) >= GEMM_CONV_MIN_CIN_K:
+            self.w_mat = conv.weight.reshape(conv.out_channels, -1).t().contiguous()
         self.slot = None
         if self.context > 0:
             ctx = self.context
             self.slot = slots.add(lambda b, dev, dt: torch.zeros(b, cin, ctx, device=dev, dtype=dt))
 
+    def _conv(self, x: torch.Tensor) -> torch.Tensor:
+        if self.w_mat is None:
+            return self.conv(x)
+        b = x.shape[0]
+        u = x.unfold(2, self.kernel, self.stride)  # [B, Cin, n, span]
+        if self.conv.dilation[0] > 1:
+            u = u[..., :: self.conv.dilation[0]]
+        n = u.shape[2]
+        u = u.permute(0, 2, 1, 3).reshape(b * n, -1)
+        if self.conv.bias is not None:
+            y = torch.addmm(self.conv.bias, u, self.w_mat)
+        else:
+            y = u @ self.w_mat
+        return y.view(b, n, -1).transpose(1, 2)
+
     def __call__(self, x, st):
         if self.slot is None:
-            return self.norm(self.conv(x))
+            return self.norm(self._conv(x))
         buf = torch.cat([st[self.slot], x], dim=-1)
         n = (buf.shape[-1] - self.kernel) // self.stride + 1 if buf.shape[-1] >= self.kernel else 0
         st[self.slot] = buf[..., n * self.stride :]
         if n == 0:
             return x.new_zeros(x.shape[0], self.conv.out_channels, 0)
-        return self.norm(self.conv(buf[..., : (n - 1) * self.stride + self.kernel]))
+        return self.norm(self._conv(buf[..., : (n - 1) * self.stride + self.kernel]))
 
 
 class _ConvTranspose(_Op):
