@@ -89,6 +89,31 @@ def measure_rtf(codec: StreamingCodec, seconds: float, chunk_ms: float) -> dict:
     }
 
 
+def measure_batch_scaling(codec: StreamingCodec, sizes=(1, 4, 16), steps: int = 10) -> list[dict]:
+    """Compute time of one one-frame step for B streams at once (the batching gain)."""
+    out = []
+    for b in sizes:
+        enc = [codec.new_encoder_state() for _ in range(b)]
+        dec = [codec.new_decoder_state() for _ in range(b)]
+        x = torch.from_numpy(np.stack([_audio(codec, codec.hop / codec.sample_rate, seed=k) for k in range(b)]))
+        c = torch.randint(0, codec.codebook_size, (b, codec.n_codebooks, 1))
+        for _ in range(2):
+            codec.encode_batch(x, enc)
+            codec.decode_batch(c, dec)
+        row = {"streams": b}
+        for op, fn in (("encode", lambda: codec.encode_batch(x, enc)), ("decode", lambda: codec.decode_batch(c, dec))):
+            times = []
+            for _ in range(steps):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            step = statistics.median(times)
+            row[f"{op}_step_ms_median"] = round(1000 * step, 3)
+            row[f"{op}_ms_per_stream_frame"] = round(1000 * step / b, 3)
+        out.append(row)
+    return out
+
+
 async def _trial(codec: StreamingCodec, op: str, n_streams: int, seconds: float, chunk_ms: float,
                  workers: int, max_batch: int, batch_wait_ms: float) -> dict:
     engine = CodecEngine(codec, workers=workers, max_batch=max_batch, batch_wait_s=batch_wait_ms / 1000)
@@ -225,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr, flush=True)
         entry["rtf_1_stream"] = measure_rtf(codec, args.rtf_seconds, args.chunk_ms)
         print(f"  rtf {entry['rtf_1_stream']}", file=sys.stderr, flush=True)
+        entry["batch_scaling"] = measure_batch_scaling(codec)
+        print(f"  batch scaling {entry['batch_scaling']}", file=sys.stderr, flush=True)
         if not args.skip_capacity:
             entry["capacity"] = {}
             for op in args.ops:
@@ -241,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         name: {
             "encode_rtf": e["rtf_1_stream"]["encode_rtf"],
             "decode_rtf": e["rtf_1_stream"]["decode_rtf"],
+            "encode_ms_per_stream_frame_by_batch": {r["streams"]: r["encode_ms_per_stream_frame"] for r in e["batch_scaling"]},
+            "decode_ms_per_stream_frame_by_batch": {r["streams"]: r["decode_ms_per_stream_frame"] for r in e["batch_scaling"]},
             **{
                 f"{op}_max_streams_{mode}": e["capacity"][op][mode]["max_streams"]
                 for op in e.get("capacity", {})
