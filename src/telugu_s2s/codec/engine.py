@@ -1,0 +1,355 @@
+"""Micro-batching engine: advances the pending frames of all active streams together.
+
+Streams submit jobs (whole frames of audio to encode, or frames of codes to decode) from the
+event loop. One collector task takes a free worker slot, gathers the pending jobs (waiting at
+most `batch_wait_s` after the oldest one arrived, or until `max_batch` streams are pending),
+and runs them in a bounded thread pool. Torch never runs on the event loop.
+
+A stream has at most one job in flight (its session awaits each job), so its state is never
+touched by two threads at once. Jobs of different lengths are advanced together for the
+common number of frames, then the longer ones continue (fewer streams per step).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from telugu_s2s.codec.metrics import CodecMetrics
+from telugu_s2s.codec.streaming import StreamingCodec, StreamState
+
+log = logging.getLogger(__name__)
+
+ENCODE = "encode"
+DECODE = "decode"
+
+
+class EngineClosedError(RuntimeError):
+    pass
+
+
+@dataclass
+class _Job:
+    op: str
+    state: StreamState
+    data: np.ndarray  # encode: float32 [n*hop]; decode: int64 [K, n]
+    n: int
+    future: asyncio.Future
+    t_enq: float
+    pos: int = 0
+    out: list = field(default_factory=list)
+
+
+class CodecEngine:
+    def __init__(
+        self,
+        codec: StreamingCodec,
+        *,
+        workers: int = 1,
+        max_batch: int = 32,
+        batch_wait_s: float = 0.002,
+        metrics: CodecMetrics | None = None,
+    ) -> None:
+        if workers < 1 or max_batch < 1 or batch_wait_s < 0:
+            raise ValueError("workers and max_batch must be >= 1 and batch_wait_s >= 0")
+        self.codec = codec
+        self.workers = workers
+        self.max_batch = max_batch
+        self.batch_wait_s = batch_wait_s
+        self.metrics = metrics
+        # Each worker runs torch with one intra-op thread: parallelism = number of workers.
+        self._executor = ThreadPoolExecutor(
+            workers, thread_name_prefix="codec-torch", initializer=torch.set_num_threads, initargs=(1,)
+        )
+        self._pending: deque[_Job] = deque()
+        self._has_work = asyncio.Event()
+        self._full = asyncio.Event()
+        self._slots = asyncio.Semaphore(workers)
+        self._tasks: set[asyncio.Task] = set()
+        self._collector: asyncio.Task | None = None
+        self._closed = False
+        self._streams: dict[int, "_Session"] = {}
+        self._ids = itertools.count()
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        if self._collector is None:
+            self._collector = asyncio.get_running_loop().create_task(self._collect(), name="codec-batcher")
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._collector is not None:
+            self._collector.cancel()
+            try:
+                await self._collector
+            except asyncio.CancelledError:
+                pass
+        for t in list(self._tasks):
+            try:
+                await t
+            except Exception:  # noqa: BLE001 - already delivered to the job futures
+                pass
+        while self._pending:
+            job = self._pending.popleft()
+            if not job.future.done():
+                job.future.set_exception(EngineClosedError("codec engine is shutting down"))
+        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+
+    async def warm_up(self) -> None:
+        """One encode and one decode pass on throwaway state (first-call costs paid here)."""
+        enc = self.open_encoder()
+        dec = self.open_decoder()
+        try:
+            audio = np.zeros(self.codec.hop * 2, dtype=np.float32)
+            codes = await self.encode(enc.state, audio)
+            await self.decode(dec.state, codes)
+        finally:
+            enc.close()
+            dec.close()
+
+    # ------------------------------------------------------------ streams
+    @property
+    def active_streams(self) -> int:
+        return len(self._streams)
+
+    def open_encoder(self) -> "EncodeSession":
+        return EncodeSession(self)
+
+    def open_decoder(self) -> "DecodeSession":
+        return DecodeSession(self)
+
+    def _register(self, session: "_Session") -> int:
+        sid = next(self._ids)
+        self._streams[sid] = session
+        if self.metrics:
+            self.metrics.active_streams.labels(session.op).inc()
+        return sid
+
+    def _unregister(self, sid: int, op: str) -> None:
+        if self._streams.pop(sid, None) is not None and self.metrics:
+            self.metrics.active_streams.labels(op).dec()
+
+    # ------------------------------------------------------------ jobs
+    async def encode(self, state: StreamState, audio: np.ndarray) -> np.ndarray:
+        """Whole frames of float audio [n*hop] -> codes [K, n] (advances `state`)."""
+        n = audio.shape[0] // self.codec.hop
+        if n * self.codec.hop != audio.shape[0]:
+            raise ValueError(f"encode needs whole frames of {self.codec.hop} samples")
+        if n == 0:
+            return np.zeros((self.codec.n_codebooks, 0), dtype=np.int64)
+        return await self._submit(ENCODE, state, audio, n)
+
+    async def decode(self, state: StreamState, codes: np.ndarray) -> np.ndarray:
+        """Codes [K, n] -> float audio [n*hop] (advances `state`)."""
+        n = codes.shape[1]
+        if n == 0:
+            return np.zeros(0, dtype=np.float32)
+        return await self._submit(DECODE, state, codes, n)
+
+    async def _submit(self, op: str, state: StreamState, data: np.ndarray, n: int):
+        if self._closed:
+            raise EngineClosedError("codec engine is shutting down")
+        loop = asyncio.get_running_loop()
+        job = _Job(op, state, data, n, loop.create_future(), loop.time())
+        self._pending.append(job)
+        self._has_work.set()
+        if len(self._pending) >= self.max_batch:
+            self._full.set()
+        return await job.future
+
+    async def _collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._slots.acquire()
+            try:
+                while not self._pending:
+                    self._has_work.clear()
+                    await self._has_work.wait()
+                deadline = self._pending[0].t_enq + self.batch_wait_s
+                remaining = deadline - loop.time()
+                if remaining > 0 and len(self._pending) < self.max_batch:
+                    self._full.clear()
+                    try:
+                        await asyncio.wait_for(self._full.wait(), remaining)
+                    except TimeoutError:
+                        pass
+                batch: list[_Job] = []
+                while self._pending and len(batch) < self.max_batch:
+                    job = self._pending.popleft()
+                    if not job.future.done():  # a cancelled stream's job is dropped
+                        batch.append(job)
+                if not self._pending:
+                    self._full.clear()
+            except BaseException:
+                self._slots.release()
+                raise
+            if not batch:
+                self._slots.release()
+                continue
+            if self.metrics:
+                now = loop.time()
+                for job in batch:
+                    self.metrics.queue_wait.labels(job.op).observe(now - job.t_enq)
+            task = loop.create_task(self._run_batch(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run_batch(self, batch: list[_Job]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            try:
+                await loop.run_in_executor(self._executor, self._compute, batch)
+            except Exception as exc:  # noqa: BLE001 - delivered to every stream of the batch
+                log.exception("codec batch failed")
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                return
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_result(self._result(job))
+        finally:
+            self._slots.release()
+
+    def _result(self, job: _Job) -> np.ndarray:
+        if job.op == ENCODE:
+            return np.concatenate(job.out, axis=1)
+        return np.concatenate(job.out)
+
+    # ------------------------------------------------------------ worker thread
+    def _compute(self, batch: list[_Job]) -> None:
+        for op in (ENCODE, DECODE):
+            jobs = [j for j in batch if j.op == op]
+            if jobs:
+                self._compute_op(op, jobs)
+
+    def _compute_op(self, op: str, jobs: list[_Job]) -> None:
+        hop = self.codec.hop
+        frames = 0
+        while True:
+            active = [j for j in jobs if j.pos < j.n]
+            if not active:
+                break
+            t = min(j.n - j.pos for j in active)
+            states = [j.state for j in active]
+            t_step = time.perf_counter()
+            if op == ENCODE:
+                x = torch.from_numpy(np.stack([j.data[j.pos * hop : (j.pos + t) * hop] for j in active]))
+                codes = self.codec.encode_batch(x, states).numpy()
+                for j, c in zip(active, codes):
+                    j.out.append(c)
+            else:
+                c = torch.from_numpy(np.stack([j.data[:, j.pos : j.pos + t] for j in active]))
+                audio = self.codec.decode_batch(c, states).numpy()
+                for j, a in zip(active, audio):
+                    j.out.append(a)
+            for j in active:
+                j.pos += t
+            frames += t * len(active)
+            if self.metrics:
+                dt = time.perf_counter() - t_step
+                self.metrics.batch_size.labels(op).observe(len(active))
+                self.metrics.batch_compute.labels(op).observe(dt)
+                audio_s = t * hop / self.codec.sample_rate * len(active)
+                self.metrics.rtf.labels(op).observe(dt / audio_s)
+        if self.metrics:
+            self.metrics.frames.labels(op).inc(frames)
+            self.metrics.audio_seconds.labels(op).inc(frames * hop / self.codec.sample_rate)
+
+
+class _Session:
+    op = ""
+
+    def __init__(self, engine: CodecEngine, state: StreamState) -> None:
+        self.engine = engine
+        self.state: StreamState | None = state
+        self._sid = engine._register(self)
+
+    def close(self) -> None:
+        """Free the model state and leave the registry (idempotent)."""
+        self.state = None
+        self.engine._unregister(self._sid, self.op)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class EncodeSession(_Session):
+    """One Encode stream: int16 PCM in any chunk size -> code frames as soon as complete."""
+
+    op = ENCODE
+
+    def __init__(self, engine: CodecEngine) -> None:
+        super().__init__(engine, engine.codec.new_encoder_state())
+        self._buf = np.zeros(0, dtype=np.float32)
+        self.next_frame = 0  # index (in the segment) of the next frame to emit
+        self.segment_samples = 0
+
+    async def push(self, pcm: np.ndarray) -> tuple[int, np.ndarray]:
+        """Add int16 samples; returns (first_frame, codes [K, n]) for every completed frame."""
+        hop = self.engine.codec.hop
+        if pcm.size:
+            self._buf = np.concatenate([self._buf, pcm.astype(np.float32) / 32768.0])
+            self.segment_samples += pcm.size
+        n = self._buf.size // hop
+        first = self.next_frame
+        if n == 0:
+            return first, np.zeros((self.engine.codec.n_codebooks, 0), dtype=np.int64)
+        chunk, self._buf = self._buf[: n * hop], self._buf[n * hop :]
+        codes = await self.engine.encode(self.state, chunk)
+        self.next_frame += n
+        return first, codes
+
+    async def end_segment(self) -> tuple[int, np.ndarray]:
+        """Pad the last partial frame with zeros, emit it, reset for the next segment."""
+        hop = self.engine.codec.hop
+        first = self.next_frame
+        if self._buf.size:
+            padded = np.zeros(hop, dtype=np.float32)
+            padded[: self._buf.size] = self._buf
+            codes = await self.engine.encode(self.state, padded)
+        else:
+            codes = np.zeros((self.engine.codec.n_codebooks, 0), dtype=np.int64)
+        self.reset()
+        return first, codes
+
+    def reset(self) -> None:
+        self.state = self.engine.codec.new_encoder_state()
+        self._buf = np.zeros(0, dtype=np.float32)
+        self.next_frame = 0
+        self.segment_samples = 0
+
+
+class DecodeSession(_Session):
+    """One Decode stream: code frames in -> float audio, hop samples per frame."""
+
+    op = DECODE
+
+    def __init__(self, engine: CodecEngine) -> None:
+        super().__init__(engine, engine.codec.new_decoder_state())
+        self.next_sample = 0
+        self.segment_frames = 0
+
+    async def push(self, codes: np.ndarray) -> tuple[int, np.ndarray]:
+        """Codes [K, n] -> (first_sample, float audio [n*hop])."""
+        first = self.next_sample
+        audio = await self.engine.decode(self.state, codes)
+        self.next_sample += audio.size
+        self.segment_frames += codes.shape[1]
+        return first, audio
+
+    def reset(self) -> None:
+        self.state = self.engine.codec.new_decoder_state()
+        self.next_sample = 0
+        self.segment_frames = 0

@@ -1,0 +1,206 @@
+"""The codec gRPC service in-process on port 0: Encode, Decode, Info, health, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import numpy as np
+import pytest
+import torch
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from telugu_s2s.codec.config import Config
+from telugu_s2s.codec.metrics import CodecMetrics
+from telugu_s2s.codec.server import SERVICE_NAME, WARNING_METADATA_KEY, start
+from telugu_s2s.codec.streaming import StreamingCodec
+from telugu_s2s.common import codes as codes_lib
+from telugu_s2s.v1 import codec_pb2, codec_pb2_grpc
+
+SR = 16000
+HOP = 320
+
+
+def _cfg(**kw) -> Config:
+    base = dict(host="127.0.0.1", port=0, metrics_port=0, bandwidth_kbps=0.6, batch_wait_ms=1.0, grace_s=0.5)
+    base.update(kw)
+    return Config(**base)
+
+
+@pytest.fixture
+async def server(tiny_loaded):
+    from prometheus_client import CollectorRegistry
+
+    running = await start(_cfg(), loaded=tiny_loaded, metrics=CodecMetrics(CollectorRegistry()))
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    yield running, codec_pb2_grpc.CodecStub(channel), channel
+    await channel.close()
+    await running.stop()
+
+
+def _pcm(n_samples: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_samples) / SR
+    x = 0.3 * np.sin(2 * np.pi * 200 * t) + 0.02 * rng.standard_normal(n_samples)
+    return (x * 32767).astype(np.int16)
+
+
+def _audio_in(pcm: np.ndarray, eos: bool = False, sr: int = SR) -> codec_pb2.AudioIn:
+    return codec_pb2.AudioIn(pcm16=pcm.astype("<i2").tobytes(), sample_rate_hz=sr, end_of_segment=eos)
+
+
+def _reference_codes(loaded, pcm: np.ndarray) -> np.ndarray:
+    codec = StreamingCodec(loaded, 0.6)
+    n = -(-pcm.size // HOP)
+    x = np.zeros(n * HOP, dtype=np.float32)
+    x[: pcm.size] = pcm.astype(np.float32) / 32768.0
+    return codec.reference_encode(torch.from_numpy(x).view(1, -1))[0].numpy()
+
+
+async def test_info_and_health(server):
+    running, stub, channel = server
+    info = await stub.Info(codec_pb2.InfoRequest())
+    assert (info.sample_rate_hz, info.samples_per_frame, info.frame_rate_hz) == (SR, HOP, 50.0)
+    assert (info.n_codebooks, info.codebook_size) == (2, 64)
+    assert info.weights == "random" and info.random_weights
+    health = health_pb2_grpc.HealthStub(channel)
+    call = health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+    resp = await call
+    assert resp.status == health_pb2.HealthCheckResponse.SERVING
+    trailers = dict(await call.trailing_metadata())
+    assert "RANDOM" in trailers[WARNING_METADATA_KEY]
+
+
+async def test_encode_chunked_segments_equal_whole(server, tiny_loaded):
+    running, stub, _ = server
+    seg1, seg2 = _pcm(HOP * 7 + 123, seed=1), _pcm(HOP * 4 + 5, seed=2)
+    chunk = SR * 37 // 1000
+
+    async def requests():
+        for seg in (seg1, seg2):
+            for i in range(0, seg.size, chunk):
+                yield _audio_in(seg[i : i + chunk])
+            yield codec_pb2.AudioIn(sample_rate_hz=SR, end_of_segment=True)
+
+    segments, current, firsts = [], [], []
+    async for out in stub.Encode(requests()):
+        c = codes_lib.from_proto(out.codes)
+        firsts.append(out.first_frame)
+        current.append(c)
+        if out.end_of_segment:
+            segments.append(np.concatenate(current, axis=1))
+            current = []
+    assert len(segments) == 2
+    np.testing.assert_array_equal(segments[0], _reference_codes(tiny_loaded, seg1))
+    np.testing.assert_array_equal(segments[1], _reference_codes(tiny_loaded, seg2))
+    assert firsts[0] == 0 and 0 in firsts[1:]  # frame index restarts with the second segment
+
+
+async def test_encode_half_close_ends_segment(server, tiny_loaded):
+    _, stub, _ = server
+    pcm = _pcm(HOP * 3 + 10)
+    outs = [o async for o in stub.Encode(iter([_audio_in(pcm)]))]
+    assert outs[-1].end_of_segment
+    got = np.concatenate([codes_lib.from_proto(o.codes) for o in outs], axis=1)
+    np.testing.assert_array_equal(got, _reference_codes(tiny_loaded, pcm))
+
+
+async def test_encode_emits_frames_before_segment_end(server):
+    _, stub, _ = server
+    call = stub.Encode()
+    await call.write(_audio_in(_pcm(HOP * 2 + 50)))
+    first = await call.read()
+    assert first.codes.n_frames == 2 and not first.end_of_segment
+    await call.done_writing()
+    last = await call.read()
+    assert last.end_of_segment and last.codes.n_frames == 1 and last.first_frame == 2
+
+
+async def test_decode_matches_whole_signal_decode(server, tiny_loaded):
+    _, stub, _ = server
+    codec = StreamingCodec(tiny_loaded, 0.6)
+    codes = np.random.default_rng(0).integers(0, 64, size=(2, 9))
+
+    async def requests():
+        for i in range(0, 9, 2):
+            yield codec_pb2.CodeFrames(codes=codes_lib.to_proto(codes[:, i : i + 2]))
+        yield codec_pb2.CodeFrames(end_of_segment=True)
+
+    outs = [o async for o in stub.Decode(requests())]
+    assert outs[-1].end_of_segment and outs[0].sample_rate_hz == SR
+    pcm = np.frombuffer(b"".join(o.pcm16 for o in outs), dtype="<i2")
+    ref = codec.reference_decode(torch.from_numpy(codes).view(1, 2, 9))[0].numpy()
+    assert pcm.size == 9 * HOP
+    expected = (np.clip(ref, -1, 1) * 32767).astype(np.int16)
+    assert np.abs(pcm.astype(np.int32) - expected).max() <= 1
+
+
+@pytest.mark.parametrize(
+    "message, needle",
+    [
+        (codec_pb2.AudioIn(pcm16=b"\x00\x01\x02", sample_rate_hz=SR), "even byte count"),
+        (codec_pb2.AudioIn(pcm16=b"\x00\x01", sample_rate_hz=24000), "resample"),
+    ],
+)
+async def test_encode_bad_input(server, message, needle):
+    _, stub, _ = server
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        async for _ in stub.Encode(iter([message])):
+            pass
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert needle in err.value.details()
+
+
+@pytest.mark.parametrize(
+    "codes, needle",
+    [
+        (codec_pb2.CodeFrames(codes=codes_lib.to_proto(np.full((2, 3), 64))), "out of range"),
+        (codec_pb2.CodeFrames(codes=codes_lib.to_proto(np.zeros((3, 3), dtype=np.int64))), "n_codebooks=3"),
+        (codec_pb2.CodeFrames(codes={"n_codebooks": 2, "n_frames": 3, "values": [1, 2]}), "n_codebooks x n_frames"),
+    ],
+)
+async def test_decode_bad_input(server, codes, needle):
+    _, stub, _ = server
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        async for _ in stub.Decode(iter([codes])):
+            pass
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert needle in err.value.details()
+
+
+async def test_cancelled_streams_free_their_state(server):
+    running, stub, _ = server
+    engine = running.engine
+    sem = asyncio.Semaphore(64)
+
+    async def one(i: int) -> None:
+        async with sem:
+            call = stub.Encode() if i % 2 else stub.Decode()
+            if i % 2:
+                await call.write(_audio_in(_pcm(HOP + 1)))
+            else:
+                await call.write(codec_pb2.CodeFrames(codes=codes_lib.to_proto(np.ones((2, 1), dtype=np.int64))))
+            await call.read()
+            call.cancel()
+
+    await asyncio.gather(*(one(i) for i in range(2000)))
+    for _ in range(200):  # the server sees each cancellation asynchronously
+        if engine.active_streams == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert engine.active_streams == 0
+
+
+async def test_many_concurrent_streams_are_batched(server, tiny_loaded):
+    running, stub, _ = server
+    pcm = _pcm(HOP * 6)
+
+    async def one():
+        return [o async for o in stub.Encode(iter([_audio_in(pcm[i : i + HOP]) for i in range(0, pcm.size, HOP)]))]
+
+    results = await asyncio.gather(*(one() for _ in range(16)))
+    ref = _reference_codes(tiny_loaded, pcm)
+    for outs in results:
+        got = np.concatenate([codes_lib.from_proto(o.codes) for o in outs], axis=1)
+        np.testing.assert_array_equal(got, ref)
+    assert running.engine.active_streams == 0
