@@ -171,3 +171,58 @@ async def make_stack():
     yield make
     for s in started:
         await stop_stack(s)
+
+
+class LiveCall:
+    """An open Converse call: send at will, wait for server messages as they come."""
+
+    def __init__(self, stub: conversation_pb2_grpc.ConversationStub) -> None:
+        import asyncio
+
+        self.call = stub.Converse()
+        self.messages: list[pb.ServerMessage] = []
+        self._changed = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for m in self.call:
+                self.messages.append(m)
+                self._changed.set()
+        finally:
+            self._changed.set()
+
+    async def send(self, *messages: pb.ClientMessage) -> None:
+        for m in messages:
+            await self.call.write(m)
+
+    def of(self, kind: str) -> list:
+        return [getattr(m, kind) for m in self.messages if m.WhichOneof("message") == kind]
+
+    async def wait(self, kind: str, count: int = 1, timeout: float = 10.0) -> list:
+        import asyncio
+
+        async def until() -> None:
+            while len(self.of(kind)) < count:
+                if self._reader.done():
+                    raise AssertionError(f"call ended before {count} {kind}: {[m.WhichOneof('message') for m in self.messages]}")
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(until(), timeout)
+        return self.of(kind)
+
+    async def finish(self) -> CallResult:
+        """Half-close and read to the end."""
+        try:
+            await self.call.done_writing()
+        except Exception:  # noqa: BLE001 - the call may already have ended
+            pass
+        try:
+            await self._reader
+        except grpc.aio.AioRpcError:
+            pass
+        return CallResult(self.messages, await self.call.code(), await self.call.details())
+
+    def cancel(self) -> None:
+        self.call.cancel()

@@ -77,7 +77,7 @@ class FakeCodec(codec_pb2_grpc.CodecServicer, _Base):
         # Observations.
         self.encode_streams = 0
         self.decode_streams = 0
-        self.decode_cancelled = 0
+        self.decode_cancelled = 0  # Decode streams that ended without end_of_segment
         self.encoded_samples: list[int] = []  # samples received per Encode segment
 
     @classmethod
@@ -148,21 +148,32 @@ class FakeCodec(codec_pb2_grpc.CodecServicer, _Base):
                 buf, frame, total = np.zeros(0, np.int16), 0, 0
 
     async def Decode(self, request_iterator, context):
+        # Read/write API (not an async generator) so a cancelled stream is observed at once.
         self.decode_streams += 1
         if self.fail_decode:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "fake codec: Decode failing on demand")
         sample = 0
         frame = 0
+        ended = False
         try:
-            async for req in request_iterator:
+            while True:
+                req = await context.read()
+                if req is grpc.aio.EOF:
+                    # A client cancel shows up here as EOF without a last end_of_segment.
+                    if not ended:
+                        self.decode_cancelled += 1
+                    return
+                ended = req.end_of_segment
                 codes = codes_mod.from_proto(req.codes)
                 pcm = self.decode_frames(codes, frame) if codes.shape[1] else np.zeros(0, np.int16)
                 frame += codes.shape[1]
-                yield codec_pb2.AudioOut(
-                    pcm16=pcm.astype("<i2").tobytes(),
-                    sample_rate_hz=self.sample_rate,
-                    first_sample=sample,
-                    end_of_segment=req.end_of_segment,
+                await context.write(
+                    codec_pb2.AudioOut(
+                        pcm16=pcm.astype("<i2").tobytes(),
+                        sample_rate_hz=self.sample_rate,
+                        first_sample=sample,
+                        end_of_segment=req.end_of_segment,
+                    )
                 )
                 sample += len(pcm)
                 if req.end_of_segment:
