@@ -13,7 +13,8 @@ Inputs (all batch-less; `max_batch_size: 0`):
   TOP_K             INT32 [1]      optional, 0 = no top-k filter
   SEED              INT64 [1]      optional, sampling seed
   FRAMES_PER_RESPONSE INT32 [1]    optional, frames per streamed response
-Outputs (one response per group of frames; then an empty response with the final flag):
+Outputs (one response per group of frames; then an end-of-reply response with the final flag,
+  CODES [K, 0] and FRAME_OFFSET = frames sent; an error response ends a failed request):
   CODES             INT32 [K, n]   the next n generated frames
   FRAME_OFFSET      INT32 [1]      index of the first of those frames in the reply
 """

@@ -1,0 +1,1 @@
+"""Public streaming gateway: the `Conversation` gRPC service (VAD, turns, barge-in, sessions)."""

@@ -1,0 +1,217 @@
+"""Client of the codec service: Info, health, and per-segment Encode / Decode streams."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from telugu_s2s.common import codes as codes_mod
+from telugu_s2s.gateway.errors import DownstreamError, DownstreamUnavailable, translate_rpc_error
+from telugu_s2s.v1 import codec_pb2, codec_pb2_grpc, common_pb2
+
+SERVICE = "codec"
+
+
+@dataclass(frozen=True)
+class CodecInfo:
+    sample_rate_hz: int
+    frame_rate_hz: float
+    samples_per_frame: int
+    n_codebooks: int
+    codebook_size: int
+    bandwidth_kbps: float
+    weights: str
+    random_weights: bool
+
+    @property
+    def frame_ms(self) -> float:
+        return 1000.0 / self.frame_rate_hz
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    samples: np.ndarray  # int16 at the codec rate
+    first_sample: int
+    end_of_segment: bool
+
+
+class CodecClient:
+    def __init__(self, target: str, timeout_s: float = 2.0) -> None:
+        self.target = target
+        self.timeout_s = timeout_s
+        self._channel = grpc.aio.insecure_channel(target)
+        self._stub = codec_pb2_grpc.CodecStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    def _error(self, exc: grpc.RpcError) -> Exception:
+        return translate_rpc_error(exc, SERVICE, self.target)
+
+    async def info(self) -> CodecInfo:
+        try:
+            msg = await self._stub.Info(codec_pb2.InfoRequest(), timeout=self.timeout_s)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from exc
+        info = CodecInfo(
+            sample_rate_hz=int(msg.sample_rate_hz),
+            frame_rate_hz=float(msg.frame_rate_hz),
+            samples_per_frame=int(msg.samples_per_frame),
+            n_codebooks=int(msg.n_codebooks),
+            codebook_size=int(msg.codebook_size),
+            bandwidth_kbps=float(msg.bandwidth_kbps),
+            weights=msg.weights,
+            random_weights=bool(msg.random_weights),
+        )
+        if info.sample_rate_hz <= 0 or info.frame_rate_hz <= 0 or info.n_codebooks <= 0:
+            raise DownstreamError(SERVICE, None, f"codec Info is incomplete: {info}")
+        return info
+
+    async def healthy(self) -> bool:
+        try:
+            resp = await self._health.Check(health_pb2.HealthCheckRequest(service=""), timeout=self.timeout_s)
+        except grpc.RpcError:
+            return False
+        return resp.status == health_pb2.HealthCheckResponse.SERVING
+
+    def encoder(self, info: CodecInfo, queue_chunks: int = 256) -> "EncodeStream":
+        return EncodeStream(self, info, queue_chunks)
+
+    def decoder(self, info: CodecInfo) -> "DecodeStream":
+        return DecodeStream(self, info)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+_END = object()
+
+
+class EncodeStream:
+    """One user turn streamed into Codec.Encode.
+
+    Audio is queued (bounded) and written by a task of its own so that a slow codec
+    never stalls the caller's stream; `finish()` ends the segment and returns all
+    codes [n_codebooks, n_frames]. One stream per turn keeps turns independent: a
+    codec failure affects one turn only, and there is no state to carry between turns.
+    """
+
+    def __init__(self, client: CodecClient, info: CodecInfo, queue_chunks: int) -> None:
+        self._client = client
+        self._info = info
+        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_chunks)
+        self._call = client._stub.Encode()
+        self._writer = asyncio.create_task(self._write_loop(), name="codec-encode-writer")
+        self._reader = asyncio.create_task(self._read_loop(), name="codec-encode-reader")
+        self._finished = False
+
+    async def push(self, samples: np.ndarray) -> None:
+        if len(samples) == 0 or self._finished:
+            return
+        if self._reader.done():
+            return  # the stream failed; finish() reports it
+        await self._queue.put(np.asarray(samples, dtype=np.int16))
+
+    async def finish(self) -> np.ndarray:
+        """End the segment; return its codes. Raises DownstreamUnavailable/DownstreamError."""
+        if not self._finished:
+            self._finished = True
+            if not self._reader.done() and not self._writer.done():
+                await self._queue.put(_END)
+        try:
+            return await self._reader
+        finally:
+            await self.cancel()
+
+    async def _write_loop(self) -> None:
+        rate = self._info.sample_rate_hz
+        try:
+            while True:
+                item = await self._queue.get()
+                if item is _END:
+                    await self._call.write(codec_pb2.AudioIn(sample_rate_hz=rate, end_of_segment=True))
+                    await self._call.done_writing()
+                    return
+                assert isinstance(item, np.ndarray)
+                await self._call.write(codec_pb2.AudioIn(pcm16=item.astype("<i2").tobytes(), sample_rate_hz=rate))
+        except (grpc.RpcError, asyncio.InvalidStateError):
+            return  # the reader sees the failure
+
+    async def _read_loop(self) -> np.ndarray:
+        blocks: list[np.ndarray] = []
+        try:
+            while True:
+                msg = await self._call.read()
+                if msg is grpc.aio.EOF:
+                    break
+                if msg.codes.n_frames:
+                    blocks.append(codes_mod.from_proto(msg.codes, codebook_size=self._info.codebook_size))
+                if msg.end_of_segment:
+                    break
+        except grpc.RpcError as exc:
+            raise self._client._error(exc) from exc
+        except codes_mod.CodesError as exc:
+            raise DownstreamError(SERVICE, None, f"bad codes from Encode: {exc}") from exc
+        if not self._finished:
+            raise DownstreamUnavailable(SERVICE, self._client.target, "Encode stream ended early")
+        return codes_mod.concat(blocks, self._info.n_codebooks)
+
+    async def cancel(self) -> None:
+        self._call.cancel()
+        for task in (self._writer, self._reader):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(self._writer, self._reader, return_exceptions=True)
+
+
+class DecodeStream:
+    """One reply streamed through Codec.Decode: write code blocks, read audio."""
+
+    def __init__(self, client: CodecClient, info: CodecInfo) -> None:
+        self._client = client
+        self._info = info
+        self._call = client._stub.Decode()
+
+    async def write(self, codes: np.ndarray) -> None:
+        try:
+            await self._call.write(codec_pb2.CodeFrames(codes=codes_mod.to_proto(codes)))
+        except grpc.RpcError as exc:
+            raise self._client._error(exc) from exc
+        except asyncio.InvalidStateError as exc:
+            raise DownstreamUnavailable(SERVICE, self._client.target, "Decode stream closed") from exc
+
+    async def end(self) -> None:
+        empty = common_pb2.Codes(n_codebooks=self._info.n_codebooks, n_frames=0)
+        try:
+            await self._call.write(codec_pb2.CodeFrames(codes=empty, end_of_segment=True))
+            await self._call.done_writing()
+        except grpc.RpcError as exc:
+            raise self._client._error(exc) from exc
+        except asyncio.InvalidStateError as exc:
+            raise DownstreamUnavailable(SERVICE, self._client.target, "Decode stream closed") from exc
+
+    async def read(self) -> DecodedAudio | None:
+        """Next decoded audio; None when the stream ended."""
+        try:
+            msg = await self._call.read()
+        except grpc.RpcError as exc:
+            raise self._client._error(exc) from exc
+        if msg is grpc.aio.EOF:
+            return None
+        if len(msg.pcm16) % 2:
+            raise DownstreamError(SERVICE, None, "Decode returned an odd PCM16 byte count")
+        if msg.pcm16 and msg.sample_rate_hz != self._info.sample_rate_hz:
+            raise DownstreamError(
+                SERVICE,
+                None,
+                f"Decode returned {msg.sample_rate_hz} Hz audio, Info said {self._info.sample_rate_hz} Hz",
+            )
+        samples = np.frombuffer(msg.pcm16, dtype="<i2").astype(np.int16)
+        return DecodedAudio(samples, int(msg.first_sample), bool(msg.end_of_segment))
+
+    def cancel(self) -> None:
+        with contextlib.suppress(Exception):
+            self._call.cancel()

@@ -1,0 +1,88 @@
+"""Gateway configuration: one frozen dataclass, built once at the entry point."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "0.0.0.0"
+    port: int = 50051
+    metrics_port: int = 9101
+    codec_target: str = "localhost:50052"
+    triton_target: str = "localhost:8001"
+    context_target: str = "localhost:50053"
+    # Concurrent Converse calls per pod; one more gets RESOURCE_EXHAUSTED.
+    max_calls: int = 64
+    # Seconds in-flight calls get to finish after SIGTERM.
+    drain_grace_s: float = 10.0
+    # A call with no client message for this long (and no reply playing) ends.
+    idle_timeout_s: float = 30.0
+    # Hard limit on one call's length.
+    max_call_s: float = 3600.0
+    # Period of the downstream readiness check that drives grpc.health.v1.
+    health_interval_s: float = 2.0
+    # Timeout of unary downstream calls (context service, codec Info, health).
+    downstream_timeout_s: float = 2.0
+    # Longest reply generated for one turn.
+    max_reply_s: float = 30.0
+    # Earlier turns fetched from the context service for each reply.
+    context_turns: int = 10
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        for name in ("port", "metrics_port"):
+            value = getattr(self, name)
+            if not 0 <= value <= 65535:
+                raise ConfigError(f"{name} must be 0..65535, got {value}")
+        if self.max_calls < 1:
+            raise ConfigError(f"max_calls must be >= 1, got {self.max_calls}")
+        for name in (
+            "drain_grace_s",
+            "idle_timeout_s",
+            "max_call_s",
+            "health_interval_s",
+            "downstream_timeout_s",
+            "max_reply_s",
+        ):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.context_turns <= 10:
+            raise ConfigError(f"context_turns must be 0..10, got {self.context_turns}")
+
+    @classmethod
+    def from_env(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> "Config":
+        """Defaults < TS2S_GATEWAY_* environment variables < command-line flags."""
+        env = os.environ if env is None else env
+        parser = argparse.ArgumentParser(prog="python -m telugu_s2s.gateway", description=__doc__)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            env_name = f"TS2S_GATEWAY_{f.name.upper()}"
+            caster = type(f.default)
+            default = f.default
+            if env_name in env and env[env_name] != "":
+                try:
+                    default = caster(env[env_name])
+                except ValueError as exc:
+                    raise ConfigError(f"{env_name}={env[env_name]!r} is not a valid {caster.__name__}") from exc
+            parser.add_argument(
+                "--" + f.name.replace("_", "-"),
+                type=caster,
+                default=default,
+                help=f"(env {env_name}, default {f.default})",
+            )
+        args = parser.parse_args(list(argv) if argv is not None else [])
+        for f in fields(cls):
+            values[f.name] = getattr(args, f.name)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def max_reply_frames(self, frame_rate_hz: float) -> int:
+        return max(1, int(self.max_reply_s * frame_rate_hz))

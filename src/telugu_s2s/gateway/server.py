@@ -1,0 +1,89 @@
+"""Gateway wiring: downstream clients, readiness monitor, servicer, GrpcService lifecycle."""
+
+from __future__ import annotations
+
+import logging
+
+from telugu_s2s.common.service import GrpcService, start_metrics_server
+from telugu_s2s.gateway.call import CallDeps
+from telugu_s2s.gateway.codec_client import CodecClient
+from telugu_s2s.gateway.config import Config
+from telugu_s2s.gateway.context_client import ContextClient
+from telugu_s2s.gateway.downstream import DownstreamMonitor
+from telugu_s2s.gateway.generation import S2SGenerator
+from telugu_s2s.gateway.servicer import SERVICE_NAME, ConversationServicer
+from telugu_s2s.v1 import conversation_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    """Everything the gateway runs; `serve()` adds signals and metrics, tests use it directly."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        generator: S2SGenerator,
+        unavailable_errors: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        self.cfg = cfg
+        self.service = GrpcService(
+            "gateway", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.drain_grace_s
+        )
+        self.codec = CodecClient(cfg.codec_target, cfg.downstream_timeout_s)
+        self.context = ContextClient(cfg.context_target, cfg.downstream_timeout_s)
+        self.generator = generator
+        self.monitor = DownstreamMonitor(
+            self.codec,
+            self.context,
+            generator,
+            triton_target=cfg.triton_target,
+            interval_s=cfg.health_interval_s,
+            on_change=self.service.health.set,
+        )
+        self.servicer = ConversationServicer(
+            cfg, CallDeps(self.codec, self.context, generator, self.monitor, unavailable_errors)
+        )
+        conversation_pb2_grpc.add_ConversationServicer_to_server(self.servicer, self.service.server)
+        self.service.on_drain(self.monitor.stop)
+        self.service.on_close(self._close_clients)
+
+    async def start(self, *, monitor: bool = True) -> int:
+        """Bind and serve; returns the bound port. Health follows the first downstream check."""
+        await self.service.health.set(False)
+        port = await self.service.start()
+        await self.monitor.check_once()
+        if monitor:
+            self.monitor.start()
+        return port
+
+    async def _close_clients(self) -> None:
+        await self.monitor.stop()
+        await self.codec.close()
+        await self.context.close()
+        await self.generator.close()
+
+    async def stop(self) -> None:
+        """Drain as on SIGTERM: NOT_SERVING, let calls finish within the grace, close clients."""
+        self.service.request_stop()
+        await self.service.wait_and_drain()
+
+
+def _triton_generator(cfg: Config) -> tuple[S2SGenerator, tuple[type[BaseException], ...]]:
+    # Imported here so the gateway's other modules do not depend on the Triton client.
+    from telugu_s2s.s2s.client import S2SUnavailable, TritonS2SClient
+
+    return TritonS2SClient(cfg.triton_target), (S2SUnavailable,)
+
+
+async def serve(cfg: Config) -> None:
+    generator, unavailable = _triton_generator(cfg)
+    gateway = Gateway(cfg, generator, unavailable)
+    start_metrics_server(cfg.host, cfg.metrics_port)
+    await gateway.start()
+    gateway.service.install_signal_handlers()
+    log.info(
+        "gateway ready" if gateway.monitor.ready else "gateway started; waiting for downstreams",
+        extra={"downstreams": {k: v[1] for k, v in gateway.monitor.status().items()}},
+    )
+    await gateway.service.wait_and_drain()

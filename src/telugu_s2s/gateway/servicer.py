@@ -1,0 +1,271 @@
+"""The `Conversation` servicer: the edge where pb2 messages become the gateway's own types."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import grpc
+
+from telugu_s2s.common.audio import AudioFormat, AudioFormatError, Encoding, G711_RATE
+from telugu_s2s.common.voices import VOICES, UnknownVoiceError, get_voice
+from telugu_s2s.gateway import metrics
+from telugu_s2s.gateway.call import Call, CallDeps
+from telugu_s2s.gateway.config import Config
+from telugu_s2s.gateway.errors import CallError, DownstreamError, DownstreamUnavailable, SessionNotFound
+from telugu_s2s.gateway.events import (
+    AudioInput,
+    CallSettings,
+    ClientInput,
+    ControlInput,
+    ControlType,
+    ErrorEvent,
+    ResponseAudioEvent,
+    ResponseDoneEvent,
+    ResponseInterruptedEvent,
+    ResponseStartedEvent,
+    ServerEvent,
+    SessionStartedEvent,
+    SpeechStartedEvent,
+    SpeechStoppedEvent,
+)
+from telugu_s2s.gateway.vad import VadSettings
+from telugu_s2s.v1 import common_pb2, conversation_pb2 as pb, conversation_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Conversation"].full_name
+SESSION_ID_RE = re.compile(r"[0-9a-f]{32}")
+
+_ENCODINGS = {
+    pb.AUDIO_ENCODING_UNSPECIFIED: Encoding.PCM16,
+    pb.PCM16: Encoding.PCM16,
+    pb.MULAW: Encoding.MULAW,
+    pb.ALAW: Encoding.ALAW,
+}
+_PB_ENCODINGS = {Encoding.PCM16: pb.PCM16, Encoding.MULAW: pb.MULAW, Encoding.ALAW: pb.ALAW}
+_CONTROLS = {
+    pb.Control.COMMIT_TURN: ControlType.COMMIT_TURN,
+    pb.Control.INTERRUPT: ControlType.INTERRUPT,
+    pb.Control.END_OF_INPUT: ControlType.END_OF_INPUT,
+    pb.Control.SET_VOICE: ControlType.SET_VOICE,
+}
+
+
+def tenant_of(context: grpc.aio.ServicerContext) -> str:
+    """The caller's tenant. The one place where authentication will set it; "" = single tenant."""
+    return ""
+
+
+def _invalid(message: str) -> CallError:
+    return CallError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def check_session_id(session_id: str) -> str:
+    if not SESSION_ID_RE.fullmatch(session_id):
+        raise _invalid(
+            f"malformed session_id {session_id[:64]!r}: expected the 32 lowercase hex characters "
+            "returned in SessionStarted.session_id"
+        )
+    return session_id
+
+
+def parse_format(msg: pb.AudioFormat, name: str) -> AudioFormat:
+    encoding = _ENCODINGS.get(msg.encoding)
+    if encoding is None:
+        raise _invalid(f"{name}.encoding {msg.encoding} is not supported; use PCM16, MULAW or ALAW")
+    rate = msg.sample_rate_hz or (16000 if encoding is Encoding.PCM16 else G711_RATE)
+    try:
+        return AudioFormat(encoding, rate).validate()
+    except AudioFormatError as exc:
+        raise _invalid(f"{name}: {exc}") from exc
+
+
+def parse_session_config(msg: pb.SessionConfig) -> CallSettings:
+    session_id = check_session_id(msg.session_id) if msg.session_id else ""
+    voice = ""
+    if msg.voice:
+        try:
+            voice = get_voice(msg.voice).id
+        except UnknownVoiceError as exc:
+            raise _invalid(str(exc)) from exc
+    input_format = parse_format(msg.input_format, "input_format")
+    output_format = parse_format(msg.output_format, "output_format") if msg.HasField("output_format") else input_format
+    defaults = VadSettings()
+    v = msg.vad
+    vad = VadSettings(
+        aggressiveness=v.aggressiveness if v.HasField("aggressiveness") else defaults.aggressiveness,
+        prefix_padding_ms=v.prefix_padding_ms if v.HasField("prefix_padding_ms") else defaults.prefix_padding_ms,
+        silence_duration_ms=v.silence_duration_ms if v.HasField("silence_duration_ms") else defaults.silence_duration_ms,
+        min_speech_ms=v.min_speech_ms if v.HasField("min_speech_ms") else defaults.min_speech_ms,
+    )
+    try:
+        vad.validate()
+    except ValueError as exc:
+        raise _invalid(str(exc)) from exc
+    return CallSettings(
+        session_id=session_id,
+        voice=voice,
+        input_format=input_format,
+        output_format=output_format,
+        vad=vad,
+        barge_in=msg.barge_in if msg.HasField("barge_in") else True,
+    )
+
+
+def parse_client_message(msg: pb.ClientMessage) -> ClientInput:
+    kind = msg.WhichOneof("message")
+    if kind == "config":
+        return parse_session_config(msg.config)
+    if kind == "audio":
+        return AudioInput(msg.audio.audio)
+    if kind == "control":
+        ctype = _CONTROLS.get(msg.control.type)
+        if ctype is None:
+            raise _invalid(f"Control.type {msg.control.type} is not supported; use COMMIT_TURN, INTERRUPT, END_OF_INPUT or SET_VOICE")
+        if ctype is ControlType.SET_VOICE and not msg.control.voice:
+            raise _invalid("SET_VOICE needs Control.voice (arjun, ravi, priya or lakshmi)")
+        return ControlInput(ctype, msg.control.voice)
+    raise _invalid("empty ClientMessage: set one of config, audio or control")
+
+
+def _format_pb(fmt: AudioFormat) -> pb.AudioFormat:
+    return pb.AudioFormat(encoding=_PB_ENCODINGS[fmt.encoding], sample_rate_hz=fmt.sample_rate_hz)
+
+
+def event_to_pb(ev: ServerEvent) -> pb.ServerMessage:
+    if isinstance(ev, ResponseAudioEvent):
+        return pb.ServerMessage(response_audio=pb.ResponseAudio(turn_id=ev.turn_id, seq=ev.seq, audio=ev.audio))
+    if isinstance(ev, SessionStartedEvent):
+        return pb.ServerMessage(
+            session_started=pb.SessionStarted(
+                session_id=ev.session_id,
+                resumed=ev.resumed,
+                turns_in_context=ev.turns_in_context,
+                voice=ev.voice,
+                input_format=_format_pb(ev.input_format),
+                output_format=_format_pb(ev.output_format),
+                untrained_model=ev.untrained_model,
+            )
+        )
+    if isinstance(ev, SpeechStartedEvent):
+        return pb.ServerMessage(speech_started=pb.SpeechStarted(audio_start_ms=ev.audio_start_ms, decided_at_ms=ev.decided_at_ms))
+    if isinstance(ev, SpeechStoppedEvent):
+        return pb.ServerMessage(speech_stopped=pb.SpeechStopped(audio_end_ms=ev.audio_end_ms, decided_at_ms=ev.decided_at_ms))
+    if isinstance(ev, ResponseStartedEvent):
+        return pb.ServerMessage(response_started=pb.ResponseStarted(turn_id=ev.turn_id, voice=ev.voice))
+    if isinstance(ev, ResponseDoneEvent):
+        return pb.ServerMessage(
+            response_done=pb.ResponseDone(
+                turn_id=ev.turn_id,
+                audio_ms=ev.audio_ms,
+                latency=ev.latency.to_proto(),
+                turns_in_context=ev.turns_in_context,
+            )
+        )
+    if isinstance(ev, ResponseInterruptedEvent):
+        return pb.ServerMessage(response_interrupted=pb.ResponseInterrupted(turn_id=ev.turn_id, played_ms=ev.played_ms))
+    if isinstance(ev, ErrorEvent):
+        return pb.ServerMessage(error=pb.Error(code=ev.code, message=ev.message, turn_id=ev.turn_id))
+    raise TypeError(f"unknown event {type(ev).__name__}")
+
+
+class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
+    def __init__(self, cfg: Config, deps: CallDeps) -> None:
+        self.cfg = cfg
+        self.deps = deps
+        self.active_calls = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Returns once no call is in progress."""
+        await self._idle.wait()
+
+    async def Converse(self, request_iterator, context: grpc.aio.ServicerContext):
+        if self.active_calls >= self.cfg.max_calls:
+            metrics.CALLS.labels("RESOURCE_EXHAUSTED").inc()
+            metrics.ERRORS.labels("RESOURCE_EXHAUSTED").inc()
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"this gateway is at its limit of {self.cfg.max_calls} concurrent calls; retry later",
+            )
+        self.active_calls += 1
+        self._idle.clear()
+        metrics.ACTIVE_CALLS.inc()
+        code = grpc.StatusCode.OK
+        failure: CallError | None = None
+
+        async def recv() -> ClientInput | None:
+            msg = await context.read()
+            if msg is grpc.aio.EOF:
+                return None
+            return parse_client_message(msg)
+
+        async def send(ev: ServerEvent) -> None:
+            await context.write(event_to_pb(ev))
+
+        try:
+            call = Call(self.cfg, self.deps, tenant=tenant_of(context), recv=recv, send=send)
+            try:
+                await call.run()
+            except CallError as exc:
+                failure = exc
+            except Exception as exc:  # noqa: BLE001 - a bug must not crash the server
+                log.exception("call failed")
+                failure = CallError(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        finally:
+            if failure is not None:
+                code = failure.code
+                metrics.ERRORS.labels(code.name).inc()
+                log.info("call ended", extra={"code": code.name, "reason": failure.message})
+            metrics.CALLS.labels(code.name).inc()
+            metrics.ACTIVE_CALLS.dec()
+            self.active_calls -= 1
+            if self.active_calls == 0:
+                self._idle.set()
+        if failure is not None:
+            await context.abort(failure.code, failure.message)
+
+    async def ListVoices(self, request, context):
+        return pb.ListVoicesResponse(
+            voices=[
+                pb.Voice(id=v.id, display_name=v.display_name, gender=v.gender, description=v.description)
+                for v in VOICES
+            ]
+        )
+
+    async def _unary(self, context, fn):
+        try:
+            return await fn()
+        except CallError as exc:
+            await context.abort(exc.code, exc.message)
+        except SessionNotFound:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "session not found (unknown or expired)")
+        except DownstreamUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{exc}; retry shortly")
+        except DownstreamError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"context service error: {exc}")
+
+    async def GetSession(self, request, context):
+        async def fn():
+            rec = await self.deps.context.get_session(check_session_id(request.session_id), tenant_of(context))
+            info = pb.SessionInfo(session_id=rec.session_id, voice=rec.voice, turn_count=rec.turn_count)
+            if rec.created_at_ns:
+                info.created_at.FromNanoseconds(rec.created_at_ns)
+            if rec.updated_at_ns:
+                info.updated_at.FromNanoseconds(rec.updated_at_ns)
+            return info
+
+        return await self._unary(context, fn)
+
+    async def DeleteSession(self, request, context):
+        async def fn():
+            deleted = await self.deps.context.delete_session(check_session_id(request.session_id), tenant_of(context))
+            return common_pb2.DeleteSessionResponse(deleted=deleted)
+
+        return await self._unary(context, fn)

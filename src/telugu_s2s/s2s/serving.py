@@ -1,0 +1,268 @@
+"""Serving side of the S2S model, independent of Triton (the Triton model.py is a thin shell).
+
+* `ServingConfig`: the one config object, built once from the model's config.pbtxt
+  parameters and TS2S_S2S_* environment variables (environment wins).
+* `parse_request`: Triton input arrays -> validated generation inputs (clear ValueErrors).
+* `BatchingLoop`: continuous batching. One background thread owns the model and a
+  `DecodeEngine`; every step advances all active requests as ONE batched forward. New
+  requests are prefilled and join between steps; cancelled ones leave before the next step.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from telugu_s2s.s2s import protocol as P
+from telugu_s2s.s2s.protocol import GenerationParams
+
+log = logging.getLogger(__name__)
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    checkpoint_dir: Path
+    allow_random_weights: bool = False
+    device: str = "cpu"
+    torch_threads: int = 1
+    max_active: int = 64  # concurrent generations; more are refused with UNAVAILABLE
+    initial_slots: int = 8
+
+    @classmethod
+    def from_sources(
+        cls, parameters: Mapping[str, str], env: Mapping[str, str], default_checkpoint_dir: Path
+    ) -> "ServingConfig":
+        def pick(env_key: str, param_key: str, default: str) -> str:
+            value = env.get(env_key) or parameters.get(param_key) or ""
+            return value.strip() or default
+
+        ckpt = pick("TS2S_S2S_CHECKPOINT_DIR", "checkpoint_dir", str(default_checkpoint_dir))
+        try:
+            threads = int(pick("TS2S_S2S_TORCH_THREADS", "torch_threads", "1"))
+            max_active = int(pick("TS2S_S2S_MAX_ACTIVE", "max_active", "64"))
+        except ValueError as exc:
+            raise ValueError(f"s2s config: torch_threads / max_active must be integers ({exc})") from exc
+        device = pick("TS2S_S2S_DEVICE", "device", "cpu")
+        if device != "cpu" and not device.startswith("cuda"):
+            raise ValueError(f"TS2S_S2S_DEVICE must be cpu or cuda[:n], got {device!r}")
+        return cls(
+            checkpoint_dir=Path(ckpt),
+            allow_random_weights=pick("TS2S_S2S_ALLOW_RANDOM_WEIGHTS", "allow_random_weights", "0").lower() in _TRUE,
+            device=device,
+            torch_threads=max(1, threads),
+            max_active=max(1, max_active),
+        )
+
+
+@dataclass
+class ParsedRequest:
+    user_codes: np.ndarray
+    voice_index: int
+    context_codes: np.ndarray | None
+    context_segments: np.ndarray | None
+    params: GenerationParams
+
+
+def _scalar(arrays: Mapping[str, np.ndarray | None], name: str, cast, default):
+    value = arrays.get(name)
+    if value is None:
+        return default
+    value = np.asarray(value).reshape(-1)
+    if value.size != 1:
+        raise ValueError(f"{name} must hold exactly one value, got {value.size}")
+    return cast(value[0])
+
+
+def parse_request(arrays: Mapping[str, np.ndarray | None], max_reply_frames: int) -> ParsedRequest:
+    """Validate the Triton inputs (protocol.py) and apply defaults."""
+    user = arrays.get(P.USER_CODES)
+    if user is None:
+        raise ValueError(f"missing required input {P.USER_CODES} (INT32 [K, T])")
+    user = np.asarray(user)
+    if user.ndim != 2 or user.shape[1] == 0:
+        raise ValueError(f"{P.USER_CODES} must be [n_codebooks, n_frames] with n_frames > 0, got {user.shape}")
+    if arrays.get(P.VOICE_ID) is None:
+        raise ValueError(f"missing required input {P.VOICE_ID} (INT32 [1])")
+    voice = _scalar(arrays, P.VOICE_ID, int, 0)
+    ctx = arrays.get(P.CONTEXT_CODES)
+    seg = arrays.get(P.CONTEXT_SEGMENTS)
+    if (ctx is None) != (seg is None):
+        raise ValueError(f"send both {P.CONTEXT_CODES} and {P.CONTEXT_SEGMENTS}, or neither")
+    defaults = GenerationParams()
+    params = GenerationParams(
+        max_frames=_scalar(arrays, P.MAX_FRAMES, int, max_reply_frames),
+        temperature=_scalar(arrays, P.TEMPERATURE, float, defaults.temperature),
+        top_k=_scalar(arrays, P.TOP_K, int, defaults.top_k),
+        seed=_scalar(arrays, P.SEED, int, defaults.seed),
+        frames_per_response=_scalar(arrays, P.FRAMES_PER_RESPONSE, int, defaults.frames_per_response),
+    )
+    return ParsedRequest(user, voice, ctx, seg, params)
+
+
+class Overloaded(RuntimeError):
+    """More concurrent generations than max_active."""
+
+
+@dataclass(eq=False)
+class Job:
+    """One request in the loop. Callbacks run on the loop thread."""
+
+    stream: object  # decoding.ReplyStream
+    emit: Callable[[np.ndarray, int], None]  # (codes int32 [K, n], frame offset)
+    finish: Callable[[str, str | None], None]  # (outcome "done"|"cancelled"|"error", error message)
+    is_cancelled: Callable[[], bool]
+    submitted: float = field(default_factory=time.monotonic)
+    finished: bool = False
+
+
+@dataclass
+class LoopStats:
+    steps: int = 0
+    step_seconds: float = 0.0
+    batch_sizes: int = 0
+    frames: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    failed: int = 0
+
+
+class BatchingLoop:
+    """Continuous batching over a DecodeEngine on one background thread."""
+
+    def __init__(self, model, max_active: int = 64, initial_slots: int = 8,
+                 on_step: Callable[[int, float], None] | None = None) -> None:
+        from telugu_s2s.s2s.decoding import DecodeEngine
+
+        self.engine = DecodeEngine(model, initial_slots=initial_slots)
+        self.max_active = max_active
+        self.on_step = on_step
+        self.stats = LoopStats()
+        self._inbox: queue.Queue[Job | None] = queue.Queue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="s2s-decode-loop", daemon=True)
+        self._jobs: list[Job] = []
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        with self._lock:
+            if self._pending >= self.max_active:
+                raise Overloaded(f"s2s model is at its limit of {self.max_active} concurrent generations; retry later")
+            self._pending += 1
+        self._inbox.put(job)
+
+    @property
+    def active(self) -> int:
+        return self._pending
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._inbox.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    # -- loop thread
+    def _finish(self, job: Job, outcome: str, message: str | None = None) -> None:
+        if job.finished:
+            return
+        job.finished = True
+        with self._lock:
+            self._pending -= 1
+        if outcome == "done":
+            self.stats.completed += 1
+        elif outcome == "cancelled":
+            self.stats.cancelled += 1
+        else:
+            self.stats.failed += 1
+        try:
+            job.finish(outcome, message)
+        except Exception:  # a broken client callback must not stop the loop
+            log.exception("finish callback failed")
+
+    def _flush(self, job: Job) -> None:
+        for block in job.stream.pop_blocks():
+            offset = job.stream.emitted - block.shape[1]
+            self.stats.frames += block.shape[1]
+            job.emit(block, offset)
+
+    def _admit(self, job: Job) -> None:
+        if job.is_cancelled():
+            self._finish(job, "cancelled")
+            return
+        try:
+            self.engine.add(job.stream)
+        except Exception as exc:
+            log.exception("prefill failed")
+            self._finish(job, "error", f"s2s prefill failed: {exc}")
+            return
+        self._jobs.append(job)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping or self._jobs:
+            # Admit new requests: block only when idle.
+            try:
+                item = self._inbox.get(block=not self._jobs and not stopping)
+                while True:
+                    if item is None:
+                        stopping = True
+                    elif stopping:
+                        self._finish(item, "error", "s2s model is shutting down")
+                    else:
+                        self._admit(item)
+                    item = self._inbox.get_nowait()
+            except queue.Empty:
+                pass
+            if stopping:  # shutting down: end everything in flight
+                for job in self._jobs:
+                    self.engine.remove(job.stream)
+                    self._finish(job, "error", "s2s model is shutting down")
+                self._jobs.clear()
+                break
+            # Cancellation is checked before every step.
+            for job in self._jobs:
+                if job.is_cancelled():
+                    self.engine.remove(job.stream)
+                    self._finish(job, "cancelled")
+            if len(self.engine):
+                n = len(self.engine)
+                t0 = time.perf_counter()
+                try:
+                    self.engine.step()
+                except Exception as exc:
+                    log.exception("decode step failed")
+                    for job in self._jobs:
+                        self.engine.remove(job.stream)
+                        self._finish(job, "error", f"s2s decode step failed: {exc}")
+                dt = time.perf_counter() - t0
+                self.stats.steps += 1
+                self.stats.step_seconds += dt
+                self.stats.batch_sizes += n
+                if self.on_step is not None:
+                    try:
+                        self.on_step(n, dt)
+                    except Exception:
+                        log.exception("step observer failed")
+            for job in self._jobs:
+                if job.finished:
+                    continue
+                try:
+                    self._flush(job)
+                except Exception as exc:
+                    log.exception("sending a response failed")
+                    self.engine.remove(job.stream)
+                    self._finish(job, "error", f"sending a response failed: {exc}")
+                    continue
+                if job.stream.done:
+                    self._finish(job, "done")
+            self._jobs = [j for j in self._jobs if not j.finished]

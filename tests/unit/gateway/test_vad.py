@@ -1,0 +1,116 @@
+"""VAD segmentation on real Telugu speech (espeak-ng) separated by silences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from telugu_s2s.gateway.vad import Segmenter, SpeechEnd, SpeechStart, VadSettings
+
+from .conftest import silence
+
+GAP_MS = 1000
+LEAD_MS = 500
+
+
+def layout(phrases):
+    """Concatenate phrases with silences; return audio and each phrase's (start_ms, end_ms)."""
+    parts, bounds, t = [silence(LEAD_MS)], [], LEAD_MS
+    for p in phrases:
+        dur = len(p) * 1000 // 16000
+        bounds.append((t, t + dur))
+        parts += [p, silence(GAP_MS)]
+        t += dur + GAP_MS
+    return np.concatenate(parts), bounds
+
+
+def run(seg: Segmenter, audio: np.ndarray, chunk: int = 480):
+    events = []
+    for i in range(0, len(audio), chunk):
+        events += seg.feed(audio[i : i + chunk])
+    return events
+
+
+def test_three_phrases_make_three_turns_with_their_boundaries(telugu_speech):
+    audio, bounds = layout(telugu_speech)
+    settings = VadSettings()
+    events = run(Segmenter(settings), audio)
+    starts = [e for e in events if isinstance(e, SpeechStart)]
+    ends = [e for e in events if isinstance(e, SpeechEnd)]
+    assert len(starts) == len(ends) == 3, events
+    for (p_start, p_end), s, e in zip(bounds, starts, ends):
+        # Prefix padding reaches back before the first voiced frame.
+        assert p_start - settings.prefix_padding_ms - 40 <= s.audio_start_ms <= p_start - settings.prefix_padding_ms + 100
+        assert p_start < s.decided_at_ms <= p_start + 2 * settings.min_speech_ms + 100
+        # webrtcvad keeps flagging ~100 ms after a phrase's last audible sample.
+        assert p_end - 60 <= e.audio_end_ms <= p_end + 200
+        assert e.decided_at_ms - e.audio_end_ms == settings.silence_duration_ms
+        assert e.audio_start_ms == s.audio_start_ms
+        assert not e.forced
+
+
+@pytest.mark.parametrize("chunk", [160, 320, 3200])
+def test_segmentation_does_not_depend_on_chunking(telugu_speech, chunk):
+    audio, _ = layout(telugu_speech[:2])
+    assert run(Segmenter(VadSettings()), audio, chunk) == run(Segmenter(VadSettings()), audio, 480)
+
+
+def test_longer_silence_setting_merges_phrases(telugu_speech):
+    audio, _ = layout(telugu_speech)
+    events = run(Segmenter(VadSettings(silence_duration_ms=GAP_MS + 500)), audio)
+    # The last phrase is followed by only GAP_MS of silence: it never ends by silence.
+    assert sum(isinstance(e, SpeechStart) for e in events) == 1
+    assert sum(isinstance(e, SpeechEnd) for e in events) == 0
+
+
+def test_clicks_are_not_turns():
+    rng = np.random.default_rng(0)
+    audio = [silence(500)]
+    for _ in range(5):
+        audio += [(rng.standard_normal(16000 * 60 // 1000) * 8000).astype(np.int16), silence(700)]
+    events = run(Segmenter(VadSettings(min_speech_ms=200)), np.concatenate(audio))
+    assert events == []
+
+
+def test_min_speech_zero_reacts_to_a_single_voiced_frame():
+    rng = np.random.default_rng(1)
+    burst = (rng.standard_normal(16000 * 100 // 1000) * 8000).astype(np.int16)
+    events = run(Segmenter(VadSettings(min_speech_ms=0, prefix_padding_ms=0)), np.concatenate([silence(500), burst, silence(800)]))
+    assert [type(e) for e in events] == [SpeechStart, SpeechEnd]
+
+
+def test_force_end_commits_the_turn_now(telugu_speech):
+    seg = Segmenter(VadSettings())
+    assert seg.force_end() is None
+    p = telugu_speech[0]
+    run(seg, np.concatenate([silence(300), p[: len(p) // 2]]))
+    assert seg.speaking
+    ev = seg.force_end()
+    assert isinstance(ev, SpeechEnd) and ev.forced and ev.decided_at_ms == seg.now_ms
+    assert not seg.speaking and seg.force_end() is None
+
+
+def test_next_turn_never_starts_before_the_previous_was_decided(telugu_speech):
+    # A prefix padding longer than the gap must not reach into the previous turn.
+    p = telugu_speech[0]
+    settings = VadSettings(prefix_padding_ms=1000, silence_duration_ms=300)
+    events = run(Segmenter(settings), np.concatenate([silence(200), p, silence(500), p, silence(500)]))
+    ends = [e for e in events if isinstance(e, SpeechEnd)]
+    starts = [e for e in events if isinstance(e, SpeechStart)]
+    assert len(starts) == 2 and starts[1].audio_start_ms >= ends[0].decided_at_ms
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"aggressiveness": 4},
+        {"prefix_padding_ms": 1001},
+        {"silence_duration_ms": 99},
+        {"silence_duration_ms": 5001},
+        {"min_speech_ms": 5001},
+    ],
+)
+def test_settings_out_of_range(kw):
+    field = next(iter(kw))
+    with pytest.raises(ValueError, match=field):
+        VadSettings(**kw).validate()
