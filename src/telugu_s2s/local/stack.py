@@ -239,7 +239,7 @@ class LocalStack:
         for proc in self.procs:
             if not proc.alive():
                 return proc.name
-        if self._triton is not None and not self._triton.alive():
+        if self._triton is not None and self._triton.proc is not None and self._triton.proc.poll() is not None:
             return "triton"
         return None
 
