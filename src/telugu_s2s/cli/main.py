@@ -91,6 +91,9 @@ def cmd_up(a: argparse.Namespace) -> int:
         print("\nstopping...", flush=True)
         return 0
     finally:
+        # A second Ctrl-C must not abandon half-stopped services.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
 
 

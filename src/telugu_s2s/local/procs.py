@@ -84,6 +84,10 @@ def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Pro
     log_path = log_dir / f"{name}.log"
     log = open(log_path, "ab")
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    # Run the services from this checkout's sources (matters when several checkouts share a venv).
+    src = Path(__file__).resolve().parents[2]
+    if (src / "telugu_s2s").is_dir():
+        full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p)
     popen = subprocess.Popen(
         args, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True
     )
