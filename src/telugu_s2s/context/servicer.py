@@ -2,7 +2,9 @@
 
 Generated types stop here. A turn is validated (code block shapes, voice), stripped of
 the server-set fields and serialized; the store keeps those bytes opaque and hands them
-back with the index and time it assigned, which become `turn_id` and `created_at`.
+back with the index and time it assigned. `created_at` is always the store's; `turn_id` is
+the gateway's id for the reply when it sent one (so logs and the caller's `ResponseDone`
+name the same turn), otherwise the turn's 1-based index in the session.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ def session_record(info: SessionInfo) -> context_pb2.SessionRecord:
     )
 
 
+MAX_TURN_ID_LEN = 64
+
+
 def encode_turn(turn: context_pb2.Turn) -> bytes:
     """Validate a client's turn and serialize it without the server-set fields."""
     for name in ("user_codes", "reply_codes"):
@@ -80,9 +85,10 @@ def encode_turn(turn: context_pb2.Turn) -> bytes:
             from_proto(codes)
         except CodesError as exc:
             raise BadRequest(f"turn.{name}: {exc}") from None
+    if len(turn.turn_id) > MAX_TURN_ID_LEN or not turn.turn_id.isprintable():
+        raise BadRequest(f"turn.turn_id must be at most {MAX_TURN_ID_LEN} printable characters")
     clean = context_pb2.Turn()
     clean.CopyFrom(turn)
-    clean.ClearField("turn_id")
     clean.ClearField("created_at")
     if clean.voice:
         clean.voice = _voice(clean.voice)
@@ -96,7 +102,8 @@ def decode_turn(stored: StoredTurn) -> context_pb2.Turn:
     except DecodeError:
         # Written by something else under our key prefix; say so instead of failing the call.
         log.error("stored turn %d is not a Turn message; returned empty", stored.index)
-    turn.turn_id = str(stored.index)
+    if not turn.turn_id:
+        turn.turn_id = str(stored.index)
     turn.created_at.CopyFrom(_ts(stored.created_ms))
     return turn
 

@@ -87,17 +87,29 @@ async def test_empty_voice_is_the_default(client: Client) -> None:
     assert (await client.create("")).voice == "priya"
 
 
+async def test_turn_without_an_id_is_named_by_its_index(client: Client) -> None:
+    rec = await client.create()
+    ref = context_pb2.SessionRef(session_id=rec.session_id)
+    await client.stub.AppendTurn(context_pb2.AppendTurnRequest(session=ref, turn=turn()))
+    ctx = await client.stub.GetContext(context_pb2.GetContextRequest(session=ref))
+    assert [t.turn_id for t in ctx.turns] == ["1"]
+    bad = turn()
+    bad.turn_id = "x" * 65
+    code, msg = await code_of(client.stub.AppendTurn(context_pb2.AppendTurnRequest(session=ref, turn=bad)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "turn_id" in msg
+
+
 async def test_turn_round_trip_with_server_fields(client: Client) -> None:
     rec = await client.create()
     ref = context_pb2.SessionRef(session_id=rec.session_id)
     sent = turn(interrupted=True, played_ms=480, voice="Ravi")
-    sent.turn_id = "client-chosen"  # server-set: ignored
+    sent.turn_id = "gateway-chosen"  # kept: it names the reply the caller saw
     resp = await client.stub.AppendTurn(context_pb2.AppendTurnRequest(session=ref, turn=sent))
     assert (resp.turn_count, resp.turn_index) == (1, 1)
     ctx = await client.stub.GetContext(context_pb2.GetContextRequest(session=ref))
     assert ctx.session.turn_count == 1 and ctx.session.total_turns == 1
     (got,) = ctx.turns
-    assert got.turn_id == "1"
+    assert got.turn_id == "gateway-chosen"
     assert got.created_at.ToMilliseconds() >= rec.created_at.ToMilliseconds()
     assert got.user_codes == sent.user_codes and got.reply_codes == sent.reply_codes
     assert (got.interrupted, got.played_ms, got.voice) == (True, 480, "ravi")
