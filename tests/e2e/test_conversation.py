@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
-def talk(stack, wavs, *, voice="priya", session="", realtime=False, **kw):
+def talk(stack, wavs, *, voice="", session="", realtime=False, **kw):
     utterances = [read_wav_as(w, 16000) for w in wavs]
     opts = CallOptions(voice=voice, session_id=session, realtime=realtime, **kw)
     return asyncio.run(converse(stack.cfg.gateway_target, utterances, opts))
