@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := redis-server espeak-ng sox chromium
+APT_PACKAGES := redis-server espeak-ng sox chromium fonts-telu
 STAMP := $(VENV)/.installed
 
 .PHONY: help apt venv protos test test-unit test-e2e demo up lint clean
@@ -18,14 +18,11 @@ help:
 # System packages: installed when running as root, explained otherwise.
 apt:
 	@missing=""; \
-	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
-	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
-	command -v sox >/dev/null || missing="$$missing sox"; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	for pkg in $(APT_PACKAGES); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
 	    echo "missing system packages:$$missing"; \
 	    echo "install them with: sudo apt-get install -y $(APT_PACKAGES)"; exit 1; \

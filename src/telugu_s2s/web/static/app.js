@@ -41,7 +41,7 @@ function playChunk(buf) {
 function addTurnRow(t) {
   const tr = document.createElement("tr");
   tr.id = "turn-" + t.id;
-  tr.innerHTML = `<td>${t.id}</td><td>${t.voice}</td><td class="ms">…</td><td class="rl">…</td><td class="v2v">…</td><td class="ff">…</td><td class="fd">…</td><td class="flag"></td>`;
+  tr.innerHTML = `<td title="${t.id}">${t.id.slice(0, 8)}</td><td>${t.voice}</td><td class="ms">…</td><td class="rl">…</td><td class="v2v">…</td><td class="ff">…</td><td class="fd">…</td><td class="flag"></td>`;
   $("turn-table").querySelector("tbody").prepend(tr);
 }
 
