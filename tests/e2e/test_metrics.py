@@ -66,7 +66,7 @@ def test_metrics_move_with_a_turn(stack, example_wavs):
     assert moved("context", "telugu_s2s_context_redis_op_seconds_count") > 0
     # Triton refreshes its counters on its own schedule: give it a few seconds.
     deadline = time.monotonic() + 10
-    while moved("triton", "nv_inference_request_success", model="s2s_transformer") < 1:
+    while moved("triton", "nv_inference_request_success_total", model="s2s_transformer") < 1:
         assert time.monotonic() < deadline, "Triton never counted the generation request"
         time.sleep(0.5)
         after["triton"] = scrape(urls["triton"])
