@@ -64,7 +64,7 @@ def test_dashboard_covers_the_required_signals() -> None:
                    "telugu_s2s_gateway_active_calls",
                    "telugu_s2s_gateway_interruptions_total",
                    "telugu_s2s_gateway_errors_total",
-                   "telugu_s2s_codec_batch_size",
+                   "telugu_s2s_codec_batch_streams",
                    "nv_inference_queue_duration_us"):
         assert metric in exprs, metric
     for q in ("0.5", "0.95", "0.99"):
