@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from telugu_s2s.common.audio import MULAW_DECODE, AudioFormat, Encoding, encode_samples
+from telugu_s2s.common.audio import AudioFormat, Encoding, encode_samples
 from telugu_s2s.gateway.config import Config, ConfigError
 from telugu_s2s.gateway.servicer import SERVICE_NAME
 from telugu_s2s.v1 import conversation_pb2 as pb
