@@ -95,9 +95,17 @@ class Outbox:
         self._wake.set()
         await b.event.wait()
 
-    def close(self) -> None:
+    def close(self, discard: bool = False) -> None:
+        """No more items; the reader gets CLOSED after what is queued (or at once with discard)."""
         self._closed = True
+        if discard:
+            for item in self._audio:
+                if isinstance(item, Barrier):
+                    item.event.set()
+            self._events.clear()
+            self._audio.clear()
         self._wake.set()
+        self._space.set()
 
     async def get(self) -> Any:
         while True:

@@ -68,6 +68,8 @@ MAX_CHUNK_MS = 200
 USER_TAIL_MS = 100
 # Reply audio is sent in chunks of at most this length.
 REPLY_CHUNK_MS = 100
+# At the end of a call, how long the write in flight may take before it is cancelled.
+WRITER_STOP_S = 1.0
 
 
 @dataclass
@@ -161,6 +163,7 @@ class Call:
         self._t_start = self._loop.time()
         self._last_activity = self._t_start
         self._tasks: set[asyncio.Task] = set()
+        self._writer: asyncio.Task | None = None
         self._turns: list[Turn] = []
         self._last_turn: Turn | None = None
         self._encoder: EncodeStream | None = None
@@ -209,7 +212,7 @@ class Call:
     async def run(self) -> None:
         """Run the call to its end. Raises CallError for a call that must end with an error status."""
         reader = self._spawn(self._read_loop(), "call-reader")
-        writer = self._spawn(self._write_loop(), "call-writer")
+        writer = self._writer = asyncio.create_task(self._write_loop(), name="call-writer")
         try:
             while True:
                 timeout = self._check_deadlines()
@@ -254,6 +257,19 @@ class Call:
         finally:
             if encoder is not None:
                 await encoder.cancel()
+            await self._stop_writer()
+
+    async def _stop_writer(self) -> None:
+        # Cancelling a write in flight can leave the RPC unable to send its status, so the
+        # writer is asked to stop after its current write; it is cancelled only if stuck.
+        writer = self._writer
+        if writer is None or writer.done():
+            return
+        self._outbox.close(discard=True)
+        done, _ = await asyncio.wait({writer}, timeout=WRITER_STOP_S)
+        if not done:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
 
     # ------------------------------------------------------------------ reader
 
@@ -535,10 +551,9 @@ class Call:
     def _classify(self, exc: BaseException) -> tuple[str, str]:
         if isinstance(exc, TurnTooShort):
             return "TURN_TOO_SHORT", "too_short"
-        if isinstance(exc, DownstreamUnavailable) and exc.service == "codec":
+        if isinstance(exc, (DownstreamUnavailable, DownstreamError)) and exc.service == "codec":
+            # A codec stream that fails mid-way often only reports INTERNAL; same outcome for the caller.
             return "CODEC_UNAVAILABLE", "failed"
-        if isinstance(exc, DownstreamError) and exc.service == "codec":
-            return "CODEC_FAILED", "failed"
         if self.deps.unavailable_errors and isinstance(exc, self.deps.unavailable_errors):
             return "S2S_UNAVAILABLE", "failed"
         return "GENERATION_FAILED", "failed"
@@ -633,12 +648,7 @@ class Call:
         feeder = asyncio.create_task(self._feed(turn, req, decoder), name=f"turn-{turn.id[:8]}-generate")
         try:
             while True:
-                try:
-                    out = await decoder.read()
-                except Exception:
-                    if reply.gen_error is not None:
-                        raise reply.gen_error from None
-                    raise
+                out = await decoder.read()
                 if out is None:
                     break
                 if out.samples.size and reply.first_audio_t is None:
@@ -682,9 +692,12 @@ class Call:
             await decoder.end()
         except asyncio.CancelledError:
             raise
+        except DownstreamUnavailable:
+            raise  # the Decode stream failed: the reading side sees it too
         except Exception as exc:  # noqa: BLE001 - reported by the reading side
+            # Generation failed: end the Decode stream so the audio made so far still plays.
             reply.gen_error = exc
-            decoder.cancel()
+            await decoder.end()
         finally:
             with contextlib.suppress(Exception):
                 await close_iterator(it)

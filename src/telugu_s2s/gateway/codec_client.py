@@ -174,6 +174,7 @@ class DecodeStream:
         self._client = client
         self._info = info
         self._call = client._stub.Decode()
+        self._cancelled = False
 
     async def write(self, codes: np.ndarray) -> None:
         try:
@@ -199,6 +200,12 @@ class DecodeStream:
             msg = await self._call.read()
         except grpc.RpcError as exc:
             raise self._client._error(exc) from exc
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._cancelled and task is not None and not task.cancelling():
+                # grpc.aio raises CancelledError when the call itself was cancelled.
+                raise DownstreamUnavailable(SERVICE, self._client.target, "Decode stream cancelled") from None
+            raise
         if msg is grpc.aio.EOF:
             return None
         if len(msg.pcm16) % 2:
@@ -213,5 +220,6 @@ class DecodeStream:
         return DecodedAudio(samples, int(msg.first_sample), bool(msg.end_of_segment))
 
     def cancel(self) -> None:
+        self._cancelled = True
         with contextlib.suppress(Exception):
             self._call.cancel()

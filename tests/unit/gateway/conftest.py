@@ -224,5 +224,15 @@ class LiveCall:
             pass
         return CallResult(self.messages, await self.call.code(), await self.call.details())
 
+    async def ended(self, timeout: float = 10.0) -> CallResult:
+        """Wait for the server to end the call (without half-closing)."""
+        import asyncio
+
+        try:
+            await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        except grpc.aio.AioRpcError:
+            pass
+        return CallResult(self.messages, await self.call.code(), await self.call.details())
+
     def cancel(self) -> None:
         self.call.cancel()

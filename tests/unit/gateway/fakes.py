@@ -117,6 +117,7 @@ class FakeCodec(codec_pb2_grpc.CodecServicer, _Base):
     async def Encode(self, request_iterator, context):
         self.encode_streams += 1
         if self.fail_encode:
+            await request_iterator.__anext__()  # aborting before any read surfaces as INTERNAL
             await context.abort(grpc.StatusCode.UNAVAILABLE, "fake codec: Encode failing on demand")
         buf = np.zeros(0, dtype=np.int16)
         frame = 0
@@ -151,6 +152,7 @@ class FakeCodec(codec_pb2_grpc.CodecServicer, _Base):
         # Read/write API (not an async generator) so a cancelled stream is observed at once.
         self.decode_streams += 1
         if self.fail_decode:
+            await context.read()
             await context.abort(grpc.StatusCode.UNAVAILABLE, "fake codec: Decode failing on demand")
         sample = 0
         frame = 0

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from telugu_s2s.common.audio import AudioFormat, Encoding, encode_samples
 from telugu_s2s.common.codes import from_proto
 from telugu_s2s.v1 import conversation_pb2 as pb
 
-from .conftest import audio_messages, config_message, control, silence, to_rate
+from .conftest import audio_messages, config_message, silence
 
 
 def speech_with_silences(phrases, gap_ms=1000, lead_ms=500, tail_ms=1000):
