@@ -36,6 +36,7 @@ class ServingConfig:
     torch_threads: int = 1
     max_active: int = 64  # concurrent generations; more are refused with UNAVAILABLE
     initial_slots: int = 8
+    continuous_batching: bool = True  # False: step requests one by one (for comparison)
 
     @classmethod
     def from_sources(
@@ -60,6 +61,7 @@ class ServingConfig:
             device=device,
             torch_threads=max(1, threads),
             max_active=max(1, max_active),
+            continuous_batching=pick("TS2S_S2S_CONTINUOUS_BATCHING", "continuous_batching", "1").lower() in _TRUE,
         )
 
 
@@ -135,14 +137,45 @@ class LoopStats:
     failed: int = 0
 
 
+class _Unbatched:
+    """DecodeEngine-like: one engine per stream, stepped one after another (no batching).
+    Only for measuring what continuous batching buys."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.engines: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.engines)
+
+    def add(self, stream) -> None:
+        from telugu_s2s.s2s.decoding import DecodeEngine
+
+        engine = DecodeEngine(self.model, initial_slots=1)
+        engine.add(stream)
+        if len(engine):
+            self.engines[id(stream)] = engine
+
+    def step(self) -> None:
+        for key, engine in list(self.engines.items()):
+            engine.step()
+            if not len(engine):
+                del self.engines[key]
+
+    def remove(self, stream) -> None:
+        engine = self.engines.pop(id(stream), None)
+        if engine is not None:
+            engine.remove(stream)
+
+
 class BatchingLoop:
     """Continuous batching over a DecodeEngine on one background thread."""
 
     def __init__(self, model, max_active: int = 64, initial_slots: int = 8,
-                 on_step: Callable[[int, float], None] | None = None) -> None:
+                 on_step: Callable[[int, float], None] | None = None, batched: bool = True) -> None:
         from telugu_s2s.s2s.decoding import DecodeEngine
 
-        self.engine = DecodeEngine(model, initial_slots=initial_slots)
+        self.engine = DecodeEngine(model, initial_slots=initial_slots) if batched else _Unbatched(model)
         self.max_active = max_active
         self.on_step = on_step
         self.stats = LoopStats()

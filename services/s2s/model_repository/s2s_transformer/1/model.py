@@ -113,9 +113,9 @@ class TritonPythonModel:
                 "replies are noise, not speech"
             )
         self.log.info(
-            "s2s_transformer loaded weights=%s params=%d config=%s device=%s threads=%d",
+            "s2s_transformer loaded weights=%s params=%d config=%s device=%s threads=%d batching=%s",
             self.loaded.weights_id, self.loaded.model.num_parameters(), json.dumps(mcfg.to_dict()),
-            self.cfg.device, self.cfg.torch_threads,
+            self.cfg.device, self.cfg.torch_threads, self.cfg.continuous_batching,
         )
         self._warm_up()
         try:
@@ -129,7 +129,8 @@ class TritonPythonModel:
                 self.metrics.step.observe(dt)
                 self.metrics.active.set(n)
         self.loop = BatchingLoop(
-            self.loaded.model, max_active=self.cfg.max_active, initial_slots=self.cfg.initial_slots, on_step=on_step
+            self.loaded.model, max_active=self.cfg.max_active, initial_slots=self.cfg.initial_slots,
+            on_step=on_step, batched=self.cfg.continuous_batching,
         )
         self.loop.start()
 
