@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--torch-threads", type=int, default=1)
     ap.add_argument("--no-batching", action="store_true", help="server steps requests one by one")
     ap.add_argument("--json", default=None, help="also write results here")
+    ap.add_argument("--server-log", default=None, help="self-started server: keep its log here")
     args = ap.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
 
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             env={"TS2S_S2S_CHECKPOINT_DIR": str(Path(tmp.name) / "ckpt"),
                  "TS2S_S2S_TORCH_THREADS": str(args.torch_threads),
                  "TS2S_S2S_CONTINUOUS_BATCHING": "0" if args.no_batching else "1"},
-            work_dir=tmp.name,
+            work_dir=tmp.name, log_path=args.server_log,
         )
         server.start()
         server.wait_ready(300)
