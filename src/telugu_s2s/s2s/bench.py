@@ -108,6 +108,46 @@ async def run_levels(target: str, levels: list[int], rounds: int, frames: int, u
     return results
 
 
+def run_in_process(levels: list[int], frames: int, user_frames: int, context_turns: int, layers: int,
+                   d_model: int, heads: int, codebooks: int, threads: int) -> list[dict]:
+    """The decode engine alone (no Triton, no client): prefill ms and batched step ms."""
+    import torch
+
+    from telugu_s2s.s2s.decoding import DecodeEngine, ReplyStream
+    from telugu_s2s.s2s.model import S2SConfig, S2STransformer, build_prefix
+    from telugu_s2s.s2s.protocol import GenerationParams, context_from_turns
+
+    torch.set_num_threads(threads)
+    cfg = S2SConfig(n_codebooks=codebooks, n_layers=layers, d_model=d_model, n_heads=heads, max_reply_frames=1200)
+    torch.manual_seed(0)
+    model = S2STransformer(cfg).eval()
+    with torch.no_grad():
+        model.heads.bias[cfg.codebook_size] = -1e4
+    rng = np.random.default_rng(0)
+    turns = [(rng.integers(0, 1024, (codebooks, 150)), rng.integers(0, 1024, (codebooks, 150)))
+             for _ in range(context_turns)]
+    ctx, seg = context_from_turns(turns, codebooks)
+    prefix = build_prefix(cfg, rng.integers(0, 1024, (codebooks, user_frames)), ctx, seg)
+    out = []
+    for n in levels:
+        engine = DecodeEngine(model, initial_slots=n)
+        prefill = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            engine.add(ReplyStream(cfg, prefix, 0, GenerationParams(max_frames=frames)))
+            prefill.append(time.perf_counter() - t0)
+        steps = []
+        while len(engine) == n:
+            t0 = time.perf_counter()
+            engine.step()
+            steps.append(time.perf_counter() - t0)
+        med = _pct(steps, 50)
+        out.append({"concurrency": n, "prefix_positions": prefix.shape[1], "prefill_ms_median": 1000 * _pct(prefill, 50),
+                    "step_ms_median": 1000 * med, "step_ms_p95": 1000 * _pct(steps, 95),
+                    "fps_per_stream": 1.0 / med, "aggregate_fps": n / med})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default=None, help="host:port of a running Triton (default: start one)")
@@ -126,8 +166,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-batching", action="store_true", help="server steps requests one by one")
     ap.add_argument("--json", default=None, help="also write results here")
     ap.add_argument("--server-log", default=None, help="self-started server: keep its log here")
+    ap.add_argument("--in-process", action="store_true",
+                    help="time the decode engine alone (no Triton, no client), random weights")
     args = ap.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
+    if args.in_process:
+        rows = run_in_process(levels, args.frames, args.user_frames, args.context_turns, args.layers,
+                              args.d_model, args.heads, args.codebooks, args.torch_threads)
+        print("| N | prefix positions | prefill ms (median) | batched step ms median | p95 "
+              "| frames/s per stream | aggregate frames/s |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['concurrency']} | {r['prefix_positions']} | {r['prefill_ms_median']:.1f} "
+                  f"| {r['step_ms_median']:.2f} | {r['step_ms_p95']:.2f} | {r['fps_per_stream']:.0f} "
+                  f"| {r['aggregate_fps']:.0f} |")
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        return 0
 
     info: dict = {"target": args.target}
     server = None
