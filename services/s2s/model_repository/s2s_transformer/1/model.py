@@ -20,8 +20,10 @@ import sys
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-# services/s2s/model_repository/s2s_transformer/1/model.py -> <repo>
-_REPO_ROOT = Path(__file__).resolve().parents[5]
+# services/s2s/model_repository/s2s_transformer/1/model.py -> <repo> (when served from a
+# checkout; in an image the repository may sit at a shallow path such as /models/...)
+_HERE = Path(__file__).resolve()
+_REPO_ROOT = _HERE.parents[5] if len(_HERE.parents) > 5 else _HERE.parent
 # Served from a checkout: use that checkout's package (the stub's Python runs isolated and
 # ignores PYTHONPATH). In the image the package is installed and this directory is absent.
 if (_REPO_ROOT / "src" / "telugu_s2s").is_dir() and str(_REPO_ROOT / "src") not in sys.path:
