@@ -30,8 +30,11 @@ class S2SUnavailable(RuntimeError):
     """The Triton server is down, the model is not ready, or generation failed on the server."""
 
 
-class S2SBadRequest(ValueError):
-    """The server rejected the request's inputs (the message says what to fix)."""
+class S2SBadRequest(S2SUnavailable, ValueError):
+    """The server rejected the request's inputs (the message says what to fix).
+
+    A subclass of S2SUnavailable, so a caller that only handles that still ends the turn
+    cleanly; catch S2SBadRequest first to report it as the caller's error."""
 
 
 def _tensor(name: str, array: np.ndarray, dtype: str) -> grpcclient.InferInput:

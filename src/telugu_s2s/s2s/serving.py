@@ -36,6 +36,7 @@ class ServingConfig:
     torch_threads: int = 1
     max_active: int = 64  # concurrent generations; more are refused with UNAVAILABLE
     initial_slots: int = 8
+    continuous_batching: bool = True  # False: step requests one by one (for comparison)
 
     @classmethod
     def from_sources(
@@ -60,6 +61,7 @@ class ServingConfig:
             device=device,
             torch_threads=max(1, threads),
             max_active=max(1, max_active),
+            continuous_batching=pick("TS2S_S2S_CONTINUOUS_BATCHING", "continuous_batching", "1").lower() in _TRUE,
         )
 
 
@@ -127,7 +129,10 @@ class Job:
 @dataclass
 class LoopStats:
     steps: int = 0
-    step_seconds: float = 0.0
+    step_seconds: float = 0.0  # batched forward + sampling
+    prefill_seconds: float = 0.0
+    cancel_check_seconds: float = 0.0
+    emit_seconds: float = 0.0  # sending responses
     batch_sizes: int = 0
     frames: int = 0
     completed: int = 0
@@ -135,14 +140,45 @@ class LoopStats:
     failed: int = 0
 
 
+class _Unbatched:
+    """DecodeEngine-like: one engine per stream, stepped one after another (no batching).
+    Only for measuring what continuous batching buys."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.engines: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.engines)
+
+    def add(self, stream) -> None:
+        from telugu_s2s.s2s.decoding import DecodeEngine
+
+        engine = DecodeEngine(self.model, initial_slots=1)
+        engine.add(stream)
+        if len(engine):
+            self.engines[id(stream)] = engine
+
+    def step(self) -> None:
+        for key, engine in list(self.engines.items()):
+            engine.step()
+            if not len(engine):
+                del self.engines[key]
+
+    def remove(self, stream) -> None:
+        engine = self.engines.pop(id(stream), None)
+        if engine is not None:
+            engine.remove(stream)
+
+
 class BatchingLoop:
     """Continuous batching over a DecodeEngine on one background thread."""
 
     def __init__(self, model, max_active: int = 64, initial_slots: int = 8,
-                 on_step: Callable[[int, float], None] | None = None) -> None:
+                 on_step: Callable[[int, float], None] | None = None, batched: bool = True) -> None:
         from telugu_s2s.s2s.decoding import DecodeEngine
 
-        self.engine = DecodeEngine(model, initial_slots=initial_slots)
+        self.engine = DecodeEngine(model, initial_slots=initial_slots) if batched else _Unbatched(model)
         self.max_active = max_active
         self.on_step = on_step
         self.stats = LoopStats()
@@ -170,6 +206,14 @@ class BatchingLoop:
         self._inbox.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout)
+        st = self.stats
+        log.info(
+            "decode loop stopped: %d steps (mean batch %.2f, %.2f ms/step), prefill %.1f s, "
+            "cancel checks %.1f s, emit %.1f s, %d frames, %d done, %d cancelled, %d failed",
+            st.steps, st.batch_sizes / max(st.steps, 1), 1000 * st.step_seconds / max(st.steps, 1),
+            st.prefill_seconds, st.cancel_check_seconds, st.emit_seconds, st.frames, st.completed,
+            st.cancelled, st.failed,
+        )
 
     # -- loop thread
     def _finish(self, job: Job, outcome: str, message: str | None = None) -> None:
@@ -199,8 +243,10 @@ class BatchingLoop:
         if job.is_cancelled():
             self._finish(job, "cancelled")
             return
+        t0 = time.perf_counter()
         try:
             self.engine.add(job.stream)
+            self.stats.prefill_seconds += time.perf_counter() - t0
         except Exception as exc:
             log.exception("prefill failed")
             self._finish(job, "error", f"s2s prefill failed: {exc}")
@@ -210,30 +256,36 @@ class BatchingLoop:
     def _run(self) -> None:
         stopping = False
         while not stopping or self._jobs:
-            # Admit new requests: block only when idle.
+            # Admit at most one new request (one prefill) per step, so a burst of arrivals
+            # does not stall the streams already playing; block only when idle.
             try:
                 item = self._inbox.get(block=not self._jobs and not stopping)
-                while True:
-                    if item is None:
-                        stopping = True
-                    elif stopping:
-                        self._finish(item, "error", "s2s model is shutting down")
-                    else:
-                        self._admit(item)
-                    item = self._inbox.get_nowait()
+                if item is None:
+                    stopping = True
+                else:
+                    self._admit(item)
             except queue.Empty:
                 pass
-            if stopping:  # shutting down: end everything in flight
+            if stopping:  # shutting down: end everything in flight and everything queued
+                while True:
+                    try:
+                        item = self._inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None:
+                        self._finish(item, "error", "s2s model is shutting down")
                 for job in self._jobs:
                     self.engine.remove(job.stream)
                     self._finish(job, "error", "s2s model is shutting down")
                 self._jobs.clear()
                 break
             # Cancellation is checked before every step.
+            t0 = time.perf_counter()
             for job in self._jobs:
                 if job.is_cancelled():
                     self.engine.remove(job.stream)
                     self._finish(job, "cancelled")
+            self.stats.cancel_check_seconds += time.perf_counter() - t0
             if len(self.engine):
                 n = len(self.engine)
                 t0 = time.perf_counter()
@@ -253,6 +305,7 @@ class BatchingLoop:
                         self.on_step(n, dt)
                     except Exception:
                         log.exception("step observer failed")
+            t0 = time.perf_counter()
             for job in self._jobs:
                 if job.finished:
                     continue
@@ -265,4 +318,5 @@ class BatchingLoop:
                     continue
                 if job.stream.done:
                     self._finish(job, "done")
+            self.stats.emit_seconds += time.perf_counter() - t0
             self._jobs = [j for j in self._jobs if not j.finished]

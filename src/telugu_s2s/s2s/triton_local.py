@@ -121,6 +121,7 @@ class LocalTriton:
         work_dir: str | Path | None = None,
         extra_args: Sequence[str] = (),
         log_verbose: int = 0,
+        exit_timeout_s: int = 10,
     ) -> None:
         self.model_repository = Path(model_repository).resolve()
         self.grpc_port, self.http_port, self.metrics_port = grpc_port, http_port, metrics_port
@@ -133,6 +134,7 @@ class LocalTriton:
         self.log_path = Path(log_path) if log_path else self.work_dir / "tritonserver.log"
         self.extra_args = list(extra_args)
         self.log_verbose = log_verbose
+        self.exit_timeout_s = exit_timeout_s
         self.proc: subprocess.Popen | None = None
         self._log_file = None
 
@@ -155,6 +157,7 @@ class LocalTriton:
             "--exit-on-error=true",
             "--disable-auto-complete-config",
             f"--backend-config=python,shm-region-prefix-name=ts2s_{os.getpid()}_{self.grpc_port}_",
+            f"--exit-timeout-secs={self.exit_timeout_s}",
             f"--log-verbose={self.log_verbose}",
             *self.extra_args,
         ]

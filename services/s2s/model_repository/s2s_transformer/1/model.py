@@ -20,8 +20,10 @@ import sys
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-# services/s2s/model_repository/s2s_transformer/1/model.py -> <repo>
-_REPO_ROOT = Path(__file__).resolve().parents[5]
+# services/s2s/model_repository/s2s_transformer/1/model.py -> <repo> (when served from a
+# checkout; in an image the repository may sit at a shallow path such as /models/...)
+_HERE = Path(__file__).resolve()
+_REPO_ROOT = _HERE.parents[5] if len(_HERE.parents) > 5 else _HERE.parent
 # Served from a checkout: use that checkout's package (the stub's Python runs isolated and
 # ignores PYTHONPATH). In the image the package is installed and this directory is absent.
 if (_REPO_ROOT / "src" / "telugu_s2s").is_dir() and str(_REPO_ROOT / "src") not in sys.path:
@@ -113,9 +115,9 @@ class TritonPythonModel:
                 "replies are noise, not speech"
             )
         self.log.info(
-            "s2s_transformer loaded weights=%s params=%d config=%s device=%s threads=%d",
+            "s2s_transformer loaded weights=%s params=%d config=%s device=%s threads=%d batching=%s",
             self.loaded.weights_id, self.loaded.model.num_parameters(), json.dumps(mcfg.to_dict()),
-            self.cfg.device, self.cfg.torch_threads,
+            self.cfg.device, self.cfg.torch_threads, self.cfg.continuous_batching,
         )
         self._warm_up()
         try:
@@ -129,7 +131,8 @@ class TritonPythonModel:
                 self.metrics.step.observe(dt)
                 self.metrics.active.set(n)
         self.loop = BatchingLoop(
-            self.loaded.model, max_active=self.cfg.max_active, initial_slots=self.cfg.initial_slots, on_step=on_step
+            self.loaded.model, max_active=self.cfg.max_active, initial_slots=self.cfg.initial_slots,
+            on_step=on_step, batched=self.cfg.continuous_batching,
         )
         self.loop.start()
 
