@@ -7,12 +7,14 @@ import sys
 
 from telugu_s2s.common import logs
 from telugu_s2s.gateway.config import Config
+from telugu_s2s.security import logctx
 from telugu_s2s.gateway.server import serve
 
 
 def main(argv: list[str] | None = None) -> None:
     cfg = Config.from_env(sys.argv[1:] if argv is None else argv)
     logs.setup("gateway", cfg.log_level)
+    logctx.install()
     asyncio.run(serve(cfg))
 
 

@@ -60,6 +60,7 @@ from telugu_s2s.gateway.events import (
 from telugu_s2s.gateway.generation import S2SGenerator, close_iterator
 from telugu_s2s.gateway.vad import VAD_RATE, Segmenter, SpeechEnd, SpeechStart
 from telugu_s2s.s2s.protocol import GenerationParams, GenerationRequest, context_from_turns
+from telugu_s2s.security import logctx
 
 log = logging.getLogger(__name__)
 
@@ -502,6 +503,7 @@ class Call:
         return codes
 
     async def _run_turn(self, turn: Turn) -> None:
+        logctx.set_fields(turn_id=turn.id)  # every log line of this turn's tasks names it
         failure: BaseException | None = None
         try:
             prev, turn.prev = turn.prev, None  # do not keep a chain of old turns alive
@@ -517,6 +519,11 @@ class Call:
             await self._outbox.barrier()
             turn.finished = True
             await self._finish_turn(turn, failure)
+            log.info(
+                "turn finished",
+                extra={"interrupted": bool(turn.interrupted), "played_ms": turn.reply.played_ms,
+                       "failed": type(failure).__name__ if failure is not None else ""},
+            )
         finally:
             if turn.pipeline is not None and not turn.pipeline.done():
                 turn.pipeline.cancel()

@@ -41,10 +41,10 @@ class DecodedAudio:
 
 
 class CodecClient:
-    def __init__(self, target: str, timeout_s: float = 2.0) -> None:
+    def __init__(self, target: str, timeout_s: float = 2.0, channel: grpc.aio.Channel | None = None) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self._channel = grpc.aio.insecure_channel(target)
+        self._channel = channel or grpc.aio.insecure_channel(target)
         self._stub = codec_pb2_grpc.CodecStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 

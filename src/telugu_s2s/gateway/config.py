@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
+from telugu_s2s.security.tls import ClientTls, ServerTls, TlsConfigError
+
 
 class ConfigError(ValueError):
     pass
@@ -20,6 +22,22 @@ class Config:
     codec_target: str = "localhost:50052"
     triton_target: str = "localhost:8001"
     context_target: str = "localhost:50053"
+    # Security (docs/security.md). API keys: "required" (default) or "disabled" (local dev only).
+    auth: str = "required"
+    api_keys_file: str = ""
+    # TLS on the public port (PEM files); client_ca_file also requires client certificates.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    # TLS/mTLS towards the codec and context services (ca_file turns it on).
+    codec_tls_ca_file: str = ""
+    codec_tls_cert_file: str = ""
+    codec_tls_key_file: str = ""
+    codec_tls_server_name: str = ""
+    context_tls_ca_file: str = ""
+    context_tls_cert_file: str = ""
+    context_tls_key_file: str = ""
+    context_tls_server_name: str = ""
     # Concurrent Converse calls per pod; one more gets RESOURCE_EXHAUSTED.
     max_calls: int = 64
     # Seconds in-flight calls get to finish after SIGTERM.
@@ -57,6 +75,12 @@ class Config:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 <= self.context_turns <= 10:
             raise ConfigError(f"context_turns must be 0..10, got {self.context_turns}")
+        if self.auth not in ("required", "disabled"):
+            raise ConfigError(f"auth must be 'required' or 'disabled' (local dev only), got {self.auth!r}")
+        try:
+            self.server_tls(), self.client_tls("codec"), self.client_tls("context")
+        except TlsConfigError as exc:
+            raise ConfigError(str(exc)) from exc
 
     @classmethod
     def from_env(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> "Config":
@@ -83,6 +107,15 @@ class Config:
         for f in fields(cls):
             values[f.name] = getattr(args, f.name)
         return cls(**values)  # type: ignore[arg-type]
+
+    def server_tls(self) -> ServerTls:
+        return ServerTls(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file, prefix="TS2S_GATEWAY_")
+
+    def client_tls(self, service: str) -> ClientTls:
+        """TLS settings of the channel to `service` ("codec" or "context")."""
+        g = lambda name: getattr(self, f"{service}_tls_{name}")  # noqa: E731
+        return ClientTls(g("ca_file"), g("cert_file"), g("key_file"), g("server_name"),
+                         prefix=f"TS2S_GATEWAY_{service.upper()}_")
 
     def max_reply_frames(self, frame_rate_hz: float) -> int:
         return max(1, int(self.max_reply_s * frame_rate_hz))

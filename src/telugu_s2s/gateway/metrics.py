@@ -10,6 +10,11 @@ LATENCY_BUCKETS = (
     0.75, 1.0, 2.0, 5.0, 10.0,
 )
 
+AUTH_REJECTED = Counter(
+    "telugu_s2s_gateway_auth_rejected_total",
+    "Public RPCs refused by API-key checks, by status (UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED).",
+    ["code"],
+)
 RESPONSE_LATENCY = Histogram(
     "telugu_s2s_gateway_response_latency_seconds",
     "End-of-speech decision -> first reply audio chunk written to the caller.",

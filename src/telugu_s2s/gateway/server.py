@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from telugu_s2s.common.service import GrpcService, start_metrics_server
+from telugu_s2s.common.service import start_metrics_server
+from telugu_s2s.gateway import metrics
+from telugu_s2s.gateway.auth import AuthInterceptor, build_authenticator
 from telugu_s2s.gateway.call import CallDeps
 from telugu_s2s.gateway.codec_client import CodecClient
 from telugu_s2s.gateway.config import Config
@@ -12,6 +14,7 @@ from telugu_s2s.gateway.context_client import ContextClient
 from telugu_s2s.gateway.downstream import DownstreamMonitor
 from telugu_s2s.gateway.generation import S2SGenerator
 from telugu_s2s.gateway.servicer import SERVICE_NAME, ConversationServicer
+from telugu_s2s.security.tls import TlsGrpcService
 from telugu_s2s.v1 import conversation_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -27,11 +30,17 @@ class Gateway:
         unavailable_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.cfg = cfg
-        self.service = GrpcService(
-            "gateway", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.drain_grace_s
+        self.auth = build_authenticator(cfg.auth, cfg.api_keys_file)
+        self.service = TlsGrpcService(
+            "gateway", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.drain_grace_s,
+            interceptors=[AuthInterceptor(self.auth, on_reject=lambda code: metrics.AUTH_REJECTED.labels(code).inc())],
+            tls=cfg.server_tls(),
         )
-        self.codec = CodecClient(cfg.codec_target, cfg.downstream_timeout_s)
-        self.context = ContextClient(cfg.context_target, cfg.downstream_timeout_s)
+        codec_tls, context_tls = cfg.client_tls("codec"), cfg.client_tls("context")
+        self.codec = CodecClient(cfg.codec_target, cfg.downstream_timeout_s, codec_tls.aio_channel(cfg.codec_target))
+        self.context = ContextClient(
+            cfg.context_target, cfg.downstream_timeout_s, context_tls.aio_channel(cfg.context_target)
+        )
         self.generator = generator
         self.monitor = DownstreamMonitor(
             self.codec,

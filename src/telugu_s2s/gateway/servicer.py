@@ -11,6 +11,7 @@ import grpc
 from telugu_s2s.common.audio import AudioFormat, AudioFormatError, Encoding, G711_RATE
 from telugu_s2s.common.voices import VOICES, UnknownVoiceError, get_voice
 from telugu_s2s.gateway import metrics
+from telugu_s2s.gateway.auth import current_principal
 from telugu_s2s.gateway.call import Call, CallDeps
 from telugu_s2s.gateway.config import Config
 from telugu_s2s.gateway.errors import CallError, DownstreamError, DownstreamUnavailable, SessionNotFound
@@ -54,8 +55,8 @@ _CONTROLS = {
 
 
 def tenant_of(context: grpc.aio.ServicerContext) -> str:
-    """The caller's tenant. The one place where authentication will set it; "" = single tenant."""
-    return ""
+    """The caller's tenant, set by the API-key interceptor (gateway/auth.py); "" in dev mode."""
+    return current_principal().tenant
 
 
 def _invalid(message: str) -> CallError:

@@ -136,7 +136,7 @@ async def start_stack(codec_kw=None, cfg_kw=None, gen_kw=None) -> Stack:
         context_target=context.target,
         triton_target="fake-triton:0",
         drain_grace_s=1.0,
-        **(cfg_kw or {}),
+        **{"auth": "disabled", **(cfg_kw or {})},
     )
     gateway = Gateway(cfg, generator, (FakeS2SUnavailable,))
     port = await gateway.start(monitor=False)
