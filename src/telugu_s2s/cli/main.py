@@ -179,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--api-key", default="", help="bearer key for a gateway that requires one")
     bench.set_defaults(func=cmd_bench)
 
+    from telugu_s2s.cli import keys as keys_cli
+
+    keys_cli.add_parser(sub)
+
     for name, text in (("data", "make the training corpus"), ("train", "train the codec / S2S models"),
                        ("eval", "evaluate the trained models")):
         t = sub.add_parser(name, help=text, add_help=False)

@@ -267,6 +267,9 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
     async def DeleteSession(self, request, context):
         async def fn():
             deleted = await self.deps.context.delete_session(check_session_id(request.session_id), tenant_of(context))
+            if not deleted:
+                # Unknown, expired, or another tenant's: the same answer, so ids cannot be probed.
+                raise SessionNotFound(request.session_id)
             return common_pb2.DeleteSessionResponse(deleted=deleted)
 
         return await self._unary(context, fn)

@@ -72,7 +72,9 @@ async def test_get_and_delete_session(stack, telugu_speech):
     assert info.session_id == session_id and info.voice == "lakshmi" and info.turn_count == 1
     assert info.created_at.seconds > 0 and info.updated_at.seconds >= info.created_at.seconds
     assert (await stack.stub.DeleteSession(pb.DeleteSessionRequest(session_id=session_id))).deleted
-    assert not (await stack.stub.DeleteSession(pb.DeleteSessionRequest(session_id=session_id))).deleted
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stack.stub.DeleteSession(pb.DeleteSessionRequest(session_id=session_id))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stack.stub.GetSession(pb.GetSessionRequest(session_id=session_id))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
