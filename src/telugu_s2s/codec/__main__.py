@@ -10,11 +10,13 @@ from telugu_s2s.codec.server import serve
 from telugu_s2s.codec.weights import WeightsNotFoundError
 from telugu_s2s.common import logs
 from telugu_s2s.common.service import PortInUseError
+from telugu_s2s.security import logctx
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg = Config.from_env(argv)
     logs.setup("codec", cfg.log_level)
+    logctx.install()
     try:
         asyncio.run(serve(cfg))
     except (WeightsNotFoundError, PortInUseError) as exc:

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from telugu_s2s.security.tls import ServerTls, TlsConfigError
+
 DEFAULT_PORT = 50052
 DEFAULT_METRICS_PORT = 9102
 
@@ -44,6 +46,8 @@ class Config:
     max_batch: int = 32
     grace_s: float = 5.0
     log_level: str = "INFO"
+    # TLS/mTLS of the gRPC port (TS2S_CODEC_TLS_CERT_FILE/_KEY_FILE/_CLIENT_CA_FILE).
+    tls: ServerTls = ServerTls()
 
     @classmethod
     def from_env(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> "Config":
@@ -71,6 +75,10 @@ class Config:
         p.add_argument("--grace-s", type=float, default=5.0)
         p.add_argument("--log-level", default=env.get("TS2S_LOG_LEVEL", "INFO"))
         a = p.parse_args(argv)
+        try:
+            tls = ServerTls.from_env("TS2S_CODEC_", env)
+        except TlsConfigError as exc:
+            p.error(str(exc))
         if a.torch_threads < 1:
             p.error("--torch-threads / TS2S_CODEC_TORCH_THREADS must be >= 1")
         if a.max_batch < 1:
@@ -94,6 +102,7 @@ class Config:
             max_batch=a.max_batch,
             grace_s=a.grace_s,
             log_level=a.log_level,
+            tls=tls,
         )
 
 

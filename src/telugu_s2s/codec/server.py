@@ -23,6 +23,7 @@ from telugu_s2s.codec.weights import resolve
 from telugu_s2s.common import codes as codes_lib
 from telugu_s2s.common.audio import float_to_int16
 from telugu_s2s.common.service import GrpcService, start_metrics_server
+from telugu_s2s.security.tls import TlsGrpcService
 from telugu_s2s.v1 import codec_pb2, codec_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -316,9 +317,9 @@ async def start(cfg: Config, loaded: LoadedCodec | None = None, metrics: CodecMe
         batch_wait_s=cfg.batch_wait_ms / 1000.0,
         metrics=metrics,
     )
-    service = GrpcService(
+    service = TlsGrpcService(
         "codec", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.grace_s,
-        interceptors=[HealthDetailInterceptor(info)],
+        interceptors=[HealthDetailInterceptor(info)], tls=cfg.tls,
     )
     codec_pb2_grpc.add_CodecServicer_to_server(CodecServicer(engine, info, metrics), service.server)
     service.on_close(engine.close)

@@ -9,6 +9,7 @@ from telugu_s2s.common import logs
 from telugu_s2s.common.service import PortInUseError
 from telugu_s2s.context.config import Config, ConfigError
 from telugu_s2s.context.server import serve
+from telugu_s2s.security import logctx
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"context: configuration error: {exc}", file=sys.stderr)
         return 2
     logs.setup("context", cfg.log_level, cfg.log_json)
+    logctx.install()
     try:
         asyncio.run(serve(cfg))
     except PortInUseError as exc:

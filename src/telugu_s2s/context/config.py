@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from telugu_s2s.security.tls import ServerTls, TlsConfigError
+
 DEFAULT_PORT = 50053
 DEFAULT_METRICS_PORT = 9103
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -47,6 +49,8 @@ class Config:
     redis_url: str = MEMORY_URL
     redis_password: str | None = field(default=None, repr=False)
     tls: TlsOptions = TlsOptions()
+    # TLS/mTLS of this service's own gRPC port (TS2S_CONTEXT_TLS_CERT_FILE/_KEY_FILE/_CLIENT_CA_FILE).
+    server_tls: ServerTls = ServerTls()
     # Prefix of every Redis key, so several deployments can share one Redis.
     key_prefix: str = "ts2s:ctx:"
     # Session time-to-live; refreshed by every call that touches the session.
@@ -116,6 +120,10 @@ class Config:
             check_hostname=_bool(env.get("TS2S_CONTEXT_REDIS_TLS_CHECK_HOSTNAME", "1"),
                                  "TS2S_CONTEXT_REDIS_TLS_CHECK_HOSTNAME"),
         )
+        try:
+            server_tls = ServerTls.from_env("TS2S_CONTEXT_", env)
+        except TlsConfigError as exc:
+            raise ConfigError(str(exc)) from exc
         if a.log_format not in ("json", "text"):
             raise ConfigError(f"TS2S_CONTEXT_LOG_FORMAT must be json or text, got {a.log_format!r}")
         cfg = cls(
@@ -126,6 +134,7 @@ class Config:
             redis_url=str(a.redis_url).strip(),
             redis_password=password,
             tls=tls,
+            server_tls=server_tls,
             key_prefix=str(a.key_prefix),
             ttl_s=_float(a.ttl_s, "TS2S_CONTEXT_TTL_S"),
             max_turns=_int(a.max_turns, "TS2S_CONTEXT_MAX_TURNS"),

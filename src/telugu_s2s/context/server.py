@@ -10,6 +10,8 @@ from telugu_s2s.context.config import Config
 from telugu_s2s.context.health import StoreHealthProbe
 from telugu_s2s.context.servicer import SERVICE_NAME, ContextServicer
 from telugu_s2s.context.store import Store, open_store
+from telugu_s2s.security.logctx import RequestIdInterceptor
+from telugu_s2s.security.tls import TlsGrpcService
 from telugu_s2s.v1 import context_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,9 @@ async def start(cfg: Config, *, store: Store | None = None, metrics: bool = True
     the store answers; the service starts (NOT_SERVING) even when Redis is down and
     recovers on its own when Redis comes back."""
     store = store or open_store(cfg)
-    service = GrpcService(
-        "context", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.drain_grace_s
+    service = TlsGrpcService(
+        "context", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.drain_grace_s,
+        interceptors=[RequestIdInterceptor()], tls=cfg.server_tls,
     )
     probe = StoreHealthProbe(
         store, service.health, interval_s=cfg.health_interval_s, timeout_s=cfg.redis_timeout_s

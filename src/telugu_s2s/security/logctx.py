@@ -17,6 +17,8 @@ import re
 import secrets
 from collections.abc import Iterable
 
+import grpc
+
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -120,3 +122,12 @@ def install(logger: logging.Logger | None = None) -> None:
             handler.addFilter(ContextFilter())
         if not any(isinstance(f, RedactFilter) for f in handler.filters):
             handler.addFilter(RedactFilter())
+
+
+class RequestIdInterceptor(grpc.aio.ServerInterceptor):
+    """For internal services: each RPC's log lines carry the caller's `x-request-id` (the
+    gateway forwards its own), or a fresh one."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        start_request(handler_call_details.invocation_metadata)
+        return await continuation(handler_call_details)
