@@ -155,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--fast", dest="realtime", action="store_false", help="send audio as fast as possible")
     talk.add_argument("--output-rate", type=int, default=16000, help="reply sample rate (8000/16000/24000/48000)")
     talk.add_argument("--api-key", default="", help="bearer key for a gateway that requires one")
+    talk.add_argument("--ca-file", default="", help="CA certificate (PEM) of a gateway that serves TLS")
     talk.set_defaults(func=cmd_talk)
 
     voices = sub.add_parser("voices", help="list the voices")

@@ -33,11 +33,11 @@ def summary(result: CallResult) -> dict:
 
 
 def run_talk(target: str, input_path, output_path, voice: str, session: str, realtime: bool,
-             output_rate: int, api_key: str = "") -> dict:
+             output_rate: int, api_key: str = "", ca_file: str = "") -> dict:
     audio = read_wav_as(input_path, 16000)
     metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
     opts = CallOptions(voice=voice, session_id=session, realtime=realtime,
-                       output_rate=output_rate, metadata=metadata)
+                       output_rate=output_rate, metadata=metadata, tls_ca_file=ca_file)
     result = asyncio.run(converse(target, [audio], opts))
     if not result.turns:
         raise CallFailed(grpc.StatusCode.UNKNOWN,
@@ -48,7 +48,8 @@ def run_talk(target: str, input_path, output_path, voice: str, session: str, rea
 
 def talk(a) -> int:
     try:
-        out = run_talk(a.target, a.input, a.output, a.voice, a.session, a.realtime, a.output_rate, a.api_key)
+        out = run_talk(a.target, a.input, a.output, a.voice, a.session, a.realtime, a.output_rate, a.api_key,
+                       getattr(a, "ca_file", ""))
     except WavError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

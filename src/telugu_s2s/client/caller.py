@@ -68,6 +68,7 @@ class CallOptions:
     output_rate: int = INPUT_RATE
     turn_timeout_s: float = 60.0
     metadata: tuple[tuple[str, str], ...] = ()
+    tls_ca_file: str = ""  # TLS to the gateway, verified against this CA (PEM); "" = plaintext
 
 
 class CallFailed(RuntimeError):
@@ -164,7 +165,9 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
         await outbox.put(pb.ClientMessage(control=pb.Control(type=pb.Control.END_OF_INPUT)))
         await outbox.put(None)
 
-    channel = grpc.aio.insecure_channel(target)
+    from telugu_s2s.security.tls import ClientTls
+
+    channel = ClientTls(opts.tls_ca_file).aio_channel(target)
     try:
         stub = pb_grpc.ConversationStub(channel)
         call = stub.Converse(requests(), metadata=list(opts.metadata) or None)

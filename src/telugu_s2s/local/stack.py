@@ -191,8 +191,13 @@ class LocalStack:
             "TS2S_GATEWAY_CODEC_TARGET": f"{cfg.host}:{cfg.codec_port}",
             "TS2S_GATEWAY_TRITON_TARGET": f"127.0.0.1:{cfg.triton_grpc_port}",
             "TS2S_GATEWAY_CONTEXT_TARGET": f"{cfg.host}:{cfg.context_port}",
+            # Local development: no API keys, one tenant. Production requires keys (docs/security.md).
+            "TS2S_GATEWAY_AUTH": "disabled",
             **dict(cfg.extra_gateway_env),
         }
+        if env["TS2S_GATEWAY_AUTH"] == "disabled":
+            self.say(f"gateway: API keys DISABLED (local dev mode, TS2S_GATEWAY_AUTH=disabled); "
+                     f"gateway listens on {cfg.gateway_target}")
         proc = spawn("gateway", python_module("telugu_s2s.gateway"), env, logs)
         self.procs.append(proc)
         wait_grpc_serving(proc, cfg.gateway_target, 60)
