@@ -477,6 +477,9 @@ class Call:
                 reply = item.turn.reply
                 if reply.stopped:
                     continue
+                await self._pace(reply)
+                if reply.stopped:  # barge-in while waiting: this audio is never heard
+                    continue
                 seq = reply.seq
                 reply.seq += 1
                 await self._send(ResponseAudioEvent(item.turn.id, seq, item.data))
@@ -489,6 +492,15 @@ class Call:
                 item.event.set()
             else:
                 await self._send(item)
+
+    async def _pace(self, reply: Reply) -> None:
+        """Keep the written audio at most `playback_lead_ms` ahead of real-time playback."""
+        lead_s = self.cfg.playback_lead_ms / 1000.0
+        if not lead_s or reply.first_write_t is None:
+            return
+        ahead = reply.played_samples / reply.out_rate - (time.perf_counter() - reply.first_write_t)
+        if ahead > lead_s:
+            await asyncio.sleep(ahead - lead_s)
 
     # ------------------------------------------------------------------ turns
 

@@ -54,6 +54,9 @@ class Config:
     max_reply_s: float = 30.0
     # Earlier turns fetched from the context service for each reply.
     context_turns: int = 10
+    # Reply audio is written at most this far ahead of real-time playback, so barge-in can
+    # stop what the caller has not heard yet and played_ms means "played". 0: no pacing.
+    playback_lead_ms: float = 400.0
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -73,6 +76,8 @@ class Config:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.playback_lead_ms < 0:
+            raise ConfigError(f"playback_lead_ms must be >= 0, got {self.playback_lead_ms}")
         if not 0 <= self.context_turns <= 10:
             raise ConfigError(f"context_turns must be 0..10, got {self.context_turns}")
         if self.auth not in ("required", "disabled"):

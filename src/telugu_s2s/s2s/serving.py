@@ -178,7 +178,10 @@ class BatchingLoop:
                  on_step: Callable[[int, float], None] | None = None, batched: bool = True) -> None:
         from telugu_s2s.s2s.decoding import DecodeEngine
 
-        self.engine = DecodeEngine(model, initial_slots=initial_slots) if batched else _Unbatched(model)
+        self._fresh_engine = lambda: (
+            DecodeEngine(model, initial_slots=initial_slots) if batched else _Unbatched(model)
+        )
+        self.engine = self._fresh_engine()
         self.max_active = max_active
         self.on_step = on_step
         self.stats = LoopStats()
@@ -239,9 +242,22 @@ class BatchingLoop:
             self.stats.frames += block.shape[1]
             job.emit(block, offset)
 
-    def _admit(self, job: Job) -> None:
-        if job.is_cancelled():
+    def _cancelled(self, job: Job) -> bool:
+        """Ask the job whether it was cancelled; a failing check ends the job with an error."""
+        try:
+            cancelled = job.is_cancelled()
+        except Exception as exc:
+            log.exception("cancellation check failed")
+            self.engine.remove(job.stream)
+            self._finish(job, "error", f"s2s cancellation check failed: {exc}")
+            return True
+        if cancelled:
+            self.engine.remove(job.stream)
             self._finish(job, "cancelled")
+        return cancelled
+
+    def _admit(self, job: Job) -> None:
+        if self._cancelled(job):
             return
         t0 = time.perf_counter()
         try:
@@ -255,68 +271,84 @@ class BatchingLoop:
 
     def _run(self) -> None:
         stopping = False
-        while not stopping or self._jobs:
-            # Admit at most one new request (one prefill) per step, so a burst of arrivals
-            # does not stall the streams already playing; block only when idle.
+        while True:
             try:
-                item = self._inbox.get(block=not self._jobs and not stopping)
-                if item is None:
-                    stopping = True
-                else:
-                    self._admit(item)
-            except queue.Empty:
-                pass
-            if stopping:  # shutting down: end everything in flight and everything queued
-                while True:
-                    try:
-                        item = self._inbox.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is not None:
-                        self._finish(item, "error", "s2s model is shutting down")
+                stopping = self._iteration(stopping)
+            except Exception as exc:  # never let the loop die: fail what is in flight, go on
+                log.exception("decode loop iteration failed")
                 for job in self._jobs:
-                    self.engine.remove(job.stream)
-                    self._finish(job, "error", "s2s model is shutting down")
-                self._jobs.clear()
-                break
-            # Cancellation is checked before every step.
-            t0 = time.perf_counter()
-            for job in self._jobs:
-                if job.is_cancelled():
-                    self.engine.remove(job.stream)
-                    self._finish(job, "cancelled")
-            self.stats.cancel_check_seconds += time.perf_counter() - t0
-            if len(self.engine):
-                n = len(self.engine)
-                t0 = time.perf_counter()
-                try:
-                    self.engine.step()
-                except Exception as exc:
-                    log.exception("decode step failed")
-                    for job in self._jobs:
-                        self.engine.remove(job.stream)
-                        self._finish(job, "error", f"s2s decode step failed: {exc}")
-                dt = time.perf_counter() - t0
-                self.stats.steps += 1
-                self.stats.step_seconds += dt
-                self.stats.batch_sizes += n
-                if self.on_step is not None:
                     try:
-                        self.on_step(n, dt)
+                        self.engine.remove(job.stream)
                     except Exception:
-                        log.exception("step observer failed")
-            t0 = time.perf_counter()
-            for job in self._jobs:
-                if job.finished:
-                    continue
+                        pass
+                    self._finish(job, "error", f"s2s decode loop failed: {exc}")
+                self._jobs = []
+                self.engine = self._fresh_engine()
+            if stopping and not self._jobs:
+                return
+
+    def _iteration(self, stopping: bool) -> bool:
+        """One admit / cancel-check / step / send round; returns the stopping flag."""
+        # Admit at most one new request (one prefill) per step, so a burst of arrivals
+        # does not stall the streams already playing; block only when idle.
+        try:
+            item = self._inbox.get(block=not self._jobs and not stopping)
+            if item is None:
+                stopping = True
+            else:
+                self._admit(item)
+        except queue.Empty:
+            pass
+        if stopping:  # shutting down: end everything in flight and everything queued
+            while True:
                 try:
-                    self._flush(job)
-                except Exception as exc:
-                    log.exception("sending a response failed")
-                    self.engine.remove(job.stream)
-                    self._finish(job, "error", f"sending a response failed: {exc}")
-                    continue
-                if job.stream.done:
-                    self._finish(job, "done")
-            self.stats.emit_seconds += time.perf_counter() - t0
-            self._jobs = [j for j in self._jobs if not j.finished]
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    self._finish(item, "error", "s2s model is shutting down")
+            for job in self._jobs:
+                self.engine.remove(job.stream)
+                self._finish(job, "error", "s2s model is shutting down")
+            self._jobs.clear()
+            return True
+        # Cancellation is checked before every step.
+        t0 = time.perf_counter()
+        for job in self._jobs:
+            self._cancelled(job)
+        self.stats.cancel_check_seconds += time.perf_counter() - t0
+        if len(self.engine):
+            n = len(self.engine)
+            t0 = time.perf_counter()
+            try:
+                self.engine.step()
+            except Exception as exc:
+                log.exception("decode step failed")
+                for job in self._jobs:
+                    self._finish(job, "error", f"s2s decode step failed: {exc}")
+                self.engine = self._fresh_engine()  # its state may be inconsistent now
+            dt = time.perf_counter() - t0
+            self.stats.steps += 1
+            self.stats.step_seconds += dt
+            self.stats.batch_sizes += n
+            if self.on_step is not None:
+                try:
+                    self.on_step(n, dt)
+                except Exception:
+                    log.exception("step observer failed")
+        t0 = time.perf_counter()
+        for job in self._jobs:
+            if job.finished:
+                continue
+            try:
+                self._flush(job)
+            except Exception as exc:
+                log.exception("sending a response failed")
+                self.engine.remove(job.stream)
+                self._finish(job, "error", f"sending a response failed: {exc}")
+                continue
+            if job.stream.done:
+                self._finish(job, "done")
+        self.stats.emit_seconds += time.perf_counter() - t0
+        self._jobs = [j for j in self._jobs if not j.finished]
+        return stopping

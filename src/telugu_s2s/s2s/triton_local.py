@@ -23,6 +23,8 @@ for the readiness probe.
 from __future__ import annotations
 
 import argparse
+import atexit
+import ctypes
 import logging
 import os
 import shutil
@@ -107,6 +109,13 @@ def server_env(base: Mapping[str, str] | None = None, extra: Mapping[str, str] |
     return env
 
 
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class LocalTriton:
     """A tritonserver child process serving `model_repository` on the given ports."""
 
@@ -171,10 +180,15 @@ class LocalTriton:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.log_path, "ab")
         log.info("starting tritonserver", extra={"grpc_port": self.grpc_port, "log": str(self.log_path)})
+        # The server must not outlive this process (a crashed or killed test run would leave
+        # it holding ports and memory): Linux sends it SIGTERM when the starting thread dies,
+        # so only when started from the main thread; atexit covers normal exits.
+        tie = _die_with_parent if threading.current_thread() is threading.main_thread() else None
         self.proc = subprocess.Popen(
             cmd, env=server_env(extra=self.extra_env), stdout=self._log_file, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=tie,
         )
+        atexit.register(self.stop)
 
     def log_tail(self, n_chars: int = 4000) -> str:
         try:

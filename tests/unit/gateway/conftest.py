@@ -128,6 +128,9 @@ async def start_stack(codec_kw=None, cfg_kw=None, gen_kw=None) -> Stack:
     codec = await FakeCodec.start(**(codec_kw or {}))
     context = await FakeContext.start()
     generator = FakeGenerator(n_codebooks=codec.n_codebooks, **(gen_kw or {}))
+    # Unpaced by default so the tests run fast; the pacing test turns it on.
+    # API keys off (explicit dev mode) unless a test turns them on.
+    cfg_kw = {"playback_lead_ms": 0.0, "auth": "disabled", **(cfg_kw or {})}
     cfg = Config(
         host="127.0.0.1",
         port=0,
@@ -136,7 +139,7 @@ async def start_stack(codec_kw=None, cfg_kw=None, gen_kw=None) -> Stack:
         context_target=context.target,
         triton_target="fake-triton:0",
         drain_grace_s=1.0,
-        **{"auth": "disabled", **(cfg_kw or {})},
+        **cfg_kw,
     )
     gateway = Gateway(cfg, generator, (FakeS2SUnavailable,))
     port = await gateway.start(monitor=False)

@@ -110,3 +110,30 @@ async def test_caller_vanishing_mid_reply_cancels_everything(stack, telugu_speec
     await wait_for(lambda: stack.generator.active == 0, what="generation cancelled")
     assert stack.generator.cancelled == 1
     await wait_for(lambda: stack.codec.decode_cancelled == 1, what="decode stream cancelled")
+
+
+async def test_paced_reply_is_cut_where_the_caller_is_listening(telugu_speech):
+    """With pacing, audio runs at most the lead ahead of playback, so a barge-in early in a
+    long reply leaves most of it unsent (without pacing all of it would already be out)."""
+    from .conftest import start_stack, stop_stack
+
+    s = await start_stack(cfg_kw={"playback_lead_ms": 200.0})
+    try:
+        s.generator.reply_frames = 300  # 6 s of audio at the fake codec's 50 Hz
+        live = LiveCall(s.stub)
+        await live.send(config_message(), *turn_audio(telugu_speech[0]))
+        await live.wait("response_audio")
+        # The whole reply is generated and decoded long before it could have been played.
+        await wait_for(lambda: s.generator.completed == 1, what="generation finished")
+        await asyncio.sleep(0.1)
+        await live.send(control(pb.Control.INTERRUPT))
+        interrupted = (await live.wait("response_interrupted"))[0]
+        await live.send(control(pb.Control.END_OF_INPUT))
+        res = await live.finish()
+        assert res.code.name == "OK", res.details
+        # Only the lead (plus the time it took to interrupt) went out, far from the 6 s.
+        assert 0 < interrupted.played_ms < 3000
+        sent = sum(len(a.audio) // 2 for a in res.of("response_audio"))
+        assert round(sent * 1000 / 16000) == interrupted.played_ms
+    finally:
+        await stop_stack(s)

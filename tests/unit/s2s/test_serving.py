@@ -179,3 +179,26 @@ def test_backend_dir_layout(tmp_path):
     backends = prepare_backend_dir(tmp_path)
     names = {p.name for p in (backends / "python").iterdir()}
     assert names == {"libtriton_python.so", "triton_python_backend_utils.py", "triton_python_backend_stub"}
+
+
+def test_loop_survives_a_failing_callback(cfg, no_eos, rng):
+    loop = BatchingLoop(no_eos)
+    loop.start()
+    try:
+        broken = Recorder()
+
+        def boom() -> bool:
+            raise RuntimeError("cancel check broke")
+
+        loop.submit(Job(
+            ReplyStream(cfg, build_prefix(cfg, rng.integers(0, 16, (2, 5))), 0, GenerationParams(max_frames=30)),
+            broken.emit, broken.finish, boom,
+        ))
+        assert broken.done.wait(30)
+        assert broken.outcome[0] == "error" and "cancel check broke" in broken.outcome[1]
+        after = Recorder()
+        loop.submit(job(cfg, rng.integers(0, 16, (2, 5)), 1, GenerationParams(max_frames=7), after))
+        assert after.done.wait(30) and after.outcome == ("done", None) and after.frames() == 7
+        assert loop.active == 0
+    finally:
+        loop.stop()
