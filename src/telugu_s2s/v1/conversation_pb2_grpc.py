@@ -37,7 +37,8 @@ class ConversationStub:
     fix: INVALID_ARGUMENT (bad config, bad audio, malformed session id),
     NOT_FOUND (unknown session), RESOURCE_EXHAUSTED (too many calls),
     DEADLINE_EXCEEDED (idle timeout, maximum call length), UNAVAILABLE (a
-    downstream service is down; the message names it), UNAUTHENTICATED.
+    downstream service is down; the message names it), UNAUTHENTICATED (missing or bad
+    `authorization: Bearer <key>` metadata), PERMISSION_DENIED (the key may not call this).
     Problems that do not end the call arrive as an in-band Error.
     """
 
@@ -80,7 +81,8 @@ class ConversationServicer:
     fix: INVALID_ARGUMENT (bad config, bad audio, malformed session id),
     NOT_FOUND (unknown session), RESOURCE_EXHAUSTED (too many calls),
     DEADLINE_EXCEEDED (idle timeout, maximum call length), UNAVAILABLE (a
-    downstream service is down; the message names it), UNAUTHENTICATED.
+    downstream service is down; the message names it), UNAUTHENTICATED (missing or bad
+    `authorization: Bearer <key>` metadata), PERMISSION_DENIED (the key may not call this).
     Problems that do not end the call arrive as an in-band Error.
     """
 
@@ -98,13 +100,17 @@ class ConversationServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetSession(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """NOT_FOUND for an unknown, expired, or other tenant's session.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteSession(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Forgets the session and its turns. NOT_FOUND for an unknown, expired, or other
+        tenant's session (the three are indistinguishable on purpose), so a successful answer
+        always has deleted=true.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -151,7 +157,8 @@ class Conversation:
     fix: INVALID_ARGUMENT (bad config, bad audio, malformed session id),
     NOT_FOUND (unknown session), RESOURCE_EXHAUSTED (too many calls),
     DEADLINE_EXCEEDED (idle timeout, maximum call length), UNAVAILABLE (a
-    downstream service is down; the message names it), UNAUTHENTICATED.
+    downstream service is down; the message names it), UNAUTHENTICATED (missing or bad
+    `authorization: Bearer <key>` metadata), PERMISSION_DENIED (the key may not call this).
     Problems that do not end the call arrive as an in-band Error.
     """
 
