@@ -1,0 +1,207 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from telugu_s2s.s2s import model as m
+from telugu_s2s.s2s.decoding import DecodeEngine, ReplyStream
+from telugu_s2s.s2s.protocol import GenerationParams, context_from_turns
+
+
+def codes(rng, cfg, n):
+    return rng.integers(0, cfg.codebook_size, size=(cfg.n_codebooks, n))
+
+
+def test_forward_shapes(cfg, model, rng):
+    ex = [
+        m.TrainExample(0, codes(rng, cfg, 7), codes(rng, cfg, 5)),
+        m.TrainExample(3, codes(rng, cfg, 4), codes(rng, cfg, 9), [(codes(rng, cfg, 6), codes(rng, cfg, 3))]),
+    ]
+    batch = m.make_batch(cfg, ex)
+    b, k, length = batch.tokens.shape
+    assert (b, k) == (2, cfg.n_codebooks)
+    logits = model(batch.tokens, batch.voice)
+    assert logits.shape == (2, cfg.n_codebooks, length, cfg.out_vocab)
+    assert batch.targets.shape == batch.tokens.shape == batch.loss_mask.shape
+    # trained positions: every reply code plus one EOS per example
+    assert int(batch.loss_mask.sum()) == cfg.n_codebooks * (5 + 9) + 2
+    value = m.loss(model, batch)
+    assert value.ndim == 0 and torch.isfinite(value)
+    value.backward()
+    assert model.heads.weight.grad is not None
+
+
+def test_teacher_forcing_targets_are_next_inputs(cfg, rng):
+    user, reply = codes(rng, cfg, 6), codes(rng, cfg, 4)
+    inputs, targets, mask = m.make_example_arrays(cfg, m.TrainExample(1, user, reply))
+    grid, gmask = m.delayed_reply(cfg, reply)
+    assert np.array_equal(m.undelay(cfg, grid, 4), reply)
+    p = inputs.shape[1] - (grid.shape[1] - 1)
+    # a target at position i is the input at position i + 1 (where it is trained)
+    full = np.concatenate([inputs, grid[:, -1:]], axis=1)
+    assert np.array_equal(full[:, p:], grid)
+    for q in range(cfg.n_codebooks):
+        for i in np.flatnonzero(mask[q]):
+            nxt = full[q, i + 1]
+            expect = cfg.codebook_size if nxt == cfg.eos else nxt
+            assert targets[q, i] == expect
+    assert inputs[0, p - 1] == cfg.sep and inputs[0, 0] == cfg.voice
+
+
+def test_kv_cache_matches_full_forward(cfg, model, rng):
+    prefix = m.build_prefix(cfg, codes(rng, cfg, 9))
+    grid, _ = m.delayed_reply(cfg, codes(rng, cfg, 12))
+    seq = np.concatenate([prefix, grid[:, :-1]], axis=1)
+    tokens = torch.from_numpy(seq)
+    full = model(tokens[None], torch.tensor([2]))[0]  # [K, L, V+1]
+    cache = m.KVCache(cfg, slots=1)
+    p = prefix.shape[1]
+    first = model.prefill(torch.from_numpy(prefix), 2, cache, 0)
+    torch.testing.assert_close(first, full[:, p - 1], atol=1e-5, rtol=1e-4)
+    for pos in range(p, seq.shape[1]):
+        step = model.decode_step(tokens[:, pos][None], torch.tensor([pos]), cache)[0]
+        torch.testing.assert_close(step, full[:, pos], atol=1e-5, rtol=1e-4)
+
+
+def test_batched_decode_matches_single_streams(cfg, model, rng):
+    """Streams with different prefix lengths stepped as one batch = each stepped alone."""
+    params = GenerationParams(max_frames=10, frames_per_response=3)
+    prefixes = [m.build_prefix(cfg, codes(rng, cfg, n)) for n in (3, 11, 6)]
+
+    def run(prefix_list, voice_list):
+        engine = DecodeEngine(model, initial_slots=1)
+        streams = [ReplyStream(cfg, p, v, params) for p, v in zip(prefix_list, voice_list)]
+        for s in streams:
+            engine.add(s)
+        while len(engine):
+            engine.step()
+        return [np.concatenate(s.pop_blocks(), axis=1) for s in streams]
+
+    together = run(prefixes, [0, 1, 2])
+    alone = [run([p], [v])[0] for p, v in zip(prefixes, [0, 1, 2])]
+    for a, b in zip(together, alone):
+        assert np.array_equal(a, b)
+
+
+def test_voice_changes_logits(cfg, model, rng):
+    tokens = torch.from_numpy(m.build_prefix(cfg, codes(rng, cfg, 5)))[None]
+    a = model(tokens, torch.tensor([0]))
+    b = model(tokens, torch.tensor([3]))
+    assert not torch.allclose(a[:, :, -1], b[:, :, -1], atol=1e-4)
+
+
+def test_context_budget_keeps_newest(cfg, rng):
+    turns = [(np.full((2, 10), 2 * i), np.full((2, 10), 2 * i + 1)) for i in range(6)]
+    ctx_codes, ctx_seg = context_from_turns(turns, cfg.n_codebooks)
+    ctx = m.build_context(cfg, ctx_codes, ctx_seg)
+    assert ctx.shape == (cfg.n_codebooks, cfg.context_budget)
+    kept = set(int(x) for x in ctx[0] if x < cfg.codebook_size)
+    # 24 positions / (1 marker + 5 strided tokens) = 4 segments: the newest two turns
+    assert kept == {8, 9, 10, 11}
+    assert ctx[0, -6] == cfg.reply_turn and ctx[0, -12] == cfg.user_turn
+    assert np.all(ctx[1][ctx[0] < cfg.codebook_size] == cfg.pad)
+
+
+def test_context_cuts_the_segment_at_the_budget_keeping_its_end(cfg):
+    user = np.arange(40).reshape(1, 40).repeat(2, 0) % cfg.codebook_size
+    reply = np.zeros((2, 4), int)
+    ctx_codes, ctx_seg = context_from_turns([(user, reply)], 2)
+    ctx = m.build_context(cfg, ctx_codes, ctx_seg)
+    assert ctx.shape[1] == cfg.context_budget
+    # reply: marker + 2 tokens; user: marker + the newest 20 of its 20 strided tokens... cut
+    user_part = ctx[0, 1 : ctx.shape[1] - 3]
+    strided = (np.arange(40) % cfg.codebook_size)[::2]
+    assert np.array_equal(user_part, strided[-len(user_part):])
+
+
+def test_context_only_last_ten_turns(cfg):
+    big = dataclasses.replace(cfg, context_budget=100, max_seq_len=256)
+    turns = [(np.full((2, 2), i), np.full((2, 2), i)) for i in range(12)]
+    ctx_codes, ctx_seg = context_from_turns(turns, 2)
+    ctx = m.build_context(big, ctx_codes, ctx_seg)
+    kept = set(int(x) for x in ctx[0] if x < big.codebook_size)
+    assert kept == set(range(2, 12))
+
+
+def test_bad_inputs_are_clear_errors(cfg, model, rng):
+    with pytest.raises(ValueError, match="codebooks"):
+        m.build_prefix(cfg, np.zeros((1, 5), int))
+    with pytest.raises(ValueError, match=r"\[0, 16\)"):
+        m.build_prefix(cfg, np.full((2, 5), 99))
+    with pytest.raises(ValueError, match="sum to"):
+        m.build_context(cfg, np.zeros((2, 5), int), np.array([2, 2]))
+    with pytest.raises(ValueError, match="at most"):
+        m.build_prefix(cfg, np.zeros((2, 500), int))
+    with pytest.raises(ValueError, match="voice index"):
+        list(m.generate(model, codes(rng, cfg, 4), 7))
+    with pytest.raises(ValueError, match="temperature"):
+        m.generate(model, codes(rng, cfg, 4), 0, params=GenerationParams(temperature=-1))
+
+
+def test_generate_blocks_and_stops(cfg, model, rng):
+    params = GenerationParams(max_frames=9, frames_per_response=4)
+    blocks = list(m.generate(model, codes(rng, cfg, 5), 1, params=params))
+    assert all(b.shape[0] == cfg.n_codebooks and b.dtype == np.int32 for b in blocks)
+    sizes = [b.shape[1] for b in blocks]
+    assert all(n == 4 for n in sizes[:-1]) and 1 <= sizes[-1] <= 4
+    total = sum(sizes)
+    assert 1 <= total <= 9
+    allc = np.concatenate(blocks, axis=1)
+    assert allc.min() >= 0 and allc.max() < cfg.codebook_size
+
+
+def test_generate_greedy_deterministic_and_eos(cfg, rng):
+    torch.manual_seed(0)
+    model = m.S2STransformer(cfg).eval()
+    # force EOS after 3 frames by biasing the codebook-0 head: EOS wins once s >= 1
+    with torch.no_grad():
+        model.heads.bias.zero_()
+        model.heads.bias[cfg.codebook_size] = 100.0
+    blocks = list(m.generate(model, codes(rng, cfg, 5), 0, params=GenerationParams(max_frames=30)))
+    assert sum(b.shape[1] for b in blocks) == 1  # EOS is masked at step 0 only
+
+
+def test_sampling_seed_reproducible(cfg, model, rng):
+    user = codes(rng, cfg, 6)
+    p = lambda seed: GenerationParams(max_frames=20, temperature=1.0, top_k=5, seed=seed)  # noqa: E731
+    a = np.concatenate(list(m.generate(model, user, 2, params=p(7))), axis=1)
+    b = np.concatenate(list(m.generate(model, user, 2, params=p(7))), axis=1)
+    c = np.concatenate(list(m.generate(model, user, 2, params=p(8))), axis=1)
+    assert np.array_equal(a, b)
+    assert a.shape != c.shape or not np.array_equal(a, c)
+
+
+def test_should_stop_cancels_within_one_step(cfg, model, rng):
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) >= 3
+
+    params = GenerationParams(max_frames=40, frames_per_response=1)
+    # suppress EOS so only the cancel can end it early
+    with torch.no_grad():
+        model.heads.bias[cfg.codebook_size] = -100.0
+    blocks = list(m.generate(model, codes(rng, cfg, 5), 0, params=params, should_stop=stop))
+    assert len(calls) == 3
+    # steps run: prefill (1) + 2 decode steps = 3 columns -> 3 - K + 1 = 2 frames
+    assert sum(b.shape[1] for b in blocks) == 3 - cfg.n_codebooks + 1
+
+
+def test_checkpoint_roundtrip(cfg, model, tmp_path):
+    m.save_checkpoint(model, cfg, tmp_path / "ck", {"name": "tiny"})
+    loaded = m.load_checkpoint(tmp_path / "ck")
+    assert loaded.cfg == cfg and not loaded.random
+    assert loaded.weights_id.startswith("tiny@")
+    for a, b in zip(model.state_dict().values(), loaded.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_random_weights_need_the_flag(cfg, tmp_path, caplog):
+    with pytest.raises(FileNotFoundError, match="TS2S_S2S_ALLOW_RANDOM_WEIGHTS"):
+        m.load_model(tmp_path / "missing")
+    with caplog.at_level("WARNING"):
+        loaded = m.load_model(tmp_path / "missing", allow_random=True, random_cfg=cfg)
+    assert loaded.random and loaded.weights_id == "random"
+    assert "RANDOM" in caplog.text
