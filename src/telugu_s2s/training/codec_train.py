@@ -44,14 +44,14 @@ class CodecTrainConfig:
     run_dir: Path = Path("runs/codec")
     out_dir: Path = Path("models/codec")
     arch: CodecArch = DEMO_ARCH
-    steps: int = 1000
+    steps: int = 800
     batch_size: int = 8
     crop_s: float = 1.0
     lr: float = 1.5e-3
     commitment_weight: float = 0.1
-    bypass_steps: int = 150
+    bypass_steps: int = 60
     restart_threshold: float = 0.05
-    ckpt_every: int = 200
+    ckpt_every: int = 50
     log_every: int = 50
     seed: int = 0
     device: str = "cpu"

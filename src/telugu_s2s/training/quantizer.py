@@ -22,8 +22,8 @@ from encodec.quantization.core_vq import EuclideanCodebook
 
 
 class FixedEuclideanCodebook(EuclideanCodebook):
-    restart_threshold: float = 0.05  # EMA count below which a code is dead (~300 idle steps)
-    restart_count: float = 1.0  # EMA count a restarted code starts from
+    restart_threshold: float = 0.05  # EMA count below which a code is dead
+    restart_count: float = 0.2  # EMA count a (re)started code starts from (~140 idle steps to die)
     init_noise: float = 0.01
 
     @torch.no_grad()
@@ -33,8 +33,8 @@ class FixedEuclideanCodebook(EuclideanCodebook):
         idx = torch.randint(0, data.shape[0], (self.codebook_size,), device=data.device)
         embed = data[idx] + self.init_noise * data.std() * torch.randn_like(data[idx])
         self.embed.data.copy_(embed)
-        self.embed_avg.data.copy_(embed)
-        self.cluster_size.data.fill_(1.0)
+        self.embed_avg.data.copy_(embed * self.restart_count)
+        self.cluster_size.data.fill_(self.restart_count)
         self.inited.data.fill_(1.0)
 
     @torch.no_grad()
