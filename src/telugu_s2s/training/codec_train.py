@@ -44,13 +44,13 @@ class CodecTrainConfig:
     run_dir: Path = Path("runs/codec")
     out_dir: Path = Path("models/codec")
     arch: CodecArch = DEMO_ARCH
-    steps: int = 800
-    batch_size: int = 8
+    steps: int = 600
+    batch_size: int = 6
     crop_s: float = 1.0
     lr: float = 1.5e-3
     commitment_weight: float = 0.1
     bypass_steps: int = 60
-    restart_threshold: float = 0.05
+    restart_threshold: float = 0.15  # dead after ~30 idle steps (restart count 0.2, decay 0.99)
     ckpt_every: int = 50
     log_every: int = 50
     seed: int = 0
@@ -145,8 +145,8 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
         opt.step()
         sched.step()
         step += 1
-        for k, v in (("loss", float(loss)), ("rec", float(rec)), ("commit", float(penalty)),
-                     ("latent_std", float(emb.std())),
+        for k, v in (("loss", loss.item()), ("rec", rec.item()), ("commit", penalty.item()),
+                     ("latent_std", emb.detach().std().item()),
                      ("used0", float(codes[0].unique().numel())),
                      ("used_last", float(codes[-1].unique().numel())),
                      ("restarts", float(sum(getattr(b, "last_restarts", 0) for b in books)))):
