@@ -44,13 +44,13 @@ class CodecTrainConfig:
     run_dir: Path = Path("runs/codec")
     out_dir: Path = Path("models/codec")
     arch: CodecArch = DEMO_ARCH
-    steps: int = 600
+    steps: int = 350
     batch_size: int = 6
     crop_s: float = 1.0
     lr: float = 1.5e-3
     commitment_weight: float = 0.1
     bypass_steps: int = 60
-    restart_threshold: float = 0.15  # dead after ~30 idle steps (restart count 0.2, decay 0.99)
+    restart_threshold: float = 0.05  # dead after ~140 idle steps (restart count 0.2, decay 0.99)
     ckpt_every: int = 50
     log_every: int = 50
     seed: int = 0

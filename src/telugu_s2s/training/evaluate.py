@@ -43,7 +43,7 @@ class EvalConfig:
     official_weights: Path | None = None
     codec_files: int = 60  # test files scored for codec quality (0 = all)
     max_turns: int = 0  # 0 = every turn of the split
-    max_frames: int = 300
+    max_frames: int = 200
     threads: int = 0
     progress: bool = True
     skip_codec: bool = False

@@ -85,3 +85,23 @@ def test_cli_parses_every_subcommand():
     assert p.parse_args(["all", "--codec-steps", "1"]).codec_steps == 1
     with pytest.raises(SystemExit):
         p.parse_args(["train", "nothing"])
+
+
+def test_manifest_lists_sha256_and_refuses_oversized_models(tmp_path):
+    import hashlib
+
+    from telugu_s2s.training import export
+
+    for sub in ("codec", "s2s"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "config.json").write_text("{}")
+        (tmp_path / sub / "model.pt").write_bytes(b"weights-" + sub.encode())
+    path = export.write_manifest(tmp_path, command="python -m telugu_s2s.training all",
+                                 data_info={"data_version": "telugu-synth-x"}, eval_scores={"n": 1}, timings={})
+    doc = json.loads(path.read_text())
+    assert doc["files"]["s2s/model.pt"]["sha256"] == hashlib.sha256(b"weights-s2s").hexdigest()
+    assert doc["data_version"] == "telugu-synth-x" and doc["eval"] == {"n": 1}
+    import unittest.mock
+
+    with unittest.mock.patch.object(export, "MAX_MODELS_BYTES", 10), pytest.raises(RuntimeError, match="40 MiB"):
+        export.write_manifest(tmp_path, command="c", data_info={}, eval_scores=None, timings=None)
