@@ -1,0 +1,219 @@
+"""Command line of the training pipeline.
+
+    python -m telugu_s2s.training data synth [--data-dir .data]
+    python -m telugu_s2s.training train codec [--steps N] [--device cpu|cuda]
+    python -m telugu_s2s.training encode
+    python -m telugu_s2s.training train s2s [--steps N]
+    python -m telugu_s2s.training eval [--json out.json] [--official-weights PATH]
+    python -m telugu_s2s.training export [--triton-repo DIR]
+    python -m telugu_s2s.training all      # data -> codec -> encode -> s2s -> eval -> export
+
+`telugu-s2s data|train|eval ...` delegates here (`main(argv)`). Every stage is resumable:
+training checkpoints live in --runs-dir and a rerun continues from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+log = logging.getLogger("telugu_s2s.training")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=Path(".data"), help="corpus dir (default .data)")
+    p.add_argument("--models-dir", type=Path, default=Path("models"), help="checkpoints out (default models)")
+    p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="resumable training state (default runs)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="telugu-s2s", description="Telugu S2S training pipeline")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    data = sub.add_parser("data", help="corpus commands")
+    dsub = data.add_subparsers(dest="data_cmd", required=True)
+    ds = dsub.add_parser("synth", help="render the Telugu corpus with espeak-ng")
+    _common(ds)
+    ds.add_argument("--workers", type=int, default=2)
+
+    train = sub.add_parser("train", help="train a model")
+    tsub = train.add_subparsers(dest="train_cmd", required=True)
+    tc = tsub.add_parser("codec", help="train the Telugu codec")
+    _common(tc)
+    tc.add_argument("--steps", type=int, default=None)
+    tc.add_argument("--batch-size", type=int, default=None)
+    ts = tsub.add_parser("s2s", help="train the S2S transformer (needs `encode` first)")
+    _common(ts)
+    ts.add_argument("--steps", type=int, default=None)
+    ts.add_argument("--batch-size", type=int, default=None)
+
+    enc = sub.add_parser("encode", help="encode the corpus with the trained codec")
+    _common(enc)
+
+    ev = sub.add_parser("eval", help="evaluate codec and S2S on held-out caller voices")
+    _common(ev)
+    ev.add_argument("--json", type=Path, default=None, help="write the scores here")
+    ev.add_argument("--official-weights", type=Path, default=None, help="encodec_24khz-d7cc33bc.th to compare")
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--max-turns", type=int, default=0)
+    ev.add_argument("--skip-codec", action="store_true")
+    ev.add_argument("--skip-s2s", action="store_true")
+
+    ex = sub.add_parser("export", help="write models/MANIFEST.json; copy the S2S checkpoint to Triton")
+    _common(ex)
+    ex.add_argument("--eval-json", type=Path, default=None)
+    ex.add_argument("--triton-repo", type=Path, default=None, help="Triton model repository to copy into")
+
+    al = sub.add_parser("all", help="data -> codec -> encode -> s2s -> eval -> export")
+    _common(al)
+    al.add_argument("--codec-steps", type=int, default=None)
+    al.add_argument("--s2s-steps", type=int, default=None)
+    al.add_argument("--triton-repo", type=Path, default=None)
+    al.add_argument("--official-weights", type=Path, default=None)
+    return p
+
+
+def _threads(args) -> None:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
+def cmd_synth(args) -> dict:
+    from telugu_s2s.training.synth import SynthConfig, synth
+
+    return synth(SynthConfig(data_dir=args.data_dir, seed=args.seed, workers=args.workers), progress=not args.no_progress)
+
+
+def cmd_codec(args, steps: int | None = None) -> dict:
+    from telugu_s2s.training.codec_train import CodecTrainConfig, train_codec
+
+    cfg = CodecTrainConfig(data_dir=args.data_dir, run_dir=args.runs_dir / "codec", out_dir=args.models_dir / "codec",
+                           seed=args.seed, device=args.device, threads=args.threads, progress=not args.no_progress)
+    steps = steps or getattr(args, "steps", None)
+    if steps:
+        cfg = replace(cfg, steps=steps)
+    if getattr(args, "batch_size", None):
+        cfg = replace(cfg, batch_size=args.batch_size)
+    return train_codec(cfg)
+
+
+def cmd_encode(args) -> dict:
+    from telugu_s2s.training.encode import encode_corpus
+
+    _threads(args)
+    t0 = time.perf_counter()
+    out = encode_corpus(args.data_dir, args.models_dir / "codec", progress=not args.no_progress)
+    return {"codes": str(out), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def cmd_s2s(args, steps: int | None = None) -> dict:
+    from telugu_s2s.training.s2s_train import S2STrainConfig, train_s2s
+
+    cfg = S2STrainConfig(data_dir=args.data_dir, codec_dir=args.models_dir / "codec", run_dir=args.runs_dir / "s2s",
+                         out_dir=args.models_dir / "s2s", seed=args.seed, device=args.device,
+                         threads=args.threads, progress=not args.no_progress)
+    steps = steps or getattr(args, "steps", None)
+    if steps:
+        cfg = replace(cfg, steps=steps)
+    if getattr(args, "batch_size", None):
+        cfg = replace(cfg, batch_size=args.batch_size)
+    return train_s2s(cfg)
+
+
+def cmd_eval(args) -> dict:
+    from telugu_s2s.training.evaluate import EvalConfig, evaluate
+
+    cfg = EvalConfig(data_dir=args.data_dir, codec_dir=args.models_dir / "codec", s2s_dir=args.models_dir / "s2s",
+                     split=getattr(args, "split", "test"), official_weights=getattr(args, "official_weights", None),
+                     max_turns=getattr(args, "max_turns", 0), threads=args.threads, progress=not args.no_progress,
+                     skip_codec=getattr(args, "skip_codec", False), skip_s2s=getattr(args, "skip_s2s", False))
+    result = evaluate(cfg)
+    summary = {k: v for k, v in result.items() if k != "details"}
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    if getattr(args, "json", None):
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return result
+
+
+def cmd_export(args, eval_scores: dict | None = None, timings: dict | None = None, command: str | None = None) -> dict:
+    from telugu_s2s.training.export import export_triton, write_manifest
+    from telugu_s2s.training.synth import load_info
+
+    if eval_scores is None and getattr(args, "eval_json", None):
+        eval_scores = json.loads(Path(args.eval_json).read_text())
+    if eval_scores:
+        eval_scores = {k: v for k, v in eval_scores.items() if k != "details"}
+    path = write_manifest(args.models_dir, command=command or "python -m telugu_s2s.training " + shlex.join(sys.argv[1:]),
+                          data_info=load_info(args.data_dir), eval_scores=eval_scores, timings=timings)
+    out = {"manifest": str(path)}
+    if getattr(args, "triton_repo", None):
+        out["triton"] = str(export_triton(args.models_dir / "s2s", args.triton_repo))
+    return out
+
+
+def cmd_all(args) -> dict:
+    timings: dict[str, float] = {}
+
+    def stage(name, fn):
+        t0 = time.perf_counter()
+        log.info("=== %s", name)
+        res = fn()
+        timings[name] = round(time.perf_counter() - t0, 1)
+        log.info("=== %s done in %.1fs", name, timings[name])
+        return res
+
+    args.workers = 2
+    stage("data_synth", lambda: cmd_synth(args))
+    codec = stage("train_codec", lambda: cmd_codec(args, args.codec_steps))
+    stage("encode", lambda: cmd_encode(args))
+    s2s = stage("train_s2s", lambda: cmd_s2s(args, args.s2s_steps))
+    args.json = args.runs_dir / "eval.json"
+    scores = stage("eval", lambda: cmd_eval(args))
+    timings["total"] = round(sum(timings.values()), 1)
+    timings["codec_steps_per_s"] = codec.get("steps_per_s")
+    timings["s2s_steps_per_s"] = s2s.get("steps_per_s")
+    command = "python -m telugu_s2s.training " + shlex.join(sys.argv[1:] if sys.argv[1:] else ["all"])
+    return cmd_export(args, scores, timings, command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.cmd == "data":
+            res = cmd_synth(args)
+        elif args.cmd == "train":
+            res = cmd_codec(args) if args.train_cmd == "codec" else cmd_s2s(args)
+        elif args.cmd == "encode":
+            res = cmd_encode(args)
+        elif args.cmd == "eval":
+            cmd_eval(args)
+            return 0
+        elif args.cmd == "export":
+            res = cmd_export(args)
+        else:
+            res = cmd_all(args)
+    except FileNotFoundError as exc:
+        log.error("%s", exc)
+        return 2
+    except Exception as exc:  # DataValidationError and friends: loud, non-zero
+        from telugu_s2s.training.synth import DataValidationError
+
+        if isinstance(exc, DataValidationError):
+            log.error("%s", exc)
+            return 3
+        raise
+    print(json.dumps(res, indent=2, ensure_ascii=False, default=str))
+    return 0

@@ -1,0 +1,186 @@
+"""`train codec`: a small Telugu EnCodec (SEANet + residual VQ from the `encodec` package).
+
+Losses: multi-resolution log-mel (L1 + L2) + VQ commitment. EMA codebooks with the
+fixed dead-code restarts of `quantizer.py`. The quantizer is bypassed for the first
+`bypass_steps` (the decoder sees the continuous latent; the codebooks still learn from it),
+which keeps the latent from collapsing onto one or two codes early.
+Checkpoints every `ckpt_every` steps into the run dir; a rerun resumes from there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from telugu_s2s.codec.checkpoint import CodecArch, build_model, save
+from telugu_s2s.training import synth
+from telugu_s2s.training.audio_feats import multires_mel_loss
+from telugu_s2s.training.quantizer import fix_quantizer
+
+log = logging.getLogger(__name__)
+
+# 16 kHz, hop 256 -> 62.5 frames/s; 2 codebooks x 1024 at the served 1.5 kbps.
+DEMO_ARCH = CodecArch(
+    sample_rate=16000,
+    n_filters=16,
+    ratios=(8, 4, 4, 2),
+    dimension=128,
+    target_bandwidths=(1.5,),
+    pad_mode="constant",
+)
+
+
+@dataclass(frozen=True)
+class CodecTrainConfig:
+    data_dir: Path = Path(".data")
+    run_dir: Path = Path("runs/codec")
+    out_dir: Path = Path("models/codec")
+    arch: CodecArch = DEMO_ARCH
+    steps: int = 350
+    batch_size: int = 6
+    crop_s: float = 1.0
+    lr: float = 1.5e-3
+    commitment_weight: float = 0.1
+    bypass_steps: int = 60
+    restart_threshold: float = 0.05  # dead after ~140 idle steps (restart count 0.2, decay 0.99)
+    ckpt_every: int = 50
+    log_every: int = 50
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0  # 0 = torch default
+    name: str = "telugu-codec-demo"
+    progress: bool = True
+
+
+def load_corpus_audio(data_dir: Path, split: str, sample_rate: int) -> dict[str, np.ndarray]:
+    """Unique audio files of a split, resampled to `sample_rate` (dict relpath -> float32)."""
+    import soxr
+
+    rows = synth.read_jsonl(Path(data_dir) / "splits" / f"{split}.jsonl")
+    rels = sorted({r["user_audio"] for r in rows} | {r["reply_audio"] for r in rows})
+    out = {}
+    for rel in rels:
+        x = synth.read_audio(Path(data_dir) / rel)
+        if sample_rate != synth.SAMPLE_RATE:
+            x = soxr.resample(x, synth.SAMPLE_RATE, sample_rate, quality="HQ").astype(np.float32)
+        out[rel] = x
+    return out
+
+
+def _batch(clips: list[np.ndarray], n: int, length: int, rng: random.Random) -> torch.Tensor:
+    out = np.zeros((n, 1, length), dtype=np.float32)
+    for i in range(n):
+        x = clips[rng.randrange(len(clips))]
+        if len(x) > length:
+            s = rng.randrange(len(x) - length)
+            out[i, 0] = x[s : s + length]
+        else:
+            out[i, 0, : len(x)] = x
+        out[i, 0] *= 10 ** (rng.uniform(-6, 0) / 20)  # level augmentation
+    return torch.from_numpy(out)
+
+
+def codec_forward(model, x: torch.Tensor, bypass: bool):
+    """Encoder -> RVQ -> decoder; returns (y_hat, codes, commit penalty, latent)."""
+    emb = model.encoder(x)
+    q = model.quantizer(emb, model.frame_rate, model.bandwidth)
+    y_hat = model.decoder(emb if bypass else q.quantized)
+    return y_hat[..., : x.shape[-1]], q.codes, q.penalty, emb
+
+
+def train_codec(cfg: CodecTrainConfig) -> dict:
+    from tqdm import tqdm
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    arch = cfg.arch
+    model = build_model(arch)
+    model.set_target_bandwidth(arch.target_bandwidths[-1])
+    books = fix_quantizer(model, cfg.restart_threshold, 1.0)
+    model.to(cfg.device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+    )
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state_path = run_dir / "state.pt"
+    step = 0
+    history: list[dict] = []
+    if state_path.exists():
+        st = torch.load(state_path, map_location=cfg.device, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        step, history = st["step"], st["history"]
+        rng.setstate(st["rng"])
+        torch.set_rng_state(st["torch_rng"])
+        log.info("codec: resumed from %s at step %d", state_path, step)
+
+    clips = list(load_corpus_audio(cfg.data_dir, "train", arch.sample_rate).values())
+    length = int(cfg.crop_s * arch.sample_rate)
+    t0 = time.perf_counter()
+    start_step = step
+    bar = tqdm(total=cfg.steps, initial=step, desc="codec", unit="step", disable=not cfg.progress)
+    agg: dict[str, float] = {}
+    while step < cfg.steps:
+        x = _batch(clips, cfg.batch_size, length, rng).to(cfg.device)
+        bypass = step < cfg.bypass_steps
+        y_hat, codes, penalty, emb = codec_forward(model, x, bypass)
+        rec = multires_mel_loss(y_hat.squeeze(1), x.squeeze(1), arch.sample_rate)
+        loss = rec + cfg.commitment_weight * penalty
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        step += 1
+        for k, v in (("loss", loss.item()), ("rec", rec.item()), ("commit", penalty.item()),
+                     ("latent_std", emb.detach().std().item()),
+                     ("used0", float(codes[0].unique().numel())),
+                     ("used_last", float(codes[-1].unique().numel())),
+                     ("restarts", float(sum(getattr(b, "last_restarts", 0) for b in books)))):
+            agg[k] = agg.get(k, 0.0) + v
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            n = cfg.log_every if step % cfg.log_every == 0 else (step % cfg.log_every)
+            rec_row = {"step": step, **{k: round(v / n, 4) for k, v in agg.items()},
+                       "steps_per_s": round((step - start_step) / (time.perf_counter() - t0), 3)}
+            history.append(rec_row)
+            bar.set_postfix(rec=rec_row["rec"], used=rec_row["used0"], std=rec_row["latent_std"])
+            if rec_row["used0"] <= 2 and not bypass:
+                log.warning("codec: codebook collapse? only %.0f codes used per batch", rec_row["used0"])
+            agg = {}
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            tmp = run_dir / "state.tmp"
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "step": step, "history": history, "rng": rng.getstate(),
+                        "torch_rng": torch.get_rng_state()}, tmp)
+            tmp.replace(state_path)
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    model.eval().cpu()
+    info = synth.load_info(cfg.data_dir)
+    meta = {
+        "name": cfg.name,
+        "data_version": info["data_version"],
+        "steps": cfg.steps,
+        "train_config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k != "arch"},
+        "final": history[-1] if history else {},
+    }
+    save(model, arch, Path(cfg.out_dir), meta)
+    (run_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+    result = {"steps": step, "seconds_this_run": round(elapsed, 1),
+              "steps_per_s": round((step - start_step) / max(elapsed, 1e-9), 3), "final": history[-1] if history else {}}
+    log.info("codec: trained %s", result)
+    return result

@@ -1,0 +1,62 @@
+"""Encode every corpus file with the trained codec: codes.npz (relpath -> int16 [K, T])."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from telugu_s2s.codec.checkpoint import load
+from telugu_s2s.training import synth
+
+log = logging.getLogger(__name__)
+
+
+def codec_codes(model, x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """24 kHz float32 samples -> codes int64 [K, T] at the model's bandwidth."""
+    import soxr
+
+    if sample_rate != synth.SAMPLE_RATE:
+        x = soxr.resample(x, synth.SAMPLE_RATE, sample_rate, quality="HQ").astype(np.float32)
+    with torch.no_grad():
+        frames = model.encode(torch.from_numpy(x)[None, None])
+    return frames[0][0][0].numpy().astype(np.int64)
+
+
+def codec_decode(model, codes: np.ndarray) -> np.ndarray:
+    """codes [K, T] -> float32 samples at the codec's rate."""
+    with torch.no_grad():
+        y = model.decode([(torch.from_numpy(np.asarray(codes, dtype=np.int64))[None], None)])
+    return y[0, 0].numpy()
+
+
+def encode_corpus(data_dir: Path, codec_dir: Path, out: Path | None = None, progress: bool = True) -> Path:
+    from tqdm import tqdm
+
+    data_dir = Path(data_dir)
+    loaded = load(Path(codec_dir))
+    model, arch = loaded.model, loaded.arch
+    model.set_target_bandwidth(1.5)
+    rels: set[str] = set()
+    for split in synth.SPLITS:
+        for r in synth.read_jsonl(data_dir / "splits" / f"{split}.jsonl"):
+            rels.add(r["user_audio"])
+            rels.add(r["reply_audio"])
+    for r in synth.read_jsonl(data_dir / "references.jsonl"):
+        rels.add(r["audio"])
+    codes = {}
+    for rel in tqdm(sorted(rels), desc="encode", unit="utt", disable=not progress):
+        codes[rel] = codec_codes(model, synth.read_audio(data_dir / rel), arch.sample_rate).astype(np.int16)
+    out = Path(out) if out else data_dir / "codes.npz"
+    tmp = out.with_name(out.stem + ".tmp.npz")
+    np.savez_compressed(tmp, **{k.replace("/", "|"): v for k, v in codes.items()})
+    tmp.replace(out)
+    log.info("encoded %d files with %s -> %s", len(codes), loaded.weights_id, out)
+    return out
+
+
+def load_codes(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as z:
+        return {k.replace("|", "/"): z[k].astype(np.int64) for k in z.files}

@@ -1,0 +1,177 @@
+"""`train s2s`: teacher-forced training of the S2S transformer on pre-encoded codes.
+
+Example = (voice, context from the earlier turns of the dialogue, user codes) -> reply codes,
+built with `telugu_s2s.s2s.model.make_batch` (delay pattern, bounded context). Batches are
+length-bucketed (examples of similar length together, so little padding); name-recall turns
+(the ones that need the context) are oversampled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from telugu_s2s.common.voices import get_voice
+from telugu_s2s.s2s.model import S2SConfig, S2STransformer, TrainExample, loss, make_batch, save_checkpoint
+from telugu_s2s.training import synth
+from telugu_s2s.training.encode import load_codes
+
+log = logging.getLogger(__name__)
+
+
+def demo_model_config(frame_rate: float = 62.5, n_codebooks: int = 2, codebook_size: int = 1024) -> S2SConfig:
+    return S2SConfig(
+        n_codebooks=n_codebooks, codebook_size=codebook_size, n_layers=4, d_model=128, n_heads=4,
+        ffn_mult=4, max_seq_len=1024, context_budget=192, context_stride=4, max_reply_frames=400,
+        n_voices=4, dropout=0.0, frame_rate=frame_rate,
+    )
+
+
+@dataclass(frozen=True)
+class S2STrainConfig:
+    data_dir: Path = Path(".data")
+    codes_path: Path | None = None  # default <data_dir>/codes.npz
+    codec_dir: Path = Path("models/codec")
+    run_dir: Path = Path("runs/s2s")
+    out_dir: Path = Path("models/s2s")
+    steps: int = 500
+    batch_size: int = 16
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup: int = 100
+    recall_oversample: int = 3
+    ckpt_every: int = 100
+    log_every: int = 25
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0
+    name: str = "telugu-s2s-demo"
+    progress: bool = True
+    model: dict = field(default_factory=dict)  # S2SConfig overrides
+
+
+def build_examples(rows: list[dict], codes: dict[str, np.ndarray]) -> list[tuple[dict, TrainExample]]:
+    """Rows of one split -> examples with the dialogue's earlier turns as context."""
+    by_dialogue: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_dialogue[r["dialogue_id"]].append(r)
+    out = []
+    for did in sorted(by_dialogue):
+        turns = sorted(by_dialogue[did], key=lambda r: r["turn_index"])
+        for i, r in enumerate(turns):
+            ctx = [(codes[t["user_audio"]], codes[t["reply_audio"]]) for t in turns[:i]]
+            ex = TrainExample(get_voice(r["voice"]).speaker_index, codes[r["user_audio"]], codes[r["reply_audio"]], ctx)
+            out.append((r, ex))
+    return out
+
+
+def _buckets(examples: list[tuple[dict, TrainExample]], batch_size: int, rng: random.Random,
+             recall_oversample: int) -> list[list[TrainExample]]:
+    """One epoch of length-bucketed batches (sorted by length with jitter, then shuffled)."""
+    pool = []
+    for r, ex in examples:
+        pool += [ex] * (recall_oversample if r["kind"] == "name_recall" else 1)
+    keyed = sorted(pool, key=lambda ex: ex.user_codes.shape[1] + ex.reply_codes.shape[1] + rng.uniform(0, 30))
+    batches = [keyed[i : i + batch_size] for i in range(0, len(keyed), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def train_s2s(cfg: S2STrainConfig) -> dict:
+    from tqdm import tqdm
+
+    from telugu_s2s.codec.checkpoint import CodecArch
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    codec_cfg = json.loads((Path(cfg.codec_dir) / "config.json").read_text())
+    arch = CodecArch.from_dict(codec_cfg["arch"])
+    k = arch.codebooks_for(1.5)
+    mcfg = demo_model_config(arch.frame_rate, k, arch.bins)
+    if cfg.model:
+        mcfg = S2SConfig.from_dict({**mcfg.to_dict(), **cfg.model})
+    codes = load_codes(Path(cfg.codes_path or Path(cfg.data_dir) / "codes.npz"))
+    rows = synth.read_jsonl(Path(cfg.data_dir) / "splits" / "train.jsonl")
+    examples = build_examples(rows, codes)
+    model = S2STransformer(mcfg).to(cfg.device).train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "emb" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "emb" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+    )
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state_path = run_dir / "state.pt"
+    step, history = 0, []
+    if state_path.exists():
+        st = torch.load(state_path, map_location=cfg.device, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        step, history = st["step"], st["history"]
+        rng.setstate(st["rng"])
+        torch.set_rng_state(st["torch_rng"])
+        log.info("s2s: resumed from %s at step %d", state_path, step)
+    log.info("s2s: %d params, %d train examples", model.num_parameters(), len(examples))
+    t0 = time.perf_counter()
+    start = step
+    bar = tqdm(total=cfg.steps, initial=step, desc="s2s", unit="step", disable=not cfg.progress)
+    batches: list = []
+    acc_loss, acc_n = 0.0, 0
+    while step < cfg.steps:
+        if not batches:
+            batches = _buckets(examples, cfg.batch_size, rng, cfg.recall_oversample)
+        batch = make_batch(mcfg, batches.pop()).to(cfg.device)
+        value = loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        acc_loss += value.detach().item()
+        acc_n += 1
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            row = {"step": step, "loss": round(acc_loss / acc_n, 4), "lr": sched.get_last_lr()[0],
+                   "steps_per_s": round((step - start) / (time.perf_counter() - t0), 3)}
+            history.append(row)
+            bar.set_postfix(loss=row["loss"])
+            acc_loss, acc_n = 0.0, 0
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            tmp = run_dir / "state.tmp"
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "step": step, "history": history, "rng": rng.getstate(),
+                        "torch_rng": torch.get_rng_state()}, tmp)
+            tmp.replace(state_path)
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    model.eval().cpu()
+    info = synth.load_info(cfg.data_dir)
+    meta = {
+        "name": cfg.name,
+        "data_version": info["data_version"],
+        "codec": codec_cfg.get("meta", {}).get("name"),
+        "steps": cfg.steps,
+        "train_config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "final": history[-1] if history else {},
+    }
+    save_checkpoint(model, mcfg, Path(cfg.out_dir), meta)
+    (run_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+    result = {"steps": step, "seconds_this_run": round(elapsed, 1),
+              "steps_per_s": round((step - start) / max(elapsed, 1e-9), 3), "final": history[-1] if history else {}}
+    log.info("s2s: trained %s", result)
+    return result

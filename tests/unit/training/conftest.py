@@ -1,0 +1,29 @@
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from telugu_s2s.training.synth import CALLER_VOICES, SynthConfig, synth
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+
+
+def tiny_cfg(data_dir: Path) -> SynthConfig:
+    # 2 scripts (one QA, one name dialogue), 3 callers of which 1 held out
+    return SynthConfig(data_dir=data_dir, callers=CALLER_VOICES[:2] + CALLER_VOICES[-1:],
+                       held_out=(CALLER_VOICES[-1].id,), scripts_limit=2, workers=2)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed")
+    d = tmp_path_factory.mktemp("data")
+    synth(tiny_cfg(d), progress=False)
+    return d

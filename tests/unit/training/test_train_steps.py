@@ -1,0 +1,107 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from telugu_s2s.codec.checkpoint import CodecArch, load
+from telugu_s2s.training.codec_train import CodecTrainConfig, train_codec
+
+TINY_ARCH = CodecArch(sample_rate=16000, n_filters=4, ratios=(8, 8, 4), dimension=16, bins=64,
+                      target_bandwidths=(1.5,), pad_mode="constant", lstm=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_codec(tiny_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("codec")
+    cfg = CodecTrainConfig(data_dir=tiny_data, run_dir=root / "run", out_dir=root / "out", arch=TINY_ARCH,
+                           steps=3, batch_size=2, crop_s=0.25, bypass_steps=1, ckpt_every=2, log_every=1,
+                           progress=False)
+    result = train_codec(cfg)
+    return cfg, result
+
+
+def test_codec_train_step_saves_a_loadable_checkpoint(tiny_codec):
+    cfg, result = tiny_codec
+    assert result["steps"] == 3
+    assert np.isfinite(result["final"]["loss"])
+    loaded = load(cfg.out_dir)
+    assert loaded.arch == TINY_ARCH
+    assert not loaded.random
+    assert json.loads((cfg.out_dir / "config.json").read_text())["meta"]["data_version"].startswith("telugu-synth-")
+
+
+def test_codec_training_resumes(tiny_codec):
+    from dataclasses import replace
+
+    cfg, _ = tiny_codec
+    result = train_codec(replace(cfg, steps=4))
+    assert result["steps"] == 4
+    hist = json.loads((cfg.run_dir / "history.json").read_text())
+    assert [h["step"] for h in hist] == [1, 2, 3, 4]
+
+
+def test_s2s_train_step_and_eval_shapes(tiny_data, tiny_codec, tmp_path):
+    from telugu_s2s.s2s.model import load_checkpoint
+    from telugu_s2s.training.encode import encode_corpus, load_codes
+    from telugu_s2s.training.s2s_train import S2STrainConfig, train_s2s
+
+    cfg, _ = tiny_codec
+    codes_path = encode_corpus(tiny_data, cfg.out_dir, out=tmp_path / "codes.npz", progress=False)
+    codes = load_codes(codes_path)
+    assert all(c.shape[0] == TINY_ARCH.codebooks_for(1.5) for c in codes.values())
+    s2s_cfg = S2STrainConfig(data_dir=tiny_data, codes_path=codes_path, codec_dir=cfg.out_dir,
+                             run_dir=tmp_path / "s2s_run", out_dir=tmp_path / "s2s", steps=2, batch_size=2,
+                             log_every=1, progress=False,
+                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64})
+    result = train_s2s(s2s_cfg)
+    assert result["steps"] == 2 and np.isfinite(result["final"]["loss"])
+    loaded = load_checkpoint(s2s_cfg.out_dir)
+    assert loaded.cfg.n_codebooks == TINY_ARCH.codebooks_for(1.5)
+    assert loaded.cfg.codebook_size == TINY_ARCH.bins
+
+
+def test_dtw_prefers_the_matching_sequence():
+    from telugu_s2s.training.evaluate import dtw_distances
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(20, 8))
+    b = rng.normal(size=(25, 8))
+    stretched = np.repeat(a, 2, axis=0)  # same content, twice as slow
+    d = dtw_distances(stretched, [b, a])
+    assert d[1] < d[0]
+    assert dtw_distances(a, [a])[0] == pytest.approx(0.0)
+
+
+def test_cli_parses_every_subcommand():
+    from telugu_s2s.training.cli import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["data", "synth"]).data_cmd == "synth"
+    assert p.parse_args(["train", "codec", "--steps", "5"]).steps == 5
+    assert p.parse_args(["train", "s2s"]).train_cmd == "s2s"
+    assert p.parse_args(["eval", "--json", "x.json"]).json == Path("x.json")
+    assert p.parse_args(["all", "--codec-steps", "1"]).codec_steps == 1
+    with pytest.raises(SystemExit):
+        p.parse_args(["train", "nothing"])
+
+
+def test_manifest_lists_sha256_and_refuses_oversized_models(tmp_path):
+    import hashlib
+
+    from telugu_s2s.training import export
+
+    for sub in ("codec", "s2s"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "config.json").write_text("{}")
+        (tmp_path / sub / "model.pt").write_bytes(b"weights-" + sub.encode())
+    path = export.write_manifest(tmp_path, command="python -m telugu_s2s.training all",
+                                 data_info={"data_version": "telugu-synth-x"}, eval_scores={"n": 1}, timings={})
+    doc = json.loads(path.read_text())
+    assert doc["files"]["s2s/model.pt"]["sha256"] == hashlib.sha256(b"weights-s2s").hexdigest()
+    assert doc["data_version"] == "telugu-synth-x" and doc["eval"] == {"n": 1}
+    import unittest.mock
+
+    with unittest.mock.patch.object(export, "MAX_MODELS_BYTES", 10), pytest.raises(RuntimeError, match="40 MiB"):
+        export.write_manifest(tmp_path, command="c", data_info={}, eval_scores=None, timings=None)
