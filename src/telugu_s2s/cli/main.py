@@ -178,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", default="", help="write the results as JSON here")
     bench.add_argument("--markdown", default="", help="write the Markdown table here")
     bench.add_argument("--api-key", default="", help="bearer key for a gateway that requires one")
+    bench.add_argument("--run-dir", type=Path, default=StackConfig().run_dir,
+                       help="the stack's run dir: its pids.json attributes CPU to this stack's processes")
     bench.set_defaults(func=cmd_bench)
 
     from telugu_s2s.cli import keys as keys_cli

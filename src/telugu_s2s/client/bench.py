@@ -44,6 +44,7 @@ class BenchConfig:
     voice: str = ""
     ramp_s: float = 1.0
     api_key: str = ""
+    pids: dict[str, list[int]] | None = None
 
 
 @dataclass
@@ -72,10 +73,27 @@ def percentiles(values: list[float]) -> dict[str, float | int | None]:
     }
 
 
-def _proc_cpu_seconds() -> dict[str, float]:
-    """CPU seconds (user+system) used so far by each service's processes, by name."""
-    tick = os.sysconf("SC_CLK_TCK")
+def _cpu_of(pid: int | str) -> float:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu_seconds(pids: dict[str, list[int]] | None = None) -> dict[str, float]:
+    """CPU seconds (user+system) used so far by each service's processes, by name.
+
+    With `pids` (the stack's own pid file) only those processes count; otherwise every
+    process whose command line names a service does (several stacks would then mix).
+    """
     out: dict[str, float] = {}
+    if pids:
+        for name, plist in pids.items():
+            for pid in plist:
+                try:
+                    out[name] = out.get(name, 0.0) + _cpu_of(pid)
+                except (OSError, ValueError, IndexError):
+                    pass
+        return out
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -87,7 +105,7 @@ def _proc_cpu_seconds() -> dict[str, float]:
         for name, pattern in SERVICE_PATTERNS.items():
             if pattern in cmd:
                 fields = stat[stat.rindex(")") + 2 :].split()
-                out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+                out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
                 break
     return out
 
@@ -138,11 +156,11 @@ async def run_bench(cfg: BenchConfig) -> BenchResult:
     audio = [read_wav_as(p, 16000) for p in cfg.examples]
     res = BenchResult()
     bar = tqdm(total=cfg.sessions * cfg.turns, desc=f"{cfg.sessions} callers", unit="turn")
-    cpu0 = _proc_cpu_seconds()
+    cpu0 = _proc_cpu_seconds(cfg.pids)
     t0 = time.monotonic()
     await asyncio.gather(*(_caller(i, cfg, audio, res, bar.update) for i in range(cfg.sessions)))
     res.wall_s = time.monotonic() - t0
-    cpu1 = _proc_cpu_seconds()
+    cpu1 = _proc_cpu_seconds(cfg.pids)
     bar.close()
     res.cpu_s = {k: round(cpu1[k] - cpu0.get(k, 0.0), 2) for k in cpu1}
     return res
@@ -209,8 +227,11 @@ def main(a) -> int:
     if not examples:
         print(f"error: no WAV files in {a.examples}")
         return 2
+    pids_file = Path(a.run_dir) / "pids.json"
+    pids = json.loads(pids_file.read_text()) if pids_file.exists() else None
     cfg = BenchConfig(target=a.target, sessions=a.sessions, turns=a.turns, examples=examples,
-                      barge_in_share=a.barge_in_share, seed=a.seed, voice=a.voice, api_key=a.api_key)
+                      barge_in_share=a.barge_in_share, seed=a.seed, voice=a.voice, api_key=a.api_key,
+                      pids=pids)
     res = asyncio.run(run_bench(cfg))
     rep = report(cfg, res)
     md = markdown(rep)
