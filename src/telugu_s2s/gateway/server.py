@@ -28,7 +28,8 @@ class Gateway:
     ) -> None:
         self.cfg = cfg
         self.service = GrpcService(
-            "gateway", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.drain_grace_s
+            "gateway", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.drain_grace_s,
+            options=[("grpc.max_receive_message_length", cfg.max_message_bytes)],
         )
         self.codec = CodecClient(cfg.codec_target, cfg.downstream_timeout_s)
         self.context = ContextClient(cfg.context_target, cfg.downstream_timeout_s)
@@ -46,6 +47,7 @@ class Gateway:
         )
         conversation_pb2_grpc.add_ConversationServicer_to_server(self.servicer, self.service.server)
         self.service.on_drain(self.monitor.stop)
+        self.service.on_drain(self._drain_calls)
         self.service.on_close(self._close_clients)
 
     async def start(self, *, monitor: bool = True) -> int:
@@ -56,6 +58,10 @@ class Gateway:
         if monitor:
             self.monitor.start()
         return port
+
+    async def _drain_calls(self) -> None:
+        """Calls stop taking input, finish their replies and end with UNAVAILABLE (resume elsewhere)."""
+        self.servicer.deps.draining.set()
 
     async def _close_clients(self) -> None:
         await self.monitor.stop()
