@@ -6,12 +6,14 @@ BIN := $(VENV)/bin
 APT_PACKAGES := redis-server espeak-ng sox chromium fonts-telu
 STAMP := $(VENV)/.installed
 
-.PHONY: help apt venv protos test test-unit test-e2e demo up lint clean
+.PHONY: help apt venv protos test test-unit test-e2e soak demo up lint clean
 
 help:
 	@echo "make demo       set up everything, start the stack, talk to it in Telugu, write reply WAVs"
 	@echo "make test       set up everything and run the whole test suite (unit + end-to-end)"
 	@echo "make test-unit  quick run: unit tests only"
+	@echo "make soak       N real-time callers for minutes: flat memory, no errors, turns in Redis"
+	@echo "                (TS2S_SOAK_CALLERS=4 TS2S_SOAK_S=180 by default)"
 	@echo "make up         start the local stack (Ctrl-C stops it)"
 	@echo "make protos     regenerate the gRPC stubs from protos/"
 
@@ -41,13 +43,16 @@ protos: venv
 	$(BIN)/python scripts/gen_protos.py
 
 test: apt venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not soak"
 
 test-unit: venv
-	$(BIN)/python -m pytest -m "not e2e and not slow"
+	$(BIN)/python -m pytest -m "not e2e and not slow and not soak"
 
 test-e2e: apt venv
-	$(BIN)/python -m pytest -m e2e
+	$(BIN)/python -m pytest -m "e2e and not soak"
+
+soak: apt venv
+	$(BIN)/python -m pytest -m soak -s tests/e2e/test_soak.py
 
 demo: apt venv
 	$(BIN)/telugu-s2s demo

@@ -14,7 +14,13 @@ ends (however it ends, the caller vanishing included):
 - one task per turn: encode flush + context fetch (concurrently) -> generation ->
   Decode -> reply audio -> ResponseDone / ResponseInterrupted -> AppendTurn. Turns
   run one after another: a turn's reply starts after the previous turn was stored.
-- the supervisor (run()) enforces the idle timeout and the maximum call length.
+- the supervisor (run()) enforces the idle timeout and the maximum call length, and on
+  a gateway drain (SIGTERM) stops taking input, lets the replies in flight finish and
+  ends the call with UNAVAILABLE so that the caller resumes the session elsewhere.
+
+Limits that protect the gateway from one caller: turns per minute, a writer that has
+not been able to write for `write_stall_s` (the caller does not read) and the bounded
+Outbox all end the call with RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import logging
 import math
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -81,6 +88,8 @@ class CallDeps:
     monitor: DownstreamMonitor
     # Exceptions of the generator that mean "the model server is unavailable".
     unavailable_errors: tuple[type[BaseException], ...] = ()
+    # Set when the gateway drains (SIGTERM): calls finish their replies and end.
+    draining: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class TurnTooShort(Exception):
@@ -89,6 +98,16 @@ class TurnTooShort(Exception):
 
 class GenerationFailed(Exception):
     pass
+
+
+class WriterStalled(Exception):
+    pass
+
+
+DRAIN_MESSAGE = (
+    "this gateway is shutting down; start a new call with session_id {session} to continue "
+    "the conversation (its turns are kept)"
+)
 
 
 @dataclass
@@ -169,6 +188,8 @@ class Call:
         self._last_turn: Turn | None = None
         self._encoder: EncodeStream | None = None
         self._encoded_upto = 0
+        self._turn_times: deque[float] = deque()
+        self._stalled_send: asyncio.Future | None = None
         self.session_id = ""
         self.voice = DEFAULT_VOICE
         self.turns_in_context = 0
@@ -195,7 +216,7 @@ class Call:
         call_left = self._t_start + self.cfg.max_call_s - now
         if call_left <= 0:
             raise CallError(
-                grpc.StatusCode.DEADLINE_EXCEEDED,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"the call reached the maximum call length of {self.cfg.max_call_s:g} s; "
                 "start a new call with this session_id to continue the conversation",
             )
@@ -212,17 +233,29 @@ class Call:
 
     async def run(self) -> None:
         """Run the call to its end. Raises CallError for a call that must end with an error status."""
+        if self.deps.draining.is_set():
+            raise CallError(grpc.StatusCode.UNAVAILABLE, "this gateway is shutting down; retry the call")
         reader = self._spawn(self._read_loop(), "call-reader")
         writer = self._writer = asyncio.create_task(self._write_loop(), name="call-writer")
+        drain = self._spawn(self.deps.draining.wait(), "call-drain")
+        drained = False
         try:
             while True:
                 timeout = self._check_deadlines()
-                done, _ = await asyncio.wait({reader, writer}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {reader, writer, drain}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
                 if writer in done:
                     writer.result()
                     return
                 if reader in done:
                     reader.result()
+                    break
+                if drain in done:
+                    # Take no more input; the replies in flight finish below.
+                    drained = True
+                    reader.cancel()
+                    await asyncio.gather(reader, return_exceptions=True)
                     break
             # Input ended (END_OF_INPUT or half-close): finish the replies, then end with OK.
             while True:
@@ -236,7 +269,10 @@ class Call:
                     return
             self._outbox.close()
             await writer
-        except OutboxOverflow as exc:
+            if drained:
+                log.info("call drained", extra={"session_id": self.session_id})
+                raise CallError(grpc.StatusCode.UNAVAILABLE, DRAIN_MESSAGE.format(session=self.session_id or "(none)"))
+        except (OutboxOverflow, WriterStalled) as exc:
             raise CallError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{exc}; read the response stream") from exc
         finally:
             await self._shutdown()
@@ -396,9 +432,22 @@ class Call:
         self._encoded_upto = self._history.index_at_ms(ev.audio_start_ms)
         await self._pump_encoder()
 
+    def _count_turn(self) -> None:
+        now = self._loop.time()
+        while self._turn_times and self._turn_times[0] <= now - 60.0:
+            self._turn_times.popleft()
+        if len(self._turn_times) >= self.cfg.max_turns_per_minute:
+            raise CallError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"more than {self.cfg.max_turns_per_minute} turns in one minute on this call; "
+                "leave each reply time to play (or check the VAD settings) and start a new call",
+            )
+        self._turn_times.append(now)
+
     async def _on_speech_end(self, ev: SpeechEnd) -> None:
         t_decided = time.perf_counter()
         assert self._encoder is not None and self.settings is not None
+        self._count_turn()
         await self._pump_encoder(self._history.index_at_ms(ev.decided_at_ms))
         encoder, self._encoder = self._encoder, None
         self._outbox.put_event(SpeechStoppedEvent(ev.audio_end_ms, ev.decided_at_ms))
@@ -482,7 +531,7 @@ class Call:
                     continue
                 seq = reply.seq
                 reply.seq += 1
-                await self._send(ResponseAudioEvent(item.turn.id, seq, item.data))
+                await self._send_bounded(ResponseAudioEvent(item.turn.id, seq, item.data))
                 now = time.perf_counter()
                 reply.played_samples += item.n_samples
                 if reply.first_write_t is None:
@@ -491,7 +540,22 @@ class Call:
             elif isinstance(item, Barrier):
                 item.event.set()
             else:
-                await self._send(item)
+                await self._send_bounded(item)
+
+    async def _send_bounded(self, event: ServerEvent) -> None:
+        """Write one message; WriterStalled when the caller takes nothing for write_stall_s.
+
+        The write itself is not cancelled (that can leave the RPC unable to send its
+        status): it stays pending until the RPC ends."""
+        send = asyncio.ensure_future(self._send(event))
+        done, _ = await asyncio.wait({send}, timeout=self.cfg.write_stall_s)
+        if not done:
+            self._stalled_send = send
+            send.add_done_callback(lambda f: f.cancelled() or f.exception())  # ends with the RPC
+            raise WriterStalled(
+                f"the caller took no message for {self.cfg.write_stall_s:g} s (reply buffers are full)"
+            )
+        send.result()
 
     async def _pace(self, reply: Reply) -> None:
         """Keep the written audio at most `playback_lead_ms` ahead of real-time playback."""
@@ -694,6 +758,8 @@ class Call:
         k = self.info.n_codebooks
         it = self.deps.generator.generate(req)
         reply.gen_sent_t = time.perf_counter()
+        metrics.ACTIVE_GENERATIONS.inc()
+        outcome = "failed"
         try:
             async for block in it:
                 block = np.asarray(block)
@@ -708,8 +774,10 @@ class Call:
                 if reply.first_decode_sent_t is None:
                     reply.first_decode_sent_t = time.perf_counter()
                 await decoder.write(block)
+            outcome = "done"
             await decoder.end()
         except asyncio.CancelledError:
+            outcome = "cancelled"
             raise
         except DownstreamUnavailable:
             raise  # the Decode stream failed: the reading side sees it too
@@ -718,5 +786,7 @@ class Call:
             reply.gen_error = exc
             await decoder.end()
         finally:
+            metrics.ACTIVE_GENERATIONS.dec()
+            metrics.GENERATIONS.labels(outcome).inc()
             with contextlib.suppress(Exception):
                 await close_iterator(it)

@@ -11,6 +11,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from telugu_s2s.common import codes as codes_mod
+from telugu_s2s.gateway.channels import channel_options
 from telugu_s2s.gateway.errors import DownstreamError, DownstreamUnavailable, translate_rpc_error
 from telugu_s2s.v1 import codec_pb2, codec_pb2_grpc, common_pb2
 
@@ -44,7 +45,7 @@ class CodecClient:
     def __init__(self, target: str, timeout_s: float = 2.0, channel: grpc.aio.Channel | None = None) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self._channel = channel or grpc.aio.insecure_channel(target)
+        self._channel = channel or grpc.aio.insecure_channel(target, options=channel_options())
         self._stub = codec_pb2_grpc.CodecStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 

@@ -46,6 +46,14 @@ class Config:
     idle_timeout_s: float = 30.0
     # Hard limit on one call's length.
     max_call_s: float = 3600.0
+    # Largest message a caller may send (bytes); bigger ones get RESOURCE_EXHAUSTED.
+    # An audio chunk of 200 ms of PCM16 at 48 kHz is 19200 bytes.
+    max_message_bytes: int = 65536
+    # User turns one call may start per rolling minute; one more ends it with RESOURCE_EXHAUSTED.
+    max_turns_per_minute: int = 30
+    # A caller that has not taken a reply message for this long (it does not read its
+    # stream) ends with RESOURCE_EXHAUSTED; buffers stay bounded meanwhile.
+    write_stall_s: float = 10.0
     # Period of the downstream readiness check that drives grpc.health.v1.
     health_interval_s: float = 2.0
     # Timeout of unary downstream calls (context service, codec Info, health).
@@ -64,8 +72,11 @@ class Config:
             value = getattr(self, name)
             if not 0 <= value <= 65535:
                 raise ConfigError(f"{name} must be 0..65535, got {value}")
-        if self.max_calls < 1:
-            raise ConfigError(f"max_calls must be >= 1, got {self.max_calls}")
+        for name in ("max_calls", "max_turns_per_minute"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_message_bytes < 1024:
+            raise ConfigError(f"max_message_bytes must be >= 1024, got {self.max_message_bytes}")
         for name in (
             "drain_grace_s",
             "idle_timeout_s",
@@ -73,6 +84,7 @@ class Config:
             "health_interval_s",
             "downstream_timeout_s",
             "max_reply_s",
+            "write_stall_s",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")

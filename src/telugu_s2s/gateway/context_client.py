@@ -13,6 +13,7 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from telugu_s2s.common import codes as codes_mod
+from telugu_s2s.gateway.channels import channel_options
 from telugu_s2s.gateway.errors import DownstreamError, translate_rpc_error
 from telugu_s2s.security import logctx
 from telugu_s2s.v1 import common_pb2, context_pb2, context_pb2_grpc
@@ -96,7 +97,7 @@ class ContextClient:
     def __init__(self, target: str, timeout_s: float = 2.0, channel: grpc.aio.Channel | None = None) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self._channel = channel or grpc.aio.insecure_channel(target)
+        self._channel = channel or grpc.aio.insecure_channel(target, options=channel_options())
         self._stub = context_pb2_grpc.ContextStoreStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 

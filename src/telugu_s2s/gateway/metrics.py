@@ -58,3 +58,12 @@ INBAND_ERRORS = Counter(
     "In-band (non-fatal) Error messages sent, by error code.",
     ["code"],
 )
+GENERATIONS = Counter(
+    "telugu_s2s_gateway_generations_total",
+    "S2S generation requests by outcome: done, failed, cancelled (barge-in, caller gone, call ended).",
+    ["outcome"],
+)
+ACTIVE_GENERATIONS = Gauge(
+    "telugu_s2s_gateway_active_generations",
+    "S2S generation requests in progress on this pod.",
+)

@@ -8,6 +8,7 @@ from telugu_s2s.common.service import start_metrics_server
 from telugu_s2s.gateway import metrics
 from telugu_s2s.gateway.auth import AuthInterceptor, build_authenticator
 from telugu_s2s.gateway.call import CallDeps
+from telugu_s2s.gateway.channels import channel_options
 from telugu_s2s.gateway.codec_client import CodecClient
 from telugu_s2s.gateway.config import Config
 from telugu_s2s.gateway.context_client import ContextClient
@@ -33,13 +34,17 @@ class Gateway:
         self.auth = build_authenticator(cfg.auth, cfg.api_keys_file)
         self.service = TlsGrpcService(
             "gateway", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.drain_grace_s,
+            options=[("grpc.max_receive_message_length", cfg.max_message_bytes)],
             interceptors=[AuthInterceptor(self.auth, on_reject=lambda code: metrics.AUTH_REJECTED.labels(code).inc())],
             tls=cfg.server_tls(),
         )
         codec_tls, context_tls = cfg.client_tls("codec"), cfg.client_tls("context")
-        self.codec = CodecClient(cfg.codec_target, cfg.downstream_timeout_s, codec_tls.aio_channel(cfg.codec_target))
+        self.codec = CodecClient(
+            cfg.codec_target, cfg.downstream_timeout_s, codec_tls.aio_channel(cfg.codec_target, channel_options())
+        )
         self.context = ContextClient(
-            cfg.context_target, cfg.downstream_timeout_s, context_tls.aio_channel(cfg.context_target)
+            cfg.context_target, cfg.downstream_timeout_s,
+            context_tls.aio_channel(cfg.context_target, channel_options()),
         )
         self.generator = generator
         self.monitor = DownstreamMonitor(
@@ -55,6 +60,7 @@ class Gateway:
         )
         conversation_pb2_grpc.add_ConversationServicer_to_server(self.servicer, self.service.server)
         self.service.on_drain(self.monitor.stop)
+        self.service.on_drain(self._drain_calls)
         self.service.on_close(self._close_clients)
 
     async def start(self, *, monitor: bool = True) -> int:
@@ -65,6 +71,10 @@ class Gateway:
         if monitor:
             self.monitor.start()
         return port
+
+    async def _drain_calls(self) -> None:
+        """Calls stop taking input, finish their replies and end with UNAVAILABLE (resume elsewhere)."""
+        self.servicer.deps.draining.set()
 
     async def _close_clients(self) -> None:
         await self.monitor.stop()

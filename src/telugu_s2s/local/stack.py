@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +95,7 @@ class LocalStack:
         self.procs: list[Proc] = []
         self._redis = None
         self._triton = None
+        self._context_url = "memory://"
         self.backend = cfg.resolved_backend()
 
     # ------------------------------------------------------------------ start
@@ -138,6 +142,12 @@ class LocalStack:
             url = "memory://"
             self.say("context: redis-server is not installed, using the in-process memory:// backend "
                      "(single process only; sessions are lost on restart)")
+        self._context_url = url
+        self._start_context_service(logs)
+
+    def _start_context_service(self, logs: Path) -> None:
+        cfg = self.cfg
+        url = self._context_url
         env = {
             "TS2S_CONTEXT_HOST": cfg.host,
             "TS2S_CONTEXT_PORT": str(cfg.context_port),
@@ -210,6 +220,133 @@ class LocalStack:
         self._start_gateway(self.cfg.run_dir / "logs")
         return code
 
+    # ------------------------------------------------------------------ fault control
+    # Used by the fault tests: kill, signal and start single services of a running stack.
+    SERVICES = ("redis", "context", "codec", "triton", "gateway", "web")
+
+    def _proc(self, name: str) -> Proc | None:
+        return next((p for p in self.procs if p.name == name), None)
+
+    def _popen(self, name: str) -> subprocess.Popen | None:
+        if name == "triton":
+            return self._triton.proc if self._triton is not None else None
+        if name == "redis":
+            return self._redis.proc if self._redis is not None else None
+        proc = self._proc(name)
+        return proc.popen if proc is not None else None
+
+    def pid(self, name: str) -> int | None:
+        """Process id of a service (redis, context, codec, triton, gateway, web); None if not running."""
+        if name not in self.SERVICES:
+            raise ValueError(f"unknown service {name!r}; one of {', '.join(self.SERVICES)}")
+        popen = self._popen(name)
+        return popen.pid if popen is not None and popen.poll() is None else None
+
+    def pids(self) -> dict[str, list[int]]:
+        """Every running service's process ids, children included (Triton's Python-backend stubs)."""
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                except OSError:
+                    continue
+                ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+                children.setdefault(ppid, []).append(int(entry))
+        out: dict[str, list[int]] = {}
+        for name in self.SERVICES:
+            pid = self.pid(name)
+            if pid is None:
+                continue
+            tree, todo = [], [pid]
+            while todo:
+                p = todo.pop()
+                tree.append(p)
+                todo.extend(children.get(p, []))
+            out[name] = tree
+        return out
+
+    def send_signal(self, name: str, sig: int = signal.SIGTERM) -> None:
+        """Send a signal to a service's main process without waiting (e.g. SIGTERM to drain)."""
+        pid = self.pid(name)
+        if pid is None:
+            raise StackError(f"{name} is not running")
+        os.kill(pid, sig)
+
+    def wait_exit(self, name: str, timeout: float = 30.0) -> int:
+        """Wait for a service's process to exit; returns its exit code."""
+        popen = self._popen(name)
+        if popen is None:
+            raise StackError(f"{name} was never started")
+        return popen.wait(timeout)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a service (a crash: no drain, no cleanup) and wait until it is gone."""
+        if name == "redis":
+            if self._redis is not None:
+                self._redis.kill()
+            return
+        popen = self._popen(name)
+        if popen is None or popen.poll() is not None:
+            return
+        if name == "triton":
+            # The whole process group: tritonserver and its Python-backend stubs.
+            os.killpg(popen.pid, signal.SIGKILL)
+        else:
+            popen.kill()
+        popen.wait(10)
+        if name == "triton":
+            self._triton.stop()  # closes the log, removes the work dir
+            self._triton = None
+            _remove_shm(f"ts2s_{os.getpid()}_{self.cfg.triton_grpc_port}_")
+
+    def start_service(self, name: str) -> None:
+        """Start one service again (after kill() or a crash) with the stack's configuration."""
+        if self.pid(name) is not None:
+            raise StackError(f"{name} is already running")
+        logs = self.cfg.run_dir / "logs"
+        if name == "redis":
+            if self._redis is None:
+                raise StackError("this stack has no redis-server (memory:// backend)")
+            self._redis.start()
+            self._redis.wait_ready(20)
+            return
+        old = self._proc(name)
+        if old is not None:
+            self.procs.remove(old)
+        starters = {
+            "context": self._start_context_service,
+            "codec": self._start_codec,
+            "triton": self._start_triton,
+            "gateway": self._start_gateway,
+            "web": self._start_web,
+        }
+        starters[name](logs)
+
+    def restart(self, name: str, *, hard: bool = False) -> int | None:
+        """Stop a service (SIGTERM and wait, or SIGKILL with hard=True) and start it again.
+        Returns the old process's exit code."""
+        code: int | None = None
+        if name == "redis":
+            if self._redis is None:
+                raise StackError("this stack has no redis-server (memory:// backend)")
+            self._redis.restart(20, hard=hard)
+            return self._redis.proc.returncode if self._redis.proc else None
+        if hard:
+            popen = self._popen(name)
+            self.kill(name)
+            code = popen.returncode if popen is not None else None
+        elif name == "triton":
+            if self._triton is not None:
+                code = self._triton.stop()
+                self._triton = None
+        else:
+            proc = self._proc(name)
+            if proc is not None:
+                code = proc.stop()
+        self.start_service(name)
+        return code
+
     def _start_web(self, logs: Path) -> None:
         cfg = self.cfg
         if not cfg.web_port:
@@ -271,6 +408,14 @@ class LocalStack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _remove_shm(prefix: str) -> None:
+    """Shared-memory regions a killed tritonserver left behind (its Python backend's)."""
+    shm = Path("/dev/shm")
+    if shm.is_dir():
+        for path in shm.glob(prefix + "*"):
+            path.unlink(missing_ok=True)
 
 
 def wait_forever(stack: LocalStack, poll_s: float = 1.0) -> str | None:

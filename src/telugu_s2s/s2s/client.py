@@ -25,6 +25,16 @@ from telugu_s2s.s2s.protocol import GenerationRequest
 
 BAD_REQUEST_PREFIX = "bad s2s request"
 
+# tritonclient's own message-size options, plus a reconnect backoff capped at 1 s (gRPC's
+# default grows to 120 s, so a restarted Triton would stay unused for minutes).
+CHANNEL_ARGS = [
+    ("grpc.max_send_message_length", 2**31 - 1),
+    ("grpc.max_receive_message_length", 2**31 - 1),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
 
 class S2SUnavailable(RuntimeError):
     """The Triton server is down, the model is not ready, or generation failed on the server."""
@@ -75,7 +85,7 @@ class TritonS2SClient:
 
     def _get(self) -> grpcclient.InferenceServerClient:
         if self._client is None:  # created on first use, inside the running event loop
-            self._client = grpcclient.InferenceServerClient(url=self.target)
+            self._client = grpcclient.InferenceServerClient(url=self.target, channel_args=CHANNEL_ARGS)
         return self._client
 
     async def ready(self) -> bool:

@@ -195,6 +195,9 @@ class TritonPythonModel:
         def finish(outcome: str, message: str | None) -> None:
             if metrics is not None:
                 metrics.outcome(outcome)
+                # The gauge is otherwise set only by decode steps: without this it would keep
+                # its last value once the loop goes idle (e.g. after a cancellation).
+                metrics.active.set(self.loop.active)
             if outcome == "error":
                 sender.send(
                     pb_utils.InferenceResponse(error=pb_utils.TritonError(message or "s2s generation failed")),
