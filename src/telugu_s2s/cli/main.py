@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from pathlib import Path
@@ -74,6 +75,9 @@ def cmd_up(a: argparse.Namespace) -> int:
     stack = LocalStack(_stack_config(a), say=lambda m: print(m, flush=True))
     try:
         stack.start()
+        # Lets `telugu-s2s bench` attribute CPU to this stack's processes.
+        pids_file = stack.cfg.run_dir / "pids.json"
+        pids_file.write_text(json.dumps(stack.pids()))
         if stack.cfg.weights_missing():
             _banner_random(stack.cfg.weights_missing())
         print("\ntelugu-s2s is up:", flush=True)
@@ -95,6 +99,7 @@ def cmd_up(a: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
+        (stack.cfg.run_dir / "pids.json").unlink(missing_ok=True)
 
 
 def _banner_random(missing: list[str]) -> None:
