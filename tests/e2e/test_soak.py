@@ -161,6 +161,10 @@ def test_soak(tmp_path, example_wavs):
             },
             "rss_samples": len(sampler.samples),
             "memory": memory,
+            "rss_series_mib": {  # seconds since start -> MiB, per service
+                name: [[round(t - t0), round(rss.get(name, 0) / 2**20)] for t, rss in sampler.samples]
+                for name in sampler.samples[-1][1]
+            },
             "machine": machine(),
         }
         path = Path(os.environ.get("TS2S_SOAK_REPORT", str(tmp_path / "soak.json")))
