@@ -125,7 +125,10 @@ def flat(samples: list[tuple[float, dict[str, int]]], t0: float, duration: float
     return out
 
 
-def test_soak(tmp_path, example_wavs):
+def test_soak(tmp_path, example_wavs, request):
+    markexpr = request.config.getoption("markexpr") or ""
+    if "soak" not in markexpr or "not soak" in markexpr:
+        pytest.skip("minutes long: run it with `make soak` (pytest -m soak)")
     audio = [read_wav_as(p, 16000) for p in example_wavs.values()]
     stack = fault_stack(tmp_path / "stack", TS2S_GATEWAY_MAX_REPLY_S="6")
     sampler = RssSampler(stack)
