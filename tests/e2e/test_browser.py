@@ -19,10 +19,11 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 @pytest.fixture(scope="module")
 def fake_mic(tmp_path_factory, example_wavs) -> Path:
-    # Chromium loops the file: a question, then 5 s of silence for the reply to play out.
+    # Chromium loops the file: a question, then 12 s of silence so that even an untrained
+    # model's longest reply (8 s, paced at real time) plays out before the caller speaks again.
     q = read_wav_as(example_wavs["namaskaram"], 16000)
     path = tmp_path_factory.mktemp("mic") / "mic.wav"
-    write_wav(path, np.concatenate([q, np.zeros(16000 * 5, np.int16)]), 16000)
+    write_wav(path, np.concatenate([q, np.zeros(16000 * 12, np.int16)]), 16000)
     return path
 
 
