@@ -40,6 +40,8 @@ def main() -> None:
         ax.set_xlabel("concurrent callers")
         ax.set_ylabel("ms")
         ax.set_xscale("log", base=2)
+        if key != "barge_in_stop_ms":
+            ax.set_yscale("log")
         ax.set_xticks(callers, [str(c) for c in callers])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
