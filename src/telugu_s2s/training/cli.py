@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(ts)
     ts.add_argument("--steps", type=int, default=None)
     ts.add_argument("--batch-size", type=int, default=None)
+    ts.add_argument("--val-every", type=int, default=None, help="steps between quick held-out checks (0 = off)")
 
     enc = sub.add_parser("encode", help="encode the corpus with the trained codec")
     _common(enc)
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--official-weights", type=Path, default=None, help="encodec_24khz-d7cc33bc.th to compare")
     ev.add_argument("--split", default="test")
     ev.add_argument("--max-turns", type=int, default=0)
+    ev.add_argument("--turn-stride", type=int, default=1, help="score every n-th turn (1 = all)")
     ev.add_argument("--skip-codec", action="store_true")
     ev.add_argument("--skip-s2s", action="store_true")
 
@@ -128,6 +130,8 @@ def cmd_s2s(args, steps: int | None = None) -> dict:
         cfg = replace(cfg, steps=steps)
     if getattr(args, "batch_size", None):
         cfg = replace(cfg, batch_size=args.batch_size)
+    if getattr(args, "val_every", None) is not None:
+        cfg = replace(cfg, val_every=args.val_every)
     return train_s2s(cfg)
 
 
@@ -136,7 +140,7 @@ def cmd_eval(args) -> dict:
 
     cfg = EvalConfig(data_dir=args.data_dir, codec_dir=args.models_dir / "codec", s2s_dir=args.models_dir / "s2s",
                      split=getattr(args, "split", "test"), official_weights=getattr(args, "official_weights", None),
-                     max_turns=getattr(args, "max_turns", 0), threads=args.threads, progress=not args.no_progress,
+                     max_turns=getattr(args, "max_turns", 0), turn_stride=getattr(args, "turn_stride", 1), threads=args.threads, progress=not args.no_progress,
                      skip_codec=getattr(args, "skip_codec", False), skip_s2s=getattr(args, "skip_s2s", False))
     result = evaluate(cfg)
     summary = {k: v for k, v in result.items() if k != "details"}

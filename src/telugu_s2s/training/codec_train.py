@@ -23,7 +23,7 @@ import torch
 from telugu_s2s.codec.checkpoint import CodecArch, build_model, save
 from telugu_s2s.training import synth
 from telugu_s2s.training.audio_feats import multires_mel_loss
-from telugu_s2s.training.quantizer import fix_quantizer
+from telugu_s2s.training.quantizer import fix_quantizer, kmeans_init_rvq
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ DEMO_ARCH = CodecArch(
     sample_rate=16000,
     n_filters=16,
     ratios=(8, 4, 4, 2),
-    dimension=128,
+    dimension=64,
     target_bandwidths=(1.5,),
     pad_mode="constant",
 )
@@ -44,15 +44,20 @@ class CodecTrainConfig:
     run_dir: Path = Path("runs/codec")
     out_dir: Path = Path("models/codec")
     arch: CodecArch = DEMO_ARCH
-    steps: int = 350
-    batch_size: int = 6
+    steps: int = 2400
+    batch_size: int = 8
     crop_s: float = 1.0
     lr: float = 1.5e-3
-    commitment_weight: float = 0.1
-    bypass_steps: int = 60
+    commitment_weight: float = 1.0  # only after the bypass
+    bypass_steps: int = 150
+    kmeans_frames: int = 20000  # encoder latent frames (recent bypass batches) for the k-means init
+    kmeans_iters: int = 15
+    ema_decay: float = 0.9  # codebook EMA decay (lower = codes follow a drifting latent faster)
+    reinit_below: float = 0.5  # at each log point, k-means re-init when a codebook used fewer codes
+    reinit_until: float = 0.8  # ... but only in the first 80% of the steps (the decoder adapts after)
     restart_threshold: float = 0.05  # dead after ~140 idle steps (restart count 0.2, decay 0.99)
     ckpt_every: int = 50
-    log_every: int = 50
+    log_every: int = 25
     seed: int = 0
     device: str = "cpu"
     threads: int = 0  # 0 = torch default
@@ -101,12 +106,17 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if cfg.bypass_steps > 0 and cfg.kmeans_frames < cfg.arch.bins:
+        raise ValueError(f"kmeans_frames {cfg.kmeans_frames} must be >= the codebook size {cfg.arch.bins}")
+    torch.set_flush_denormal(True)  # tiny activations early in training: denormals stall CPU math
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     arch = cfg.arch
     model = build_model(arch)
     model.set_target_bandwidth(arch.target_bandwidths[-1])
     books = fix_quantizer(model, cfg.restart_threshold, 1.0)
+    for b in books:
+        b.decay = cfg.ema_decay
     model.to(cfg.device).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -133,12 +143,37 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
     start_step = step
     bar = tqdm(total=cfg.steps, initial=step, desc="codec", unit="step", disable=not cfg.progress)
     agg: dict[str, float] = {}
+    latent_buf: list[torch.Tensor] = []
+    seen_codes: list[set] = []
     while step < cfg.steps:
         x = _batch(clips, cfg.batch_size, length, rng).to(cfg.device)
         bypass = step < cfg.bypass_steps
+        if step == cfg.bypass_steps and cfg.bypass_steps > 0:
+            # top up with fresh crops when the recent bypass batches hold too few frames
+            # (short bypass, or resumed right at its end)
+            with torch.no_grad():
+                while sum(b.shape[0] for b in latent_buf) < cfg.kmeans_frames:
+                    e = model.encoder(_batch(clips, cfg.batch_size, length, rng).to(cfg.device))
+                    latent_buf.append(e.transpose(1, 2).reshape(-1, e.shape[1]).cpu())
+            buf = torch.cat(latent_buf)[-cfg.kmeans_frames :]
+            usage0 = kmeans_init_rvq(model, buf.to(cfg.device), iters=cfg.kmeans_iters, seed=cfg.seed)
+            log.info("codec: bypass over at step %d; k-means init of %d codebooks on %d latent frames "
+                     "(share of codes with vectors: %s)", step, len(usage0), buf.shape[0], usage0)
+            latent_buf = []
+        if step > cfg.bypass_steps and cfg.reinit_below <= 0:
+            latent_buf = []
         y_hat, codes, penalty, emb = codec_forward(model, x, bypass)
+        if bypass or cfg.reinit_below > 0:
+            latent_buf.append(emb.detach().transpose(1, 2).reshape(-1, emb.shape[1]).cpu())
+            while len(latent_buf) > 1 and sum(b.shape[0] for b in latent_buf[1:]) >= cfg.kmeans_frames:
+                latent_buf.pop(0)
         rec = multires_mel_loss(y_hat.squeeze(1), x.squeeze(1), arch.sample_rate)
-        loss = rec + cfg.commitment_weight * penalty
+        # no commitment pressure while the decoder sees the continuous latent
+        loss = rec + (0.0 if bypass else cfg.commitment_weight) * penalty
+        if not seen_codes:
+            seen_codes = [set() for _ in range(codes.shape[0])]
+        for i in range(codes.shape[0]):
+            seen_codes[i].update(codes[i].unique().tolist())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -155,12 +190,22 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
         if step % cfg.log_every == 0 or step == cfg.steps:
             n = cfg.log_every if step % cfg.log_every == 0 else (step % cfg.log_every)
             rec_row = {"step": step, **{k: round(v / n, 4) for k, v in agg.items()},
+                       "usage_window": [round(len(u) / arch.bins, 3) for u in seen_codes],
                        "steps_per_s": round((step - start_step) / (time.perf_counter() - t0), 3)}
             history.append(rec_row)
             bar.set_postfix(rec=rec_row["rec"], used=rec_row["used0"], std=rec_row["latent_std"])
             if rec_row["used0"] <= 2 and not bypass:
                 log.warning("codec: codebook collapse? only %.0f codes used per batch", rec_row["used0"])
-            agg = {}
+            log.info("codec: %s", rec_row)
+            low = min(rec_row["usage_window"]) if seen_codes else 1.0
+            if (not bypass and low < cfg.reinit_below and step < cfg.reinit_until * cfg.steps
+                    and sum(b.shape[0] for b in latent_buf) >= cfg.kmeans_frames):
+                buf = torch.cat(latent_buf)[-cfg.kmeans_frames :]
+                usage0 = kmeans_init_rvq(model, buf.to(cfg.device), iters=cfg.kmeans_iters, seed=cfg.seed + step)
+                log.info("codec: codebook usage %.3f < %.2f at step %d: k-means re-init on the last %d latent "
+                         "frames", low, cfg.reinit_below, step, buf.shape[0])
+                rec_row["reinit"] = True
+            agg, seen_codes = {}, []
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             tmp = run_dir / "state.tmp"
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),

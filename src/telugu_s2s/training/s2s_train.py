@@ -51,6 +51,8 @@ class S2STrainConfig:
     recall_oversample: int = 3
     ckpt_every: int = 100
     log_every: int = 25
+    val_every: int = 300  # steps between quick held-out checks (greedy decode, reply accuracy); 0 = off
+    val_turns: int = 8  # val-split turns decoded per check
     seed: int = 0
     device: str = "cpu"
     threads: int = 0
@@ -84,6 +86,27 @@ def _buckets(examples: list[tuple[dict, TrainExample]], batch_size: int, rng: ra
     batches = [keyed[i : i + batch_size] for i in range(0, len(keyed), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def _quick_val(model: S2STransformer, mcfg: S2SConfig, cfg: S2STrainConfig, step: int) -> dict:
+    """Greedy-decode a few val-split turns and score them as `eval` does (reply/voice accuracy,
+    frames per reply: a model that has not learned EOS runs every reply to the frame cap)."""
+    from telugu_s2s.training.evaluate import EvalConfig, eval_s2s
+
+    ckpt = Path(cfg.run_dir) / "val_ckpt"
+    model.eval()
+    save_checkpoint(model, mcfg, ckpt, {"name": f"val@{step}"})
+    rows = synth.read_jsonl(Path(cfg.data_dir) / "splits" / "val.jsonl")
+    stride = max(1, len(rows) // max(1, cfg.val_turns))
+    t0 = time.perf_counter()
+    res = eval_s2s(EvalConfig(data_dir=cfg.data_dir, codec_dir=cfg.codec_dir, s2s_dir=ckpt, split="val",
+                              max_turns=cfg.val_turns, turn_stride=stride, progress=False))
+    frames = [d["frames"] for d in res["details"]]
+    row = {"step": step, "val_reply_accuracy": res["reply_accuracy"], "val_voice_accuracy": res["voice_accuracy"],
+           "val_n": res["n"], "val_mean_frames": round(float(np.mean(frames)), 1) if frames else 0.0,
+           "val_seconds": round(time.perf_counter() - t0, 1)}
+    log.info("s2s quick val: %s", row)
+    return row
 
 
 def train_s2s(cfg: S2STrainConfig) -> dict:
@@ -150,7 +173,11 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
                    "steps_per_s": round((step - start) / (time.perf_counter() - t0), 3)}
             history.append(row)
             bar.set_postfix(loss=row["loss"])
+            log.info("s2s: %s", row)
             acc_loss, acc_n = 0.0, 0
+        if cfg.val_every and step % cfg.val_every == 0:
+            history.append(_quick_val(model, mcfg, cfg, step))
+            model.train()
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             tmp = run_dir / "state.tmp"
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),

@@ -75,3 +75,32 @@ def test_fix_quantizer_keeps_state_dict_keys():
     assert all(isinstance(b, FixedEuclideanCodebook) for b in books)
     assert set(model.state_dict()) == keys
     build_model(arch).load_state_dict(model.state_dict())
+
+
+def test_kmeans_uses_every_centroid_on_enough_data():
+    from telugu_s2s.training.quantizer import kmeans
+
+    g = torch.Generator().manual_seed(0)
+    data = torch.randn(2000, 8, generator=g)
+    cent, counts = kmeans(data, 64, iters=5)
+    assert cent.shape == (64, 8)
+    assert int(counts.sum()) == 2000
+    assert (counts > 0).all()
+
+
+def test_kmeans_init_rvq_fills_every_codebook_on_the_residuals():
+    from telugu_s2s.codec.checkpoint import CodecArch, build_model
+    from telugu_s2s.training.quantizer import kmeans_init_rvq
+
+    arch = CodecArch(sample_rate=16000, n_filters=4, ratios=(8, 8, 4), dimension=16, bins=64,
+                     target_bandwidths=(1.5,), pad_mode="constant", lstm=0)
+    model = build_model(arch)
+    fix_quantizer(model)
+    g = torch.Generator().manual_seed(0)
+    latents = torch.randn(4096, 16, generator=g) * 2.0
+    usage = kmeans_init_rvq(model, latents, iters=5)
+    assert len(usage) == len(model.quantizer.vq.layers) and min(usage) == 1.0
+    model.quantizer.eval()
+    codes = model.quantizer.vq.encode(latents.t()[None])  # [K, 1, N]
+    for q in range(codes.shape[0]):
+        assert codes[q].unique().numel() >= 0.9 * arch.bins

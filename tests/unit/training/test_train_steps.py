@@ -16,7 +16,8 @@ TINY_ARCH = CodecArch(sample_rate=16000, n_filters=4, ratios=(8, 8, 4), dimensio
 def tiny_codec(tiny_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("codec")
     cfg = CodecTrainConfig(data_dir=tiny_data, run_dir=root / "run", out_dir=root / "out", arch=TINY_ARCH,
-                           steps=3, batch_size=2, crop_s=0.25, bypass_steps=1, ckpt_every=2, log_every=1,
+                           steps=3, batch_size=2, crop_s=0.25, bypass_steps=1, kmeans_frames=256, kmeans_iters=3,
+                           ckpt_every=2, log_every=1,
                            progress=False)
     result = train_codec(cfg)
     return cfg, result
