@@ -44,7 +44,7 @@ class CodecTrainConfig:
     run_dir: Path = Path("runs/codec")
     out_dir: Path = Path("models/codec")
     arch: CodecArch = DEMO_ARCH
-    steps: int = 2400
+    steps: int = 1200
     batch_size: int = 8
     crop_s: float = 1.0
     lr: float = 1.5e-3
