@@ -144,8 +144,13 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
 
     clock: float | None = None
 
+    session_ready = asyncio.Event()
+
     async def speaker():
         nonlocal reply_audio_ms, clock
+        # Audio only after the server accepted the config: a call it refuses (unknown session,
+        # bad voice) then ends with its real status instead of racing our writes.
+        await session_ready.wait()
         clock = time.monotonic() if opts.realtime else None
         for i, utt in enumerate(utterances):
             if i > 0:
@@ -182,6 +187,7 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
                     result.session_id, result.resumed, result.voice = s.session_id, s.resumed, s.voice
                     result.turns_in_context_at_start = s.turns_in_context
                     result.untrained_model = s.untrained_model
+                    session_ready.set()
                 elif kind == "speech_started":
                     current = TurnResult(speech_started_at=now)
                     if reply_playing.is_set() and result.turns:
