@@ -210,7 +210,8 @@ async def test_gateway_sigterm_drains_then_the_session_resumes(make_stack, speec
             sent_at = time.monotonic()
             # Health turns NOT_SERVING.
             assert (await asyncio.wait_for(watch.read(), 5)).status == health_pb2.HealthCheckResponse.NOT_SERVING
-            watch.cancel()  # an open Watch stream would hold the drain for the whole grace
+            # The Watch stays open: it must not hold the drain (the server stops only after
+            # the calls are done, and then gives leftover streams a short grace).
             # New calls are refused.
             assert (await refused(stack)).code() == grpc.StatusCode.UNAVAILABLE
             # The reply in flight finishes, then the call ends naming the session to resume.

@@ -2,8 +2,14 @@
 
 `GrpcService` binds the port (a taken port is a clear error), adds standard health
 and reflection, serves Prometheus metrics on its own port, and on SIGTERM/SIGINT
-drains: health NOT_SERVING -> stop accepting -> in-flight RPCs get `grace_s` to
-finish -> the service's own cleanup.
+drains: health NOT_SERVING -> the service's drain hooks (it starts refusing new work
+with a clear status while still listening) -> its in-flight work gets up to `grace_s` to
+finish -> the server stops (remaining RPCs, such as health Watch streams, get a short
+grace) -> the service's own cleanup.
+
+Stopping the gRPC server only after the in-flight work is done matters: a call that
+arrives while the server is shutting down is cancelled by the transport (CANCELLED), not
+refused by the service (UNAVAILABLE with a reason), and a client cannot tell the two apart.
 """
 
 from __future__ import annotations
@@ -18,6 +24,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 log = logging.getLogger(__name__)
+
+
+# What RPCs still open once the service's own work is done (health Watch streams,
+# stray unary calls) get before the server cancels them.
+SHUTDOWN_GRACE_S = 1.0
 
 
 class PortInUseError(RuntimeError):
@@ -79,10 +90,17 @@ class GrpcService:
         self._stop = asyncio.Event()
         self._on_drain: list[Callable[[], Awaitable[None]]] = []
         self._on_close: list[Callable[[], Awaitable[None]]] = []
+        self._until_idle: Callable[[], Awaitable[None]] | None = None
 
     def on_drain(self, fn: Callable[[], Awaitable[None]]) -> None:
         """Runs after health goes NOT_SERVING and before the server stops."""
         self._on_drain.append(fn)
+
+    def until_idle(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """While draining, the server keeps listening until `fn` returns (or `grace_s` passes).
+
+        Without it the server stops accepting at once and in-flight RPCs get `grace_s`."""
+        self._until_idle = fn
 
     def on_close(self, fn: Callable[[], Awaitable[None]]) -> None:
         """Runs after the server has stopped (close channels, pools, threads)."""
@@ -118,7 +136,17 @@ class GrpcService:
         await self.health.set(False)
         for fn in self._on_drain:
             await fn()
-        await self.server.stop(self.grace_s)
+        if self._until_idle is None:
+            await self.server.stop(self.grace_s)
+        else:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.grace_s
+            try:
+                await asyncio.wait_for(self._until_idle(), self.grace_s)
+            except TimeoutError:
+                log.warning("%s: in-flight work outlived the drain grace", self.name)
+            remaining = max(0.0, deadline - loop.time())
+            await self.server.stop(min(remaining, SHUTDOWN_GRACE_S))
         for fn in self._on_close:
             try:
                 await fn()

@@ -61,6 +61,7 @@ class Gateway:
         conversation_pb2_grpc.add_ConversationServicer_to_server(self.servicer, self.service.server)
         self.service.on_drain(self.monitor.stop)
         self.service.on_drain(self._drain_calls)
+        self.service.until_idle(self.servicer.wait_idle)
         self.service.on_close(self._close_clients)
 
     async def start(self, *, monitor: bool = True) -> int:
