@@ -21,6 +21,10 @@ FORMAT = "telugu-s2s-codec/1"
 OFFICIAL_24KHZ_NAME = "encodec_24khz-d7cc33bc.th"
 
 
+# EnCodec 24 kHz at 1.5 kbps (2 codebooks) is the product default.
+DEFAULT_BANDWIDTH_KBPS = 1.5
+
+
 @dataclass(frozen=True)
 class CodecArch:
     """Architecture of an EnCodec-family model. Defaults = the official 24 kHz model."""
@@ -53,6 +57,12 @@ class CodecArch:
         """Codebooks in the quantizer (enough for the highest target bandwidth)."""
         frame_rate = math.ceil(self.sample_rate / self.hop_length)
         return int(1000 * self.target_bandwidths[-1] // (frame_rate * math.log2(self.bins)))
+
+    @property
+    def default_bandwidth(self) -> float:
+        """What the codec serves unless told otherwise: 1.5 kbps, or the checkpoint's highest
+        bandwidth when that is lower (a small demo codec may top out below 1.5)."""
+        return min(DEFAULT_BANDWIDTH_KBPS, max(self.target_bandwidths))
 
     def codebooks_for(self, bandwidth_kbps: float) -> int:
         frame_rate = math.ceil(self.sample_rate / self.hop_length)

@@ -38,7 +38,7 @@ class Config:
     hub_dir: Path | None = None
     checkpoint_dir: Path | None = None
     allow_random_weights: bool = False
-    bandwidth_kbps: float = 1.5
+    bandwidth_kbps: float | None = None  # None: the checkpoint's default (see CodecArch.default_bandwidth)
     device: str = "cpu"
     # Torch compute threads = worker threads of the pool (each runs torch with 1 intra-op thread).
     torch_threads: int = 1
@@ -67,7 +67,8 @@ class Config:
                        else default_checkpoint_dir())
         p.add_argument("--allow-random-weights", action="store_true",
                        default=_bool(env.get("TS2S_CODEC_ALLOW_RANDOM_WEIGHTS")))
-        p.add_argument("--bandwidth-kbps", type=float, default=float(env.get("TS2S_CODEC_BANDWIDTH_KBPS", 1.5)))
+        p.add_argument("--bandwidth-kbps", type=float, default=float(env["TS2S_CODEC_BANDWIDTH_KBPS"]) if env.get("TS2S_CODEC_BANDWIDTH_KBPS") else None,
+                       help="default: 1.5, or the checkpoint's highest bandwidth when lower")
         p.add_argument("--device", choices=["cpu", "cuda"], default=env.get("TS2S_CODEC_DEVICE", "cpu"))
         p.add_argument("--torch-threads", type=int, default=int(env.get("TS2S_CODEC_TORCH_THREADS", 1)))
         p.add_argument("--batch-wait-ms", type=float, default=float(env.get("TS2S_CODEC_BATCH_WAIT_MS", 2.0)))
@@ -85,7 +86,7 @@ class Config:
             p.error("--max-batch / TS2S_CODEC_MAX_BATCH must be >= 1")
         if a.batch_wait_ms < 0:
             p.error("--batch-wait-ms / TS2S_CODEC_BATCH_WAIT_MS must be >= 0")
-        if a.bandwidth_kbps <= 0:
+        if a.bandwidth_kbps is not None and a.bandwidth_kbps <= 0:
             p.error("--bandwidth-kbps / TS2S_CODEC_BANDWIDTH_KBPS must be > 0")
         return cls(
             host=a.host,

@@ -394,8 +394,10 @@ class StreamingCodec:
     Each call advances the given states; every stream in a batch gets the same n.
     """
 
-    def __init__(self, loaded, bandwidth_kbps: float, device: str = "cpu") -> None:
+    def __init__(self, loaded, bandwidth_kbps: float | None = None, device: str = "cpu") -> None:
         arch = loaded.arch
+        if bandwidth_kbps is None:
+            bandwidth_kbps = arch.default_bandwidth
         if arch.normalize:
             raise StreamingError("checkpoints with normalize=True rescale whole segments and cannot stream")
         if not arch.causal:

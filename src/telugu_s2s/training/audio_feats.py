@@ -21,9 +21,12 @@ def _mel(sample_rate: int, n_fft: int, hop: int, n_mels: int):
 
 def log_mel(x: torch.Tensor, sample_rate: int, n_fft: int = 1024, hop: int | None = None,
             n_mels: int = 80) -> torch.Tensor:
-    """Natural-log mel magnitude, floor 1e-5. x: [..., T] -> [..., n_mels, frames]."""
+    """Natural-log mel magnitude, log(mel + 1e-5). x: [..., T] -> [..., n_mels, frames].
+
+    An additive floor, not a clamp: a clamp has no gradient below the floor, so a decoder
+    that starts near silence never learns to get out of it."""
     mel = _mel(sample_rate, n_fft, hop or n_fft // 4, n_mels).to(x.device)
-    return torch.log(torch.clamp(mel(x), min=LOG_FLOOR))
+    return torch.log(mel(x) + LOG_FLOOR)
 
 
 def multires_mel_loss(y_hat: torch.Tensor, y: torch.Tensor, sample_rate: int,

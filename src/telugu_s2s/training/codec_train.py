@@ -27,13 +27,13 @@ from telugu_s2s.training.quantizer import fix_quantizer, kmeans_init_rvq
 
 log = logging.getLogger(__name__)
 
-# 16 kHz, hop 256 -> 62.5 frames/s; 2 codebooks x 1024 at the served 1.5 kbps.
+# 16 kHz, hop 640 -> 25 frames/s; 4 codebooks x 1024 (1.0 kbps, the served default for it).
 DEMO_ARCH = CodecArch(
     sample_rate=16000,
     n_filters=16,
-    ratios=(8, 4, 4, 2),
+    ratios=(8, 5, 4, 4),  # hop 640: 25 frames/s, so S2S sequences stay short
     dimension=64,
-    target_bandwidths=(1.5,),
+    target_bandwidths=(1.0,),  # 4 codebooks x 1024 at 25 Hz
     pad_mode="constant",
 )
 
@@ -44,12 +44,12 @@ class CodecTrainConfig:
     run_dir: Path = Path("runs/codec")
     out_dir: Path = Path("models/codec")
     arch: CodecArch = DEMO_ARCH
-    steps: int = 1200
+    steps: int = 2400
     batch_size: int = 8
     crop_s: float = 1.0
     lr: float = 1.5e-3
     commitment_weight: float = 1.0  # only after the bypass
-    bypass_steps: int = 150
+    bypass_steps: int = 400  # the autoencoder learns first; k-means then fits meaningful latents
     kmeans_frames: int = 20000  # encoder latent frames (recent bypass batches) for the k-means init
     kmeans_iters: int = 15
     ema_decay: float = 0.9  # codebook EMA decay (lower = codes follow a drifting latent faster)

@@ -38,7 +38,7 @@ def encode_corpus(data_dir: Path, codec_dir: Path, out: Path | None = None, prog
     data_dir = Path(data_dir)
     loaded = load(Path(codec_dir))
     model, arch = loaded.model, loaded.arch
-    model.set_target_bandwidth(1.5)
+    model.set_target_bandwidth(arch.default_bandwidth)
     rels: set[str] = set()
     for split in synth.SPLITS:
         for r in synth.read_jsonl(data_dir / "splits" / f"{split}.jsonl"):

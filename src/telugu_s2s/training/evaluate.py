@@ -106,9 +106,9 @@ def eval_codec(cfg: EvalConfig) -> dict:
     if cfg.official_weights:
         systems["official"] = load_official(Path(cfg.official_weights))
     for s in systems.values():
-        s.model.set_target_bandwidth(1.5)
+        s.model.set_target_bandwidth(s.arch.default_bandwidth)
     scores: dict[str, dict[str, list[float]]] = {k: {"l1": [], "sisnr": []} for k in [*systems, "telephone_8k"]}
-    used = [set() for _ in range(trained.arch.codebooks_for(1.5))]
+    used = [set() for _ in range(trained.arch.codebooks_for(trained.arch.default_bandwidth))]
     sr24 = synth.SAMPLE_RATE
     for rel in tqdm(rels, desc="eval codec", unit="utt", disable=not cfg.progress):
         x = synth.read_audio(Path(cfg.data_dir) / rel)
@@ -159,7 +159,7 @@ def eval_s2s(cfg: EvalConfig) -> dict:
 
     data_dir = Path(cfg.data_dir)
     codec = load(Path(cfg.codec_dir))
-    codec.model.set_target_bandwidth(1.5)
+    codec.model.set_target_bandwidth(codec.arch.default_bandwidth)
     sr = codec.arch.sample_rate
     s2s = load_checkpoint(Path(cfg.s2s_dir))
     model, k = s2s.model, s2s.cfg.n_codebooks

@@ -28,11 +28,18 @@ from telugu_s2s.training.encode import load_codes
 log = logging.getLogger(__name__)
 
 
-def demo_model_config(frame_rate: float = 62.5, n_codebooks: int = 2, codebook_size: int = 1024) -> S2SConfig:
+# Context turns are kept at about this many tokens per second (every n-th frame).
+CONTEXT_TOKENS_PER_S = 12.5
+
+
+def demo_model_config(frame_rate: float = 25.0, n_codebooks: int = 4, codebook_size: int = 1024) -> S2SConfig:
+    """The demo size: trains on a 2-core CPU. The context budget holds about three earlier
+    turns at CONTEXT_TOKENS_PER_S, enough to reach a name given three turns back."""
     return S2SConfig(
         n_codebooks=n_codebooks, codebook_size=codebook_size, n_layers=4, d_model=128, n_heads=4,
-        ffn_mult=4, max_seq_len=1024, context_budget=192, context_stride=4, max_reply_frames=400,
-        n_voices=4, dropout=0.0, frame_rate=frame_rate,
+        ffn_mult=4, max_seq_len=1024, context_budget=192,
+        context_stride=max(1, round(frame_rate / CONTEXT_TOKENS_PER_S)),
+        max_reply_frames=round(16 * frame_rate), n_voices=4, dropout=0.0, frame_rate=frame_rate,
     )
 
 
@@ -120,7 +127,7 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     rng = random.Random(cfg.seed)
     codec_cfg = json.loads((Path(cfg.codec_dir) / "config.json").read_text())
     arch = CodecArch.from_dict(codec_cfg["arch"])
-    k = arch.codebooks_for(1.5)
+    k = arch.codebooks_for(arch.default_bandwidth)
     mcfg = demo_model_config(arch.frame_rate, k, arch.bins)
     if cfg.model:
         mcfg = S2SConfig.from_dict({**mcfg.to_dict(), **cfg.model})

@@ -16,12 +16,13 @@ import hashlib
 import json
 import logging
 import os
+import random
 import shutil
 import subprocess
 import tempfile
 import wave
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,10 @@ CALLER_VOICES: tuple[EspeakVoice, ...] = (
     EspeakVoice("c_f1", "te+f1", 165, 65),
     EspeakVoice("c_f4", "te+f4", 150, 75),
     EspeakVoice("c_m7", "te+m7", 170, 40),
+    EspeakVoice("c_andy", "te+Andy", 158, 48),
+    EspeakVoice("c_linda", "te+Linda", 166, 62),
+    EspeakVoice("c_klatt", "te+klatt", 152, 45),
+    EspeakVoice("c_annie", "te+Annie", 172, 70),
     EspeakVoice("c_m4", "te+m4", 155, 42),  # held out
     EspeakVoice("c_f5", "te+f5", 162, 68),  # held out
 )
@@ -88,6 +93,10 @@ class SynthConfig:
     callers: tuple[EspeakVoice, ...] = CALLER_VOICES
     held_out: tuple[str, ...] = HELD_OUT_CALLERS
     scripts_limit: int = 0  # 0 = all (tests use a few)
+    # Training dialogues render their caller at a per-dialogue speed (+- wpm) and pitch (+-),
+    # so the model hears each question many ways; val/test callers stay as listed.
+    jitter_speed: int = 20
+    jitter_pitch: int = 15
 
 
 def espeak_version() -> str:
@@ -106,6 +115,7 @@ def data_version(cfg: SynthConfig) -> str:
             "seed": cfg.seed,
             "trim": [cfg.trim_db, cfg.pad_ms],
             "limit": cfg.scripts_limit,
+            "jitter": [cfg.jitter_speed, cfg.jitter_pitch],
             "espeak": espeak_version(),
         },
         sort_keys=True,
@@ -182,6 +192,14 @@ def render(text: str, voice: EspeakVoice, out: Path, cfg: SynthConfig) -> None:
     write_wav(out, x)
 
 
+def jittered(caller: EspeakVoice, dialogue_id: str, cfg: SynthConfig) -> EspeakVoice:
+    """The caller as one training dialogue renders it (deterministic per dialogue)."""
+    rng = random.Random(f"{cfg.seed}|{dialogue_id}")
+    speed = caller.speed + rng.randint(-cfg.jitter_speed, cfg.jitter_speed)
+    pitch = min(99, max(0, caller.pitch + rng.randint(-cfg.jitter_pitch, cfg.jitter_pitch)))
+    return replace(caller, speed=speed, pitch=pitch)
+
+
 def plan(cfg: SynthConfig) -> tuple[list[dict], dict[str, tuple[str, EspeakVoice]]]:
     """Manifest rows (without validation) and the renders they need (relpath -> text, voice)."""
     scripts = corpus.build_scripts(cfg.seed)
@@ -199,6 +217,8 @@ def plan(cfg: SynthConfig) -> tuple[list[dict], dict[str, tuple[str, EspeakVoice
 
     def add(split: str, script: corpus.Script, caller: EspeakVoice, voice: str) -> None:
         dialogue_id = f"{split}-{script.script_id}-{caller.id}-{voice}"
+        if split == "train":
+            caller = jittered(caller, dialogue_id, cfg)
         pv = PRODUCT_VOICES[voice]
         for i, turn in enumerate(script.turns):
             upath = f"audio/user/{caller.id}/{_text_key(turn.user_text, caller)}.wav"
@@ -215,6 +235,8 @@ def plan(cfg: SynthConfig) -> tuple[list[dict], dict[str, tuple[str, EspeakVoice
                     "topic": turn.topic,
                     "depends_on": turn.depends_on,
                     "caller": caller.id,
+                    "caller_speed": caller.speed,
+                    "caller_pitch": caller.pitch,
                     "voice": voice,
                     "user_text": turn.user_text,
                     "user_audio": upath,

@@ -72,7 +72,19 @@ def test_config_from_env_and_flags(tmp_path):
     assert (cfg.bandwidth_kbps, cfg.torch_threads, cfg.batch_wait_ms, cfg.max_batch) == (3.0, 2, 4.0, 8)
     assert cfg.checkpoint_dir == tmp_path
     default = Config.from_env([], env={})
-    assert (default.port, default.metrics_port, default.bandwidth_kbps) == (50052, 9102, 1.5)
+    # No bandwidth given: the checkpoint decides (1.5 kbps, or its highest when lower).
+    assert (default.port, default.metrics_port, default.bandwidth_kbps) == (50052, 9102, None)
     assert not default.allow_random_weights and default.checkpoint_dir.parts[-2:] == ("models", "codec")
     with pytest.raises(SystemExit):
         Config.from_env(["--torch-threads", "0"], env={})
+
+
+def test_default_bandwidth_follows_the_checkpoint():
+    from telugu_s2s.codec.checkpoint import CodecArch
+
+    official = CodecArch()
+    assert official.default_bandwidth == 1.5 and official.codebooks_for(official.default_bandwidth) == 2
+    small = CodecArch(sample_rate=16000, n_filters=16, ratios=(8, 5, 4, 4), dimension=64,
+                      target_bandwidths=(1.0,), pad_mode="constant")
+    assert small.frame_rate == 25 and small.default_bandwidth == 1.0
+    assert small.codebooks_for(small.default_bandwidth) == 4
