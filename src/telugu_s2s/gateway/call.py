@@ -147,7 +147,9 @@ class Turn:
     context_fetch_ms: float = 0.0
     interrupted: str = ""  # "", "barge_in" or "control"
     interrupt_t: float = 0.0
-    finished: bool = False  # every reply chunk was written or dropped
+    finished: bool = False  # every reply chunk was written or dropped, and played out
+    # Set while the written reply is still playing at the caller (see Call._play_out).
+    playing_out: asyncio.Event | None = None
 
 
 @dataclass
@@ -506,6 +508,8 @@ class Call:
             turn.reply.stopped = True
             if turn.pipeline is not None:
                 turn.pipeline.cancel()
+            if turn.playing_out is not None:
+                turn.playing_out.set()
             stopped = True
         if stopped:
             metrics.INTERRUPTIONS.labels(source).inc()
@@ -593,6 +597,8 @@ class Call:
                     failure = turn.pipeline.exception()
             # Everything the reply queued has now been written, or dropped if it was stopped.
             await self._outbox.barrier()
+            if failure is None:
+                await self._play_out(turn)
             turn.finished = True
             await self._finish_turn(turn, failure)
             log.info(
@@ -605,6 +611,24 @@ class Call:
                 turn.pipeline.cancel()
                 await asyncio.gather(turn.pipeline, return_exceptions=True)
             self._touch()
+
+    async def _play_out(self, turn: Turn) -> None:
+        """Wait until the caller has heard the end of the reply.
+
+        Audio is written up to `playback_lead_ms` ahead of playback, so the last chunk is
+        written while the caller still has that much to hear. Speaking over that tail is a
+        barge-in like any other: it interrupts the reply (played_ms stays the audio written)."""
+        reply = turn.reply
+        if turn.interrupted or reply.first_write_t is None or self.settings is None or not self.settings.barge_in:
+            return
+        left = reply.played_samples / reply.out_rate - (time.perf_counter() - reply.first_write_t)
+        if left <= 0:
+            return
+        turn.playing_out = asyncio.Event()
+        try:
+            await asyncio.wait_for(turn.playing_out.wait(), left)
+        except TimeoutError:
+            pass
 
     async def _finish_turn(self, turn: Turn, failure: BaseException | None) -> None:
         reply = turn.reply

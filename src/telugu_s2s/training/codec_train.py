@@ -27,13 +27,15 @@ from telugu_s2s.training.quantizer import fix_quantizer, kmeans_init_rvq
 
 log = logging.getLogger(__name__)
 
-# 16 kHz, hop 640 -> 25 frames/s; 4 codebooks x 1024 (1.0 kbps, the served default for it).
+# 16 kHz, hop 256 -> 62.5 frames/s; 2 codebooks x 1024 at the served 1.5 kbps.
+# (A hop of 640, 25 frames/s, would shorten the S2S sequences 2.5x, but its autoencoder sat on
+# the initial loss plateau for 450+ steps where this one left it at ~300; see docs/training.md.)
 DEMO_ARCH = CodecArch(
     sample_rate=16000,
     n_filters=16,
-    ratios=(8, 5, 4, 4),  # hop 640: 25 frames/s, so S2S sequences stay short
+    ratios=(8, 4, 4, 2),
     dimension=64,
-    target_bandwidths=(1.0,),  # 4 codebooks x 1024 at 25 Hz
+    target_bandwidths=(1.5,),
     pad_mode="constant",
 )
 
@@ -44,7 +46,7 @@ class CodecTrainConfig:
     run_dir: Path = Path("runs/codec")
     out_dir: Path = Path("models/codec")
     arch: CodecArch = DEMO_ARCH
-    steps: int = 2400
+    steps: int = 2000
     batch_size: int = 8
     crop_s: float = 1.0
     lr: float = 1.5e-3

@@ -14,7 +14,7 @@ import math
 import random
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ def demo_model_config(frame_rate: float = 25.0, n_codebooks: int = 4, codebook_s
         n_codebooks=n_codebooks, codebook_size=codebook_size, n_layers=4, d_model=128, n_heads=4,
         ffn_mult=4, max_seq_len=1024, context_budget=192,
         context_stride=max(1, round(frame_rate / CONTEXT_TOKENS_PER_S)),
-        max_reply_frames=round(16 * frame_rate), n_voices=4, dropout=0.0, frame_rate=frame_rate,
+        max_reply_frames=round(8 * frame_rate), n_voices=4, dropout=0.0, frame_rate=frame_rate,
     )
 
 
@@ -50,7 +50,7 @@ class S2STrainConfig:
     codec_dir: Path = Path("models/codec")
     run_dir: Path = Path("runs/s2s")
     out_dir: Path = Path("models/s2s")
-    steps: int = 500
+    steps: int = 2000
     batch_size: int = 16
     lr: float = 3e-3
     weight_decay: float = 0.01
@@ -58,7 +58,7 @@ class S2STrainConfig:
     recall_oversample: int = 3
     ckpt_every: int = 100
     log_every: int = 25
-    val_every: int = 300  # steps between quick held-out checks (greedy decode, reply accuracy); 0 = off
+    val_every: int = 1000  # steps between quick held-out checks (greedy decode, reply accuracy); 0 = off
     val_turns: int = 8  # val-split turns decoded per check
     seed: int = 0
     device: str = "cpu"
@@ -66,6 +66,11 @@ class S2STrainConfig:
     name: str = "telugu-s2s-demo"
     progress: bool = True
     model: dict = field(default_factory=dict)  # S2SConfig overrides
+    # User-side augmentation (held-out callers sound unlike every training caller): each time a
+    # turn is drawn, its user codes are time-warped by a random factor in 1 +- warp (frames
+    # dropped or repeated) and a share `token_noise` of its code tokens replaced at random.
+    warp: float = 0.2
+    token_noise: float = 0.15
 
 
 def build_examples(rows: list[dict], codes: dict[str, np.ndarray]) -> list[tuple[dict, TrainExample]]:
@@ -81,6 +86,28 @@ def build_examples(rows: list[dict], codes: dict[str, np.ndarray]) -> list[tuple
             ex = TrainExample(get_voice(r["voice"]).speaker_index, codes[r["user_audio"]], codes[r["reply_audio"]], ctx)
             out.append((r, ex))
     return out
+
+
+def augment_user(codes: np.ndarray, rng: random.Random, warp: float, token_noise: float,
+                 codebook_size: int) -> np.ndarray:
+    """A perturbed copy of user codes [K, T]: time warp (nearest frame) + random token swaps."""
+    k, t = codes.shape
+    if t < 2 or (warp <= 0 and token_noise <= 0):
+        return codes
+    factor = 1.0 + rng.uniform(-warp, warp)
+    n = max(1, round(t * factor))
+    idx = np.minimum((np.arange(n) / factor).astype(np.int64), t - 1)
+    out = codes[:, idx].copy()
+    if token_noise > 0:
+        g = np.random.default_rng(rng.getrandbits(32))
+        mask = g.random(out.shape) < token_noise
+        out[mask] = g.integers(0, codebook_size, int(mask.sum()))
+    return out
+
+
+def _augmented(batch: list[TrainExample], rng: random.Random, cfg: "S2STrainConfig", codebook_size: int) -> list[TrainExample]:
+    return [replace(ex, user_codes=augment_user(ex.user_codes, rng, cfg.warp, cfg.token_noise, codebook_size))
+            for ex in batch]
 
 
 def _buckets(examples: list[tuple[dict, TrainExample]], batch_size: int, rng: random.Random,
@@ -164,7 +191,7 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     while step < cfg.steps:
         if not batches:
             batches = _buckets(examples, cfg.batch_size, rng, cfg.recall_oversample)
-        batch = make_batch(mcfg, batches.pop()).to(cfg.device)
+        batch = make_batch(mcfg, _augmented(batches.pop(), rng, cfg, mcfg.codebook_size)).to(cfg.device)
         value = loss(model, batch)
         opt.zero_grad(set_to_none=True)
         value.backward()

@@ -137,3 +137,29 @@ async def test_paced_reply_is_cut_where_the_caller_is_listening(telugu_speech):
         assert round(sent * 1000 / 16000) == interrupted.played_ms
     finally:
         await stop_stack(s)
+
+
+async def test_barge_in_while_the_written_reply_is_still_playing_interrupts_it(telugu_speech):
+    """Every chunk can be written before the caller has heard it (up to the playback lead):
+    speaking over that tail still interrupts the reply, it does not count as heard to the end."""
+    from .conftest import start_stack, stop_stack
+
+    s = await start_stack(cfg_kw={"playback_lead_ms": 5000.0})
+    try:
+        s.generator.reply_frames = 150  # 3 s at the fake codec's 50 Hz: all written at once
+        live = LiveCall(s.stub)
+        await live.send(config_message(), *turn_audio(telugu_speech[0]))
+        turn1 = (await live.wait("response_audio"))[0].turn_id
+        await wait_for(lambda: s.generator.completed == 1, what="generation finished")
+        await asyncio.sleep(0.2)  # the last chunk is out; about 2.5 s of it is still playing
+        await live.send(*turn_audio(telugu_speech[1]))
+        interrupted = (await live.wait("response_interrupted"))[0]
+        assert interrupted.turn_id == turn1
+        await live.send(control(pb.Control.END_OF_INPUT))
+        res = await live.finish()
+        assert res.code.name == "OK", res.details
+        assert turn1 not in [d.turn_id for d in res.of("response_done")]
+        sent = sum(len(a.audio) // 2 for a in res.of("response_audio") if a.turn_id == turn1)
+        assert interrupted.played_ms == round(sent * 1000 / 16000) == 3000
+    finally:
+        await stop_stack(s)

@@ -106,3 +106,26 @@ def test_manifest_lists_sha256_and_refuses_oversized_models(tmp_path):
 
     with unittest.mock.patch.object(export, "MAX_MODELS_BYTES", 10), pytest.raises(RuntimeError, match="40 MiB"):
         export.write_manifest(tmp_path, command="c", data_info={}, eval_scores=None, timings=None)
+
+
+def test_user_augmentation_warps_time_and_swaps_some_tokens():
+    import random
+
+    from telugu_s2s.training.s2s_train import augment_user
+
+    codes = np.stack([np.arange(200), np.arange(200) + 500]) % 1024
+    lengths = set()
+    for seed in range(20):
+        warped = augment_user(codes, random.Random(seed), warp=0.15, token_noise=0.0, codebook_size=1024)
+        assert warped.shape[0] == 2 and warped.dtype == codes.dtype
+        assert 170 <= warped.shape[1] <= 230  # 200 frames x (1 +- 0.15)
+        # frames are dropped or repeated, never reordered, and both codebooks move together
+        assert np.all(np.diff(warped[0]) >= 0) and np.array_equal(warped[1] - warped[0], codes[1, :1] - codes[0, :1] + 0 * warped[0])
+        lengths.add(warped.shape[1])
+    assert len(lengths) > 5, "the warp factor does not vary"
+    noisy = augment_user(codes, random.Random(1), warp=0.0, token_noise=0.1, codebook_size=1024)
+    assert noisy.shape == codes.shape and noisy.min() >= 0 and noisy.max() < 1024
+    assert 0.05 < float(np.mean(noisy != codes)) < 0.15
+    same = augment_user(codes, random.Random(3), 0.15, 0.1, 1024)
+    assert np.array_equal(same, augment_user(codes, random.Random(3), 0.15, 0.1, 1024)), "not reproducible"
+    assert augment_user(codes, random.Random(0), 0.0, 0.0, 1024) is codes
