@@ -69,8 +69,13 @@ class S2STrainConfig:
     # User-side augmentation (held-out callers sound unlike every training caller): each time a
     # turn is drawn, its user codes are time-warped by a random factor in 1 +- warp (frames
     # dropped or repeated) and a share `token_noise` of its code tokens replaced at random.
-    warp: float = 0.2
-    token_noise: float = 0.15
+    warp: float = 0.15
+    token_noise: float = 0.1
+    # The gateway hands the model a user turn with the VAD's prefix padding (300 ms by default)
+    # and a 100 ms tail of near-silence, where the corpus renders are trimmed to 40 ms: pad each
+    # drawn turn with 0..lead_silence_s before and 0..tail_silence_s after, in silence codes.
+    lead_silence_s: float = 0.4
+    tail_silence_s: float = 0.2
 
 
 def build_examples(rows: list[dict], codes: dict[str, np.ndarray]) -> list[tuple[dict, TrainExample]]:
@@ -105,9 +110,37 @@ def augment_user(codes: np.ndarray, rng: random.Random, warp: float, token_noise
     return out
 
 
-def _augmented(batch: list[TrainExample], rng: random.Random, cfg: "S2STrainConfig", codebook_size: int) -> list[TrainExample]:
-    return [replace(ex, user_codes=augment_user(ex.user_codes, rng, cfg.warp, cfg.token_noise, codebook_size))
-            for ex in batch]
+def pad_silence(codes: np.ndarray, silence: np.ndarray, lead: int, tail: int) -> np.ndarray:
+    """codes [K, T] with `lead` frames of silence codes before and `tail` after (silence [K, S],
+    repeated as needed)."""
+    if lead <= 0 and tail <= 0:
+        return codes
+    reps = -(-max(lead, tail, 1) // silence.shape[1])
+    fill = np.tile(silence[: codes.shape[0]], (1, reps))
+    return np.concatenate([fill[:, :lead], codes, fill[:, :tail]], axis=1)
+
+
+def silence_codes(codec_dir: Path, n_codebooks: int) -> np.ndarray:
+    """The codec's codes for steady digital silence: [K, S]."""
+    from telugu_s2s.codec.checkpoint import load
+    from telugu_s2s.training.encode import codec_codes
+
+    loaded = load(Path(codec_dir))
+    loaded.model.set_target_bandwidth(loaded.arch.default_bandwidth)
+    codes = codec_codes(loaded.model, np.zeros(synth.SAMPLE_RATE, np.float32), loaded.arch.sample_rate)
+    return codes[:n_codebooks, codes.shape[1] // 2 :]  # past the causal start-up
+
+
+def _augmented(batch: list[TrainExample], rng: random.Random, cfg: "S2STrainConfig", codebook_size: int,
+               silence: np.ndarray | None, frame_rate: float) -> list[TrainExample]:
+    out = []
+    for ex in batch:
+        user = augment_user(ex.user_codes, rng, cfg.warp, cfg.token_noise, codebook_size)
+        if silence is not None:
+            user = pad_silence(user, silence, round(rng.uniform(0, cfg.lead_silence_s) * frame_rate),
+                               round(rng.uniform(0, cfg.tail_silence_s) * frame_rate))
+        out.append(replace(ex, user_codes=user))
+    return out
 
 
 def _buckets(examples: list[tuple[dict, TrainExample]], batch_size: int, rng: random.Random,
@@ -161,6 +194,7 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     codes = load_codes(Path(cfg.codes_path or Path(cfg.data_dir) / "codes.npz"))
     rows = synth.read_jsonl(Path(cfg.data_dir) / "splits" / "train.jsonl")
     examples = build_examples(rows, codes)
+    silence = silence_codes(cfg.codec_dir, k) if cfg.lead_silence_s > 0 or cfg.tail_silence_s > 0 else None
     model = S2STransformer(mcfg).to(cfg.device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "emb" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "emb" not in n)]
@@ -191,7 +225,8 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     while step < cfg.steps:
         if not batches:
             batches = _buckets(examples, cfg.batch_size, rng, cfg.recall_oversample)
-        batch = make_batch(mcfg, _augmented(batches.pop(), rng, cfg, mcfg.codebook_size)).to(cfg.device)
+        batch = make_batch(mcfg, _augmented(batches.pop(), rng, cfg, mcfg.codebook_size, silence,
+                                            arch.frame_rate)).to(cfg.device)
         value = loss(model, batch)
         opt.zero_grad(set_to_none=True)
         value.backward()

@@ -129,3 +129,16 @@ def test_user_augmentation_warps_time_and_swaps_some_tokens():
     same = augment_user(codes, random.Random(3), 0.15, 0.1, 1024)
     assert np.array_equal(same, augment_user(codes, random.Random(3), 0.15, 0.1, 1024)), "not reproducible"
     assert augment_user(codes, random.Random(0), 0.0, 0.0, 1024) is codes
+
+
+def test_user_turns_are_padded_with_silence_codes_like_the_gateway_sends_them():
+    from telugu_s2s.training.s2s_train import pad_silence
+
+    user = np.arange(10).reshape(2, 5)
+    silence = np.array([[900, 901], [1000, 1001]])
+    out = pad_silence(user, silence, lead=3, tail=2)
+    assert out.shape == (2, 10)
+    assert np.array_equal(out[:, 3:8], user)
+    assert np.array_equal(out[:, :3], [[900, 901, 900], [1000, 1001, 1000]])
+    assert np.array_equal(out[:, 8:], [[900, 901], [1000, 1001]])
+    assert pad_silence(user, silence, 0, 0) is user
