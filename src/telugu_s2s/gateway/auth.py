@@ -43,6 +43,7 @@ from pathlib import Path
 
 import grpc
 
+from telugu_s2s.gateway.refusal import refuse
 from telugu_s2s.security import logctx
 
 log = logging.getLogger(__name__)
@@ -423,14 +424,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or service != CONVERSATION_SERVICE:
             return handler  # health, reflection: open for probes
         if handler.request_streaming and handler.response_streaming:
-            return handler._replace(stream_stream=self._wrap(handler.stream_stream, method, stream=True))
+            return handler._replace(stream_stream=self._wrap(handler.stream_stream, method, stream=True, reads=True))
         if handler.request_streaming:
-            return handler._replace(stream_unary=self._wrap(handler.stream_unary, method, stream=True))
+            return handler._replace(stream_unary=self._wrap(handler.stream_unary, method, stream=True, reads=True))
         if handler.response_streaming:
             return handler._replace(unary_stream=self._wrap(handler.unary_stream, method, stream=True))
         return handler._replace(unary_unary=self._wrap(handler.unary_unary, method, stream=False))
 
-    async def _enter(self, context, method: str, stream: bool) -> KeyEntry | None:
+    async def _enter(self, context, method: str, stream: bool, reads: bool) -> KeyEntry | None:
         metadata = context.invocation_metadata()
         request_id = logctx.start_request(metadata)
         try:
@@ -446,6 +447,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         except AuthError as exc:
             self.on_reject(exc.code.name)
             log.info("rpc rejected", extra={"method": method, "code": exc.code.name})
+            if reads:
+                await refuse(context, exc.code, exc.message)
             await context.abort(exc.code, exc.message)
             raise AssertionError("unreachable")  # pragma: no cover - abort raises
         _principal.set(Principal(entry.id, entry.tenant))
@@ -456,11 +459,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if entry is not None and stream and self.authenticator is not None:
             self.authenticator.release(entry)
 
-    def _wrap(self, behavior, method: str, *, stream: bool):
+    def _wrap(self, behavior, method: str, *, stream: bool, reads: bool = False):
+        """`stream`: the RPC holds a concurrency slot; `reads`: the caller streams requests."""
         if inspect.isasyncgenfunction(behavior):
 
             async def gen_wrapper(request, context):
-                entry = await self._enter(context, method, stream)
+                entry = await self._enter(context, method, stream, reads)
                 try:
                     async for item in behavior(request, context):
                         yield item
@@ -470,7 +474,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return gen_wrapper
 
         async def wrapper(request, context):
-            entry = await self._enter(context, method, stream)
+            entry = await self._enter(context, method, stream, reads)
             try:
                 return await behavior(request, context)
             finally:

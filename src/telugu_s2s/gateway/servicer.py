@@ -31,6 +31,7 @@ from telugu_s2s.gateway.events import (
     SpeechStartedEvent,
     SpeechStoppedEvent,
 )
+from telugu_s2s.gateway.refusal import refuse
 from telugu_s2s.gateway.vad import VadSettings
 from telugu_s2s.v1 import common_pb2, conversation_pb2 as pb, conversation_pb2_grpc
 
@@ -172,23 +173,6 @@ def event_to_pb(ev: ServerEvent) -> pb.ServerMessage:
     raise TypeError(f"unknown event {type(ev).__name__}")
 
 
-# How long a call refused before its first message waits for that message (see _refuse).
-REFUSE_READ_S = 1.0
-
-
-async def _refuse(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> None:
-    """End a call that is refused before it sent anything (limit reached, draining).
-
-    The caller's first write (its SessionConfig) is read first: a status that overtakes a
-    write in flight makes grpc clients report INTERNAL "Internal error from Core" instead
-    of this status, so the caller would never learn why it was refused."""
-    try:
-        await asyncio.wait_for(context.read(), REFUSE_READ_S)
-    except (TimeoutError, grpc.RpcError, asyncio.InvalidStateError):
-        pass
-    await context.abort(code, message)
-
-
 class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
     def __init__(self, cfg: Config, deps: CallDeps) -> None:
         self.cfg = cfg
@@ -205,7 +189,7 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
         if self.active_calls >= self.cfg.max_calls:
             metrics.CALLS.labels("RESOURCE_EXHAUSTED").inc()
             metrics.ERRORS.labels("RESOURCE_EXHAUSTED").inc()
-            await _refuse(
+            await refuse(
                 context,
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"this gateway is at its limit of {self.cfg.max_calls} concurrent calls; retry later",
@@ -253,7 +237,7 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
                 self._idle.set()
         if failure is not None:
             if not read_any:
-                await _refuse(context, failure.code, failure.message)
+                await refuse(context, failure.code, failure.message)
             await context.abort(failure.code, failure.message)
 
     async def ListVoices(self, request, context):
