@@ -36,6 +36,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _ms_pair(text: str) -> tuple[int, int]:
+    try:
+        lead, tail = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LEAD,TAIL in ms, e.g. 300,100") from None
+    if lead < 0 or tail < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: padding must be >= 0 ms")
+    return lead, tail
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="telugu-s2s", description="Telugu S2S training pipeline")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -67,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test")
     ev.add_argument("--max-turns", type=int, default=0)
     ev.add_argument("--turn-stride", type=int, default=1, help="score every n-th turn (1 = all)")
+    ev.add_argument("--user-padding-ms", type=_ms_pair, default=(0, 0), metavar="LEAD,TAIL",
+                    help="silence before/after each user turn, e.g. 300,100 as the gateway hands turns over")
     ev.add_argument("--skip-codec", action="store_true")
     ev.add_argument("--skip-s2s", action="store_true")
 
@@ -140,7 +152,10 @@ def cmd_eval(args) -> dict:
 
     cfg = EvalConfig(data_dir=args.data_dir, codec_dir=args.models_dir / "codec", s2s_dir=args.models_dir / "s2s",
                      split=getattr(args, "split", "test"), official_weights=getattr(args, "official_weights", None),
-                     max_turns=getattr(args, "max_turns", 0), turn_stride=getattr(args, "turn_stride", 1), threads=args.threads, progress=not args.no_progress,
+                     max_turns=getattr(args, "max_turns", 0), turn_stride=getattr(args, "turn_stride", 1),
+                     user_lead_ms=getattr(args, "user_padding_ms", (0, 0))[0],
+                     user_tail_ms=getattr(args, "user_padding_ms", (0, 0))[1],
+                     threads=args.threads, progress=not args.no_progress,
                      skip_codec=getattr(args, "skip_codec", False), skip_s2s=getattr(args, "skip_s2s", False))
     result = evaluate(cfg)
     summary = {k: v for k, v in result.items() if k != "details"}

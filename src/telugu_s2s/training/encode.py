@@ -32,6 +32,23 @@ def codec_decode(model, codes: np.ndarray) -> np.ndarray:
     return y[0, 0].numpy()
 
 
+def pad_silence(codes: np.ndarray, silence: np.ndarray, lead: int, tail: int) -> np.ndarray:
+    """codes [K, T] with `lead` frames of silence codes before and `tail` after (silence [K, S],
+    repeated as needed)."""
+    if lead <= 0 and tail <= 0:
+        return codes
+    reps = -(-max(lead, tail, 1) // silence.shape[1])
+    fill = np.tile(silence[: codes.shape[0]], (1, reps))
+    return np.concatenate([fill[:, :lead], codes, fill[:, :tail]], axis=1)
+
+
+def silence_codes(codec, n_codebooks: int) -> np.ndarray:
+    """A loaded codec's codes for steady digital silence, at its default bandwidth: [K, S]."""
+    codec.model.set_target_bandwidth(codec.arch.default_bandwidth)
+    codes = codec_codes(codec.model, np.zeros(synth.SAMPLE_RATE, np.float32), codec.arch.sample_rate)
+    return codes[:n_codebooks, codes.shape[1] // 2 :]  # past the causal start-up
+
+
 def encode_corpus(data_dir: Path, codec_dir: Path, out: Path | None = None, progress: bool = True) -> Path:
     from tqdm import tqdm
 

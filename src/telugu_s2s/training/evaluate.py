@@ -29,7 +29,7 @@ from telugu_s2s.s2s.model import load_checkpoint
 from telugu_s2s.s2s.protocol import GenerationParams, context_from_turns
 from telugu_s2s.training import synth
 from telugu_s2s.training.audio_feats import log_mel, si_snr
-from telugu_s2s.training.encode import codec_codes, codec_decode, load_codes
+from telugu_s2s.training.encode import codec_codes, codec_decode, load_codes, pad_silence, silence_codes
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,10 @@ class EvalConfig:
     max_turns: int = 0  # 0 = every turn of the split
     turn_stride: int = 1  # score every n-th turn (quick held-out checks during training)
     max_frames: int = 200
+    # Silence codes before and after each user turn, as the gateway hands a turn over (its VAD
+    # prefix padding, 300 ms by default, and a ~100 ms tail); 0/0 = the trimmed corpus renders.
+    user_lead_ms: int = 0
+    user_tail_ms: int = 0
     threads: int = 0
     progress: bool = True
     skip_codec: bool = False
@@ -186,6 +190,8 @@ def eval_s2s(cfg: EvalConfig) -> dict:
             if r["kind"] == "name_recall":
                 jobs.append((r, [], False))
     jobs = jobs[:: max(1, cfg.turn_stride)]
+    silence = silence_codes(codec, k)
+    lead, tail = (round(ms / 1000 * codec.arch.frame_rate) for ms in (cfg.user_lead_ms, cfg.user_tail_ms))
     if cfg.max_turns:
         jobs = jobs[: cfg.max_turns]
 
@@ -199,7 +205,8 @@ def eval_s2s(cfg: EvalConfig) -> dict:
     frames_total = 0
     for r, ctx, with_ctx in tqdm(jobs, desc="eval s2s", unit="turn", disable=not cfg.progress):
         voice_index = get_voice(r["voice"]).speaker_index
-        gen = _generate(model, codes[r["user_audio"]], voice_index, ctx, k, cfg.max_frames)
+        user = pad_silence(codes[r["user_audio"]][:k], silence, lead, tail)
+        gen = _generate(model, user, voice_index, ctx, k, cfg.max_frames)
         frames_total += gen.shape[1]
         if gen.shape[1] < 2:
             ok_reply, ok_voice, got = False, False, ""
@@ -218,13 +225,14 @@ def eval_s2s(cfg: EvalConfig) -> dict:
             noctx_ok.append(ok_reply)
         details.append({"dialogue_id": r["dialogue_id"], "turn": r["turn_index"], "with_context": with_ctx,
                         "expected": r["reply_text"], "nearest": got, "voice": r["voice"],
-                        "voice_ok": ok_voice, "frames": int(gen.shape[1])})
+                        "voice_ok": ok_voice, "user_frames": int(user.shape[1]), "frames": int(gen.shape[1])})
     elapsed = time.perf_counter() - t0
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else None  # noqa: E731
     n_names = len({r["reply_text"] for r in rows if r["kind"] == "name_recall"})
     return {
         "split": cfg.split,
         "held_out_callers": sorted({r["caller"] for r in rows}),
+        "user_padding_ms": [cfg.user_lead_ms, cfg.user_tail_ms],
         "reply_accuracy": mean(reply_ok),
         "voice_accuracy": mean(voice_ok),
         "context_accuracy": mean(ctx_ok),

@@ -23,7 +23,7 @@ import torch
 from telugu_s2s.common.voices import get_voice
 from telugu_s2s.s2s.model import S2SConfig, S2STransformer, TrainExample, loss, make_batch, save_checkpoint
 from telugu_s2s.training import synth
-from telugu_s2s.training.encode import load_codes
+from telugu_s2s.training.encode import load_codes, pad_silence, silence_codes
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,13 @@ class S2STrainConfig:
     codec_dir: Path = Path("models/codec")
     run_dir: Path = Path("runs/s2s")
     out_dir: Path = Path("models/s2s")
-    steps: int = 2000
+    steps: int = 4500
     batch_size: int = 16
     lr: float = 3e-3
     weight_decay: float = 0.01
     warmup: int = 100
-    recall_oversample: int = 3
+    recall_oversample: int = 3  # name-recall turns (the answer is in the context) per epoch
+    intro_oversample: int = 2  # name introductions (the answer echoes a name the caller said)
     ckpt_every: int = 100
     log_every: int = 25
     val_every: int = 1000  # steps between quick held-out checks (greedy decode, reply accuracy); 0 = off
@@ -110,27 +111,6 @@ def augment_user(codes: np.ndarray, rng: random.Random, warp: float, token_noise
     return out
 
 
-def pad_silence(codes: np.ndarray, silence: np.ndarray, lead: int, tail: int) -> np.ndarray:
-    """codes [K, T] with `lead` frames of silence codes before and `tail` after (silence [K, S],
-    repeated as needed)."""
-    if lead <= 0 and tail <= 0:
-        return codes
-    reps = -(-max(lead, tail, 1) // silence.shape[1])
-    fill = np.tile(silence[: codes.shape[0]], (1, reps))
-    return np.concatenate([fill[:, :lead], codes, fill[:, :tail]], axis=1)
-
-
-def silence_codes(codec_dir: Path, n_codebooks: int) -> np.ndarray:
-    """The codec's codes for steady digital silence: [K, S]."""
-    from telugu_s2s.codec.checkpoint import load
-    from telugu_s2s.training.encode import codec_codes
-
-    loaded = load(Path(codec_dir))
-    loaded.model.set_target_bandwidth(loaded.arch.default_bandwidth)
-    codes = codec_codes(loaded.model, np.zeros(synth.SAMPLE_RATE, np.float32), loaded.arch.sample_rate)
-    return codes[:n_codebooks, codes.shape[1] // 2 :]  # past the causal start-up
-
-
 def _augmented(batch: list[TrainExample], rng: random.Random, cfg: "S2STrainConfig", codebook_size: int,
                silence: np.ndarray | None, frame_rate: float) -> list[TrainExample]:
     out = []
@@ -144,11 +124,12 @@ def _augmented(batch: list[TrainExample], rng: random.Random, cfg: "S2STrainConf
 
 
 def _buckets(examples: list[tuple[dict, TrainExample]], batch_size: int, rng: random.Random,
-             recall_oversample: int) -> list[list[TrainExample]]:
-    """One epoch of length-bucketed batches (sorted by length with jitter, then shuffled)."""
+             oversample: dict[str, int]) -> list[list[TrainExample]]:
+    """One epoch of length-bucketed batches (sorted by length with jitter, then shuffled);
+    `oversample`: copies per epoch of each turn kind (default 1)."""
     pool = []
     for r, ex in examples:
-        pool += [ex] * (recall_oversample if r["kind"] == "name_recall" else 1)
+        pool += [ex] * oversample.get(r["kind"], 1)
     keyed = sorted(pool, key=lambda ex: ex.user_codes.shape[1] + ex.reply_codes.shape[1] + rng.uniform(0, 30))
     batches = [keyed[i : i + batch_size] for i in range(0, len(keyed), batch_size)]
     rng.shuffle(batches)
@@ -179,7 +160,7 @@ def _quick_val(model: S2STransformer, mcfg: S2SConfig, cfg: S2STrainConfig, step
 def train_s2s(cfg: S2STrainConfig) -> dict:
     from tqdm import tqdm
 
-    from telugu_s2s.codec.checkpoint import CodecArch
+    from telugu_s2s.codec.checkpoint import CodecArch, load as load_codec
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -194,7 +175,7 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     codes = load_codes(Path(cfg.codes_path or Path(cfg.data_dir) / "codes.npz"))
     rows = synth.read_jsonl(Path(cfg.data_dir) / "splits" / "train.jsonl")
     examples = build_examples(rows, codes)
-    silence = silence_codes(cfg.codec_dir, k) if cfg.lead_silence_s > 0 or cfg.tail_silence_s > 0 else None
+    silence = silence_codes(load_codec(Path(cfg.codec_dir)), k) if cfg.lead_silence_s > 0 or cfg.tail_silence_s > 0 else None
     model = S2STransformer(mcfg).to(cfg.device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "emb" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "emb" not in n)]
@@ -224,7 +205,8 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     acc_loss, acc_n = 0.0, 0
     while step < cfg.steps:
         if not batches:
-            batches = _buckets(examples, cfg.batch_size, rng, cfg.recall_oversample)
+            batches = _buckets(examples, cfg.batch_size, rng,
+                               {"name_recall": cfg.recall_oversample, "name_intro": cfg.intro_oversample})
         batch = make_batch(mcfg, _augmented(batches.pop(), rng, cfg, mcfg.codebook_size, silence,
                                             arch.frame_rate)).to(cfg.device)
         value = loss(model, batch)

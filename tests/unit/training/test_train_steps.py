@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,32 @@ def test_s2s_train_step_and_eval_shapes(tiny_data, tiny_codec, tmp_path):
     loaded = load_checkpoint(s2s_cfg.out_dir)
     assert loaded.cfg.n_codebooks == TINY_ARCH.codebooks_for(1.5)
     assert loaded.cfg.codebook_size == TINY_ARCH.bins
+
+
+def test_eval_scores_turns_as_rendered_and_as_the_gateway_pads_them(tiny_data, tiny_codec, tmp_path):
+    from telugu_s2s.codec.checkpoint import load
+    from telugu_s2s.training.encode import encode_corpus
+    from telugu_s2s.training.evaluate import EvalConfig, eval_s2s
+    from telugu_s2s.training.s2s_train import S2STrainConfig, train_s2s
+
+    cfg, _ = tiny_codec
+    encode_corpus(tiny_data, cfg.out_dir, progress=False)
+    s2s_cfg = S2STrainConfig(data_dir=tiny_data, codec_dir=cfg.out_dir, run_dir=tmp_path / "run",
+                             out_dir=tmp_path / "s2s", steps=1, batch_size=2, progress=False,
+                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64})
+    train_s2s(s2s_cfg)
+    base = EvalConfig(data_dir=tiny_data, codec_dir=cfg.out_dir, s2s_dir=s2s_cfg.out_dir, split="test",
+                      max_turns=3, max_frames=12, progress=False)
+    plain = eval_s2s(base)
+    padded = eval_s2s(replace(base, user_lead_ms=300, user_tail_ms=100))
+    assert plain["n"] + plain["n_without_context"] == 3 == len(plain["details"])
+    for res in (plain, padded):
+        assert 0.0 <= res["reply_accuracy"] <= 1.0 and 0.0 <= res["voice_accuracy"] <= 1.0
+        assert all(0 <= d["frames"] <= 12 for d in res["details"])
+    assert plain["user_padding_ms"] == [0, 0] and padded["user_padding_ms"] == [300, 100]
+    rate = load(cfg.out_dir).arch.frame_rate
+    extra = round(0.3 * rate) + round(0.1 * rate)
+    assert [d["user_frames"] + extra for d in plain["details"]] == [d["user_frames"] for d in padded["details"]]
 
 
 def test_dtw_prefers_the_matching_sequence():
@@ -132,7 +159,7 @@ def test_user_augmentation_warps_time_and_swaps_some_tokens():
 
 
 def test_user_turns_are_padded_with_silence_codes_like_the_gateway_sends_them():
-    from telugu_s2s.training.s2s_train import pad_silence
+    from telugu_s2s.training.encode import pad_silence
 
     user = np.arange(10).reshape(2, 5)
     silence = np.array([[900, 901], [1000, 1001]])
@@ -142,3 +169,23 @@ def test_user_turns_are_padded_with_silence_codes_like_the_gateway_sends_them():
     assert np.array_equal(out[:, :3], [[900, 901, 900], [1000, 1001, 1000]])
     assert np.array_equal(out[:, 8:], [[900, 901], [1000, 1001]])
     assert pad_silence(user, silence, 0, 0) is user
+
+
+def test_an_epoch_holds_each_turn_kind_as_often_as_asked():
+    import random
+
+    from telugu_s2s.s2s.model import TrainExample
+    from telugu_s2s.training.s2s_train import _buckets
+
+    def example(n: int) -> TrainExample:
+        return TrainExample(0, np.zeros((2, n), np.int64), np.zeros((2, n), np.int64))
+
+    kinds = ["qa"] * 6 + ["name_intro"] * 2 + ["name_recall"]
+    examples = [({"kind": k}, example(10 + i)) for i, k in enumerate(kinds)]
+    batches = _buckets(examples, 4, random.Random(0), {"name_recall": 3, "name_intro": 2})
+    drawn = [ex for b in batches for ex in b]
+    assert all(len(b) <= 4 for b in batches)
+    counts = {k: sum(any(ex is e for ex in drawn) for (r, e) in examples if r["kind"] == k) for k in set(kinds)}
+    copies = {k: sum(1 for ex in drawn for (r, e) in examples if ex is e and r["kind"] == k) for k in set(kinds)}
+    assert counts == {"qa": 6, "name_intro": 2, "name_recall": 1}
+    assert copies == {"qa": 6, "name_intro": 4, "name_recall": 3}
