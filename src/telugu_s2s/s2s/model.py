@@ -447,6 +447,10 @@ class TrainExample:
     user_codes: np.ndarray  # [K', T] (K' >= n_codebooks; the first n_codebooks are used)
     reply_codes: np.ndarray  # [K', R]
     context_turns: Sequence[tuple[np.ndarray, np.ndarray]] = ()  # (user, reply), oldest first
+    # Reply steps (delay-pattern columns) whose targets weigh `decision_weight` in the loss
+    # instead of 1: where this reply parts from another reply the model could give instead.
+    decision_steps: Sequence[int] = ()
+    decision_weight: float = 1.0
 
 
 @dataclass
@@ -455,9 +459,11 @@ class TrainBatch:
     voice: torch.Tensor  # long [B]
     targets: torch.Tensor  # long [B, K, L] output class per position (0 where masked)
     loss_mask: torch.Tensor  # bool [B, K, L]
+    loss_weight: torch.Tensor | None = None  # float [B, K, L]: 0 where masked; None = the mask
 
     def to(self, device: torch.device | str) -> "TrainBatch":
-        return TrainBatch(*(t.to(device) for t in (self.tokens, self.voice, self.targets, self.loss_mask)))
+        tensors = (self.tokens, self.voice, self.targets, self.loss_mask, self.loss_weight)
+        return TrainBatch(*(None if t is None else t.to(device) for t in tensors))
 
 
 def make_example_arrays(cfg: S2SConfig, ex: TrainExample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -496,14 +502,25 @@ def make_batch(cfg: S2SConfig, examples: Sequence[TrainExample]) -> TrainBatch:
         n = inp.shape[1]
         tokens[i, :, :n], targets[i, :, :n], mask[i, :, :n] = inp, tgt, msk
     voice = torch.tensor([ex.voice_index for ex in examples], dtype=torch.long)
-    return TrainBatch(torch.from_numpy(tokens), voice, torch.from_numpy(targets), torch.from_numpy(mask))
+    weight = None
+    if any(ex.decision_steps and ex.decision_weight != 1.0 for ex in examples):
+        weight = mask.astype(np.float32)
+        for i, ex in enumerate(examples):
+            start = int(np.argmax(mask[i, 0]))  # the position that predicts reply step 0
+            for step in ex.decision_steps:
+                if 0 <= start + step < length:
+                    weight[i, :, start + step] *= ex.decision_weight
+        weight = torch.from_numpy(weight)
+    return TrainBatch(torch.from_numpy(tokens), voice, torch.from_numpy(targets), torch.from_numpy(mask), weight)
 
 
 def loss(model: S2STransformer, batch: TrainBatch) -> torch.Tensor:
-    """Mean cross-entropy over the masked target positions of all codebooks."""
+    """Cross-entropy over the masked target positions of all codebooks, weighted by
+    `loss_weight` when the batch has one (a weighted mean), else a plain mean."""
     logits = model(batch.tokens, batch.voice)  # [B, K, L, V+1]
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.targets.reshape(-1), reduction="none")
-    m = batch.loss_mask.reshape(-1).to(ce.dtype)
+    w = batch.loss_mask if batch.loss_weight is None else batch.loss_weight
+    m = w.reshape(-1).to(ce.dtype)
     return (ce * m).sum() / m.sum().clamp_min(1.0)
 
 

@@ -2,8 +2,9 @@
 
 Example = (voice, context from the earlier turns of the dialogue, user codes) -> reply codes,
 built with `telugu_s2s.s2s.model.make_batch` (delay pattern, bounded context). Batches are
-length-bucketed (examples of similar length together, so little padding); name-recall turns
-(the ones that need the context) are oversampled.
+length-bucketed (examples of similar length together, so little padding); the name turns
+(recalls need the context, introductions echo a name) are oversampled, and the reply steps
+where one answer parts from another weigh more in the loss (`decision_steps`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import numpy as np
 import torch
 
 from telugu_s2s.common.voices import get_voice
-from telugu_s2s.s2s.model import S2SConfig, S2STransformer, TrainExample, loss, make_batch, save_checkpoint
+from telugu_s2s.s2s.model import (
+    S2SConfig, S2STransformer, TrainExample, delayed_reply, loss, make_batch, save_checkpoint,
+)
 from telugu_s2s.training import synth
 from telugu_s2s.training.encode import load_codes, pad_silence, silence_codes
 
@@ -50,13 +53,13 @@ class S2STrainConfig:
     codec_dir: Path = Path("models/codec")
     run_dir: Path = Path("runs/s2s")
     out_dir: Path = Path("models/s2s")
-    steps: int = 4500
+    steps: int = 3000
     batch_size: int = 16
     lr: float = 3e-3
     weight_decay: float = 0.01
     warmup: int = 100
-    recall_oversample: int = 3  # name-recall turns (the answer is in the context) per epoch
-    intro_oversample: int = 2  # name introductions (the answer echoes a name the caller said)
+    recall_oversample: int = 4  # name-recall turns (the answer is in the context) per epoch
+    intro_oversample: int = 4  # name introductions (the answer echoes a name the caller said)
     ckpt_every: int = 100
     log_every: int = 25
     val_every: int = 1000  # steps between quick held-out checks (greedy decode, reply accuracy); 0 = off
@@ -77,6 +80,11 @@ class S2STrainConfig:
     # drawn turn with 0..lead_silence_s before and 0..tail_silence_s after, in silence codes.
     lead_silence_s: float = 0.4
     tail_silence_s: float = 0.2
+    # Which answer a reply is gets decided at a handful of steps: the first reply frame for most
+    # answers, the name for "నమస్కారం <name> గారు". Those steps (where this reply parts from
+    # another reply in the same voice) weigh this much in the loss instead of 1; unweighted they
+    # are ~1 % of it and the model learns to recite answers better than to pick them.
+    decision_weight: float = 25.0
 
 
 def build_examples(rows: list[dict], codes: dict[str, np.ndarray]) -> list[tuple[dict, TrainExample]]:
@@ -92,6 +100,37 @@ def build_examples(rows: list[dict], codes: dict[str, np.ndarray]) -> list[tuple
             ex = TrainExample(get_voice(r["voice"]).speaker_index, codes[r["user_audio"]], codes[r["reply_audio"]], ctx)
             out.append((r, ex))
     return out
+
+
+def decision_steps(mcfg: S2SConfig, replies: dict[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
+    """For each reply (codes [K, R], all in one voice): the delay-pattern steps at which it
+    first differs from each other reply; teacher-forced, those are the only steps where the
+    model chooses between answers."""
+    grids = {key: delayed_reply(mcfg, np.asarray(c)[: mcfg.n_codebooks])[0] for key, c in replies.items()}
+    out = {}
+    for key, g in grids.items():
+        steps = set()
+        for other, h in grids.items():
+            if other == key:
+                continue
+            n = min(g.shape[1], h.shape[1])
+            differ = np.flatnonzero(np.any(g[:, :n] != h[:, :n], axis=0))
+            steps.add(int(differ[0]) if differ.size else n)
+        out[key] = tuple(sorted(s for s in steps if s < g.shape[1]))
+    return out
+
+
+def with_decisions(examples: list[tuple[dict, TrainExample]], mcfg: S2SConfig,
+                   weight: float) -> list[tuple[dict, TrainExample]]:
+    """The examples with their replies' decision steps weighted (see `decision_steps`)."""
+    if weight == 1.0:
+        return examples
+    by_voice: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
+    for r, ex in examples:
+        by_voice[r["voice"]][r["reply_audio"]] = ex.reply_codes
+    steps = {v: decision_steps(mcfg, replies) for v, replies in by_voice.items()}
+    return [(r, replace(ex, decision_steps=steps[r["voice"]][r["reply_audio"]], decision_weight=weight))
+            for r, ex in examples]
 
 
 def augment_user(codes: np.ndarray, rng: random.Random, warp: float, token_noise: float,
@@ -174,7 +213,7 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
         mcfg = S2SConfig.from_dict({**mcfg.to_dict(), **cfg.model})
     codes = load_codes(Path(cfg.codes_path or Path(cfg.data_dir) / "codes.npz"))
     rows = synth.read_jsonl(Path(cfg.data_dir) / "splits" / "train.jsonl")
-    examples = build_examples(rows, codes)
+    examples = with_decisions(build_examples(rows, codes), mcfg, cfg.decision_weight)
     silence = silence_codes(load_codec(Path(cfg.codec_dir)), k) if cfg.lead_silence_s > 0 or cfg.tail_silence_s > 0 else None
     model = S2STransformer(mcfg).to(cfg.device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "emb" not in n]

@@ -32,6 +32,25 @@ def test_forward_shapes(cfg, model, rng):
     assert model.heads.weight.grad is not None
 
 
+def test_decision_steps_weigh_more_in_the_loss(cfg, model, rng):
+    user, reply = codes(rng, cfg, 4), codes(rng, cfg, 6)
+    plain = m.make_batch(cfg, [m.TrainExample(0, user, reply)])
+    assert plain.loss_weight is None
+    weighted = m.make_batch(cfg, [m.TrainExample(0, user, reply, decision_steps=(0, 3), decision_weight=10.0)])
+    w, mask = weighted.loss_weight[0], weighted.loss_mask[0]
+    start = int(np.flatnonzero(mask[0].numpy())[0])
+    assert torch.all((w > 0) == mask)
+    assert w[0, start] == 10.0 and w[0, start + 3] == 10.0 and w[0, start + 1] == 1.0
+    assert int((w == 10.0).sum()) == 2 + int(mask[1:, [start, start + 3]].sum())  # every codebook trained there
+    # the loss is the weighted mean of the per-position cross-entropy
+    logits = model(weighted.tokens, weighted.voice)
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), weighted.targets.reshape(-1),
+                                           reduction="none").reshape(weighted.loss_weight.shape)
+    expect = (ce[0] * w).sum() / w.sum()
+    assert torch.allclose(m.loss(model, weighted), expect)
+    assert torch.allclose(m.loss(model, plain), ce[0][mask].mean())
+
+
 def test_teacher_forcing_targets_are_next_inputs(cfg, rng):
     user, reply = codes(rng, cfg, 6), codes(rng, cfg, 4)
     inputs, targets, mask = m.make_example_arrays(cfg, m.TrainExample(1, user, reply))

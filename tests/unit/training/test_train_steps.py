@@ -189,3 +189,20 @@ def test_an_epoch_holds_each_turn_kind_as_often_as_asked():
     copies = {k: sum(1 for ex in drawn for (r, e) in examples if ex is e and r["kind"] == k) for k in set(kinds)}
     assert counts == {"qa": 6, "name_intro": 2, "name_recall": 1}
     assert copies == {"qa": 6, "name_intro": 4, "name_recall": 3}
+
+
+def test_decision_steps_are_where_a_reply_parts_from_the_others():
+    from telugu_s2s.training.s2s_train import decision_steps, demo_model_config
+
+    mcfg = demo_model_config(62.5, 2, 1024)
+    shared = np.array([[5, 6, 7, 8], [1, 2, 3, 4]])
+    replies = {
+        "a": np.concatenate([shared, [[9, 9], [9, 9]]], axis=1),  # = b up to frame 4 (codebook 0)
+        "b": np.concatenate([shared, [[10, 9], [9, 9]]], axis=1),
+        "c": np.array([[0, 6, 7], [1, 2, 3]]),  # differs at once
+        "d": np.concatenate([shared, [[9, 9], [8, 9]]], axis=1),  # = a up to codebook 1 of frame 4
+    }
+    steps = decision_steps(mcfg, replies)
+    assert steps["c"] == (0,)
+    # a vs b: codebook 0 of frame 4 (step 4); a vs d: codebook 1 of frame 4 (step 5, delay 1)
+    assert steps["a"] == (0, 4, 5) and steps["b"] == (0, 4) and steps["d"] == (0, 4, 5)
