@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     ds = dsub.add_parser("synth", help="render the Telugu corpus with espeak-ng")
     _common(ds)
     ds.add_argument("--workers", type=int, default=2)
+    ds.add_argument("--more-callers", action="store_true",
+                    help="12 more espeak-ng training callers (22 in all); held-out callers unchanged")
+    ds.add_argument("--formant-jitter", type=float, default=0.0, metavar="F",
+                    help="per-dialogue vocal-tract scale 1 +- F for training callers (e.g. 0.1; 0 = off)")
 
     train = sub.add_parser("train", help="train a model")
     tsub = train.add_subparsers(dest="train_cmd", required=True)
@@ -104,9 +108,13 @@ def _threads(args) -> None:
 
 
 def cmd_synth(args) -> dict:
-    from telugu_s2s.training.synth import SynthConfig, synth
+    from telugu_s2s.training.synth import SynthConfig, callers_with_more, synth
 
-    return synth(SynthConfig(data_dir=args.data_dir, seed=args.seed, workers=args.workers), progress=not args.no_progress)
+    cfg = SynthConfig(data_dir=args.data_dir, seed=args.seed, workers=args.workers,
+                      jitter_formant=getattr(args, "formant_jitter", 0.0))
+    if getattr(args, "more_callers", False):
+        cfg = replace(cfg, callers=callers_with_more(cfg.callers, cfg.held_out))
+    return synth(cfg, progress=not args.no_progress)
 
 
 def cmd_codec(args, steps: int | None = None) -> dict:

@@ -85,6 +85,13 @@ class S2STrainConfig:
     # another reply in the same voice) weigh this much in the loss instead of 1; unweighted they
     # are ~1 % of it and the model learns to recite answers better than to pick them.
     decision_weight: float = 25.0
+    # The corpus dialogues follow fixed scripts, so a dialogue's earlier questions tell which
+    # question comes next. Each epoch this share of the examples gets its context redrawn:
+    # 0..context_turns question turns of the same caller and voice at random (a name recall
+    # keeps its introduction among them), so the reply has to come from the user turn itself,
+    # as with a caller who asks in an order of their own. 0 = the scripted context only.
+    context_shuffle: float = 0.0
+    context_turns: int = 3
 
 
 def build_examples(rows: list[dict], codes: dict[str, np.ndarray]) -> list[tuple[dict, TrainExample]]:
@@ -99,6 +106,33 @@ def build_examples(rows: list[dict], codes: dict[str, np.ndarray]) -> list[tuple
             ctx = [(codes[t["user_audio"]], codes[t["reply_audio"]]) for t in turns[:i]]
             ex = TrainExample(get_voice(r["voice"]).speaker_index, codes[r["user_audio"]], codes[r["reply_audio"]], ctx)
             out.append((r, ex))
+    return out
+
+
+def redraw_contexts(examples: list[tuple[dict, TrainExample]], rng: random.Random, share: float,
+                    max_turns: int) -> list[tuple[dict, TrainExample]]:
+    """The examples with a `share` of them given a random context (see S2STrainConfig.context_shuffle):
+    0..max_turns question turns of the same caller and voice, never the turn itself; a name
+    recall keeps the introduction it depends on, at a random place among them."""
+    if share <= 0:
+        return examples
+    pools: dict[tuple[str, str], list[tuple[str, tuple[np.ndarray, np.ndarray]]]] = defaultdict(list)
+    for r, ex in examples:
+        if r["kind"] == "qa":
+            pools[(r["caller"], r["voice"])].append((r["reply_audio"], (ex.user_codes, ex.reply_codes)))
+    out = []
+    for r, ex in examples:
+        if rng.random() >= share:
+            out.append((r, ex))
+            continue
+        pool = [turn for reply, turn in pools[(r["caller"], r["voice"])] if reply != r["reply_audio"]]
+        if r["kind"] == "name_recall":
+            others = rng.sample(pool, min(len(pool), rng.randint(0, max(0, max_turns - 1))))
+            others.insert(rng.randint(0, len(others)), ex.context_turns[r["depends_on"]])
+            ctx = others
+        else:
+            ctx = rng.sample(pool, min(len(pool), rng.randint(0, max_turns)))
+        out.append((r, replace(ex, context_turns=ctx)))
     return out
 
 
@@ -244,7 +278,8 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     acc_loss, acc_n = 0.0, 0
     while step < cfg.steps:
         if not batches:
-            batches = _buckets(examples, cfg.batch_size, rng,
+            batches = _buckets(redraw_contexts(examples, rng, cfg.context_shuffle, cfg.context_turns),
+                               cfg.batch_size, rng,
                                {"name_recall": cfg.recall_oversample, "name_intro": cfg.intro_oversample})
         batch = make_batch(mcfg, _augmented(batches.pop(), rng, cfg, mcfg.codebook_size, silence,
                                             arch.frame_rate)).to(cfg.device)

@@ -43,9 +43,20 @@ class EspeakVoice:
     variant: str  # espeak-ng voice, e.g. "te+m3"
     speed: int  # words per minute
     pitch: int  # 0..99
+    # Vocal-tract scale: the render is resampled so that its formants (and pitch, and pace)
+    # move by this factor, as between a shorter and a longer vocal tract. espeak-ng's pitch
+    # flag moves only the pitch; 1.0 = the variant as espeak-ng speaks it.
+    formant: float = 1.0
 
     def args(self) -> list[str]:
         return ["-v", self.variant, "-s", str(self.speed), "-p", str(self.pitch)]
+
+    def describe(self) -> dict:
+        """As data_info.json and the data version list it (the scale only where it is not 1)."""
+        d = asdict(self)
+        if self.formant == 1.0:
+            del d["formant"]
+        return d
 
 
 # The four product voices: fixed, distinct variant, pitch and speed.
@@ -74,6 +85,30 @@ CALLER_VOICES: tuple[EspeakVoice, ...] = (
 )
 HELD_OUT_CALLERS: tuple[str, ...] = ("c_m4", "c_f5")
 
+# `data synth --more-callers`: twelve more training callers (22 in all). Tried for the demo
+# with the vocal-tract jitter (docs/training.md, run 8) and not shipped.
+MORE_CALLER_VOICES: tuple[EspeakVoice, ...] = (
+    EspeakVoice("c_m8", "te+m8", 158, 38),
+    EspeakVoice("c_klatt2", "te+klatt2", 165, 55),
+    EspeakVoice("c_klatt3", "te+klatt3", 148, 60),
+    EspeakVoice("c_adam", "te+adam", 162, 40),
+    EspeakVoice("c_aunty", "te+aunty", 150, 72),
+    EspeakVoice("c_edward", "te+edward", 170, 45),
+    EspeakVoice("c_grandma", "te+grandma", 145, 66),
+    EspeakVoice("c_jacky", "te+Jacky", 175, 50),
+    EspeakVoice("c_michael", "te+Michael", 155, 35),
+    EspeakVoice("c_steph", "te+steph", 168, 74),
+    EspeakVoice("c_travis", "te+travis", 160, 44),
+    EspeakVoice("c_belinda", "te+belinda", 158, 64),
+)
+
+
+def callers_with_more(callers: tuple[EspeakVoice, ...], held_out: tuple[str, ...]) -> tuple[EspeakVoice, ...]:
+    """`callers` with MORE_CALLER_VOICES added to the training callers (held-out ones stay last)."""
+    train = tuple(c for c in callers if c.id not in held_out)
+    held = tuple(c for c in callers if c.id in held_out)
+    return train + MORE_CALLER_VOICES + held
+
 
 class DataValidationError(RuntimeError):
     def __init__(self, problems: list[str]) -> None:
@@ -97,6 +132,10 @@ class SynthConfig:
     # so the model hears each question many ways; val/test callers stay as listed.
     jitter_speed: int = 20
     jitter_pitch: int = 15
+    # ... and, when set, at a per-dialogue vocal-tract scale in 1 +- jitter_formant (see
+    # EspeakVoice.formant; `data synth --formant-jitter`): an unseen caller differs from every
+    # training caller most in its formants. 0 = off (the shipped demo's data).
+    jitter_formant: float = 0.0
 
 
 def espeak_version() -> str:
@@ -109,13 +148,13 @@ def data_version(cfg: SynthConfig) -> str:
         {
             "format": FORMAT,
             "corpus": corpus.corpus_digest(),
-            "product": {k: asdict(v) for k, v in PRODUCT_VOICES.items()},
-            "callers": [asdict(c) for c in cfg.callers],
+            "product": {k: v.describe() for k, v in PRODUCT_VOICES.items()},
+            "callers": [c.describe() for c in cfg.callers],
             "held_out": cfg.held_out,
             "seed": cfg.seed,
             "trim": [cfg.trim_db, cfg.pad_ms],
             "limit": cfg.scripts_limit,
-            "jitter": [cfg.jitter_speed, cfg.jitter_pitch],
+            "jitter": [cfg.jitter_speed, cfg.jitter_pitch] + ([cfg.jitter_formant] if cfg.jitter_formant else []),
             "espeak": espeak_version(),
         },
         sort_keys=True,
@@ -125,7 +164,8 @@ def data_version(cfg: SynthConfig) -> str:
 
 
 def _text_key(text: str, voice: EspeakVoice) -> str:
-    return hashlib.sha256(f"{voice.variant}|{voice.speed}|{voice.pitch}|{text}".encode()).hexdigest()[:16]
+    formant = "" if voice.formant == 1.0 else f"|{voice.formant:.3f}"
+    return hashlib.sha256(f"{voice.variant}|{voice.speed}|{voice.pitch}{formant}|{text}".encode()).hexdigest()[:16]
 
 
 def _read_wav(path: Path) -> tuple[np.ndarray, int]:
@@ -173,7 +213,8 @@ def _trim(x: np.ndarray, rate: int, trim_db: float, pad_ms: int) -> np.ndarray:
 
 
 def render(text: str, voice: EspeakVoice, out: Path, cfg: SynthConfig) -> None:
-    """espeak-ng -> resample to 24 kHz (soxr, deterministic) -> trim -> PCM16 WAV."""
+    """espeak-ng -> resample to 24 kHz (soxr, deterministic; read as if sampled at
+    rate x formant, which scales the formants) -> trim -> PCM16 WAV."""
     import soxr
 
     if out.exists():
@@ -183,8 +224,8 @@ def render(text: str, voice: EspeakVoice, out: Path, cfg: SynthConfig) -> None:
         raw = Path(tmp) / "raw.wav"
         subprocess.run(["espeak-ng", *voice.args(), "-w", str(raw), text], check=True, capture_output=True)
         x, rate = _read_wav(raw)
-    if rate != SAMPLE_RATE:
-        x = soxr.resample(x, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    if rate != SAMPLE_RATE or voice.formant != 1.0:
+        x = soxr.resample(x, rate * voice.formant, SAMPLE_RATE, quality="HQ").astype(np.float32)
     x = _trim(x, SAMPLE_RATE, cfg.trim_db, cfg.pad_ms)
     peak = float(np.abs(x).max()) if x.size else 0.0
     if peak > 0:
@@ -197,7 +238,10 @@ def jittered(caller: EspeakVoice, dialogue_id: str, cfg: SynthConfig) -> EspeakV
     rng = random.Random(f"{cfg.seed}|{dialogue_id}")
     speed = caller.speed + rng.randint(-cfg.jitter_speed, cfg.jitter_speed)
     pitch = min(99, max(0, caller.pitch + rng.randint(-cfg.jitter_pitch, cfg.jitter_pitch)))
-    return replace(caller, speed=speed, pitch=pitch)
+    if not cfg.jitter_formant:
+        return replace(caller, speed=speed, pitch=pitch)
+    formant = round(caller.formant * (1.0 + rng.uniform(-cfg.jitter_formant, cfg.jitter_formant)), 3)
+    return replace(caller, speed=speed, pitch=pitch, formant=formant)
 
 
 def plan(cfg: SynthConfig) -> tuple[list[dict], dict[str, tuple[str, EspeakVoice]]]:
@@ -237,6 +281,8 @@ def plan(cfg: SynthConfig) -> tuple[list[dict], dict[str, tuple[str, EspeakVoice
                     "caller": caller.id,
                     "caller_speed": caller.speed,
                     "caller_pitch": caller.pitch,
+                    # only with the vocal-tract jitter on, so the default data stays as it was
+                    **({"caller_formant": caller.formant} if cfg.jitter_formant else {}),
                     "voice": voice,
                     "user_text": turn.user_text,
                     "user_audio": upath,
@@ -333,8 +379,8 @@ def synth(cfg: SynthConfig, progress: bool = True) -> dict:
         "data_version": version,
         "sample_rate": SAMPLE_RATE,
         "espeak_ng": espeak_version(),
-        "product_voices": {k: asdict(v) for k, v in PRODUCT_VOICES.items()},
-        "caller_voices": [asdict(c) for c in cfg.callers],
+        "product_voices": {k: v.describe() for k, v in PRODUCT_VOICES.items()},
+        "caller_voices": [c.describe() for c in cfg.callers],
         "held_out_callers": list(cfg.held_out),
         "counts": {
             "files": len(todo),

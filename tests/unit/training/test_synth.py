@@ -103,3 +103,61 @@ def test_no_split_is_written_when_files_are_missing(tmp_path, monkeypatch):
     assert str(skipped[0].relative_to(d)) in str(err.value)
     assert not (d / "splits").exists()
     assert not (d / "manifest.jsonl").exists()
+
+
+@needs_espeak
+def test_formant_scale_moves_the_spectrum_and_keys_the_file(tmp_path):
+    import numpy as np
+    from dataclasses import replace
+
+    cfg = tiny_cfg(tmp_path)
+    base = synth_mod.CALLER_VOICES[0]
+    up = replace(base, formant=1.1)
+    assert synth_mod._text_key("నమస్కారం", base) != synth_mod._text_key("నమస్కారం", up)
+    # an unscaled voice keeps the key it had before the scale existed
+    assert synth_mod._text_key("నమస్కారం", base) == hashlib.sha256(
+        f"{base.variant}|{base.speed}|{base.pitch}|నమస్కారం".encode()).hexdigest()[:16]
+
+    def centroid(x):
+        mag = np.abs(np.fft.rfft(x))
+        freqs = np.fft.rfftfreq(x.size, 1 / synth_mod.SAMPLE_RATE)
+        return float((mag * freqs).sum() / mag.sum())
+
+    out = {}
+    for name, voice in (("base", base), ("up", up)):
+        synth_mod.render("మీరు ఎలా ఉన్నారు?", voice, tmp_path / f"{name}.wav", cfg)
+        out[name] = synth_mod.read_audio(tmp_path / f"{name}.wav")
+    # 10 % up: about 10 % shorter and 10 % brighter (a shorter vocal tract)
+    assert 0.85 < out["up"].size / out["base"].size < 0.95
+    assert 1.05 < centroid(out["up"]) / centroid(out["base"]) < 1.15
+
+
+def test_training_dialogues_jitter_the_vocal_tract_and_held_out_callers_do_not(tmp_path):
+    from dataclasses import replace
+
+    plain = tiny_cfg(tmp_path)
+    cfg = replace(plain, jitter_formant=0.1)
+    rows, renders = synth_mod.plan(cfg)
+    train = [r["caller_formant"] for r in rows if r["split"] == "train"]
+    held = {r["caller_formant"] for r in rows if r["split"] != "train"}
+    assert held == {1.0}
+    assert len(set(train)) > 1
+    assert all(abs(f - 1.0) <= cfg.jitter_formant + 1e-9 for f in train)
+    # speed and pitch per dialogue are those of the data without the jitter
+    plain_rows, plain_renders = synth_mod.plan(plain)
+    assert [(r["caller_speed"], r["caller_pitch"]) for r in rows] == [
+        (r["caller_speed"], r["caller_pitch"]) for r in plain_rows]
+    # off (the default): no formant field, the same files and data version as before it existed
+    assert "caller_formant" not in plain_rows[0]
+    assert set(renders) != set(plain_renders)
+    assert synth_mod.data_version(plain) != synth_mod.data_version(cfg)
+
+
+def test_more_callers_adds_training_callers_and_keeps_the_held_out_ones():
+    callers = synth_mod.callers_with_more(synth_mod.CALLER_VOICES, synth_mod.HELD_OUT_CALLERS)
+    assert len(callers) == len(synth_mod.CALLER_VOICES) + len(synth_mod.MORE_CALLER_VOICES)
+    assert [c.id for c in callers[-2:]] == list(synth_mod.HELD_OUT_CALLERS)
+    ids = [c.id for c in callers]
+    assert len(ids) == len(set(ids))
+    product = {v.variant for v in synth_mod.PRODUCT_VOICES.values()}
+    assert not {c.variant for c in callers} & product

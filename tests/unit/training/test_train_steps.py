@@ -206,3 +206,42 @@ def test_decision_steps_are_where_a_reply_parts_from_the_others():
     assert steps["c"] == (0,)
     # a vs b: codebook 0 of frame 4 (step 4); a vs d: codebook 1 of frame 4 (step 5, delay 1)
     assert steps["a"] == (0, 4, 5) and steps["b"] == (0, 4) and steps["d"] == (0, 4, 5)
+
+
+def test_redrawn_contexts_hold_other_questions_of_the_same_caller_and_keep_the_introduction():
+    import random
+
+    from telugu_s2s.s2s.model import TrainExample
+    from telugu_s2s.training.s2s_train import redraw_contexts
+
+    def turn(tag: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.full((2, 3), tag, np.int64), np.full((2, 4), tag, np.int64)
+
+    rows, examples = [], []
+    for caller in ("a", "b"):
+        for i in range(6):
+            u, rep = turn(100 * (caller == "b") + i)
+            rows.append({"kind": "qa", "caller": caller, "voice": "ravi", "reply_audio": f"r{i}"})
+            examples.append(TrainExample(0, u, rep))
+    intro = turn(50)
+    rows.append({"kind": "name_recall", "caller": "a", "voice": "ravi", "reply_audio": "recall", "depends_on": 0})
+    examples.append(TrainExample(0, *turn(51), context_turns=[intro, turn(1), turn(2)]))
+    pairs = list(zip(rows, examples))
+
+    assert redraw_contexts(pairs, random.Random(0), 0.0, 3) is pairs
+    for seed in range(20):
+        out = redraw_contexts(pairs, random.Random(seed), 1.0, 3)
+        for (r, ex), (_, before) in zip(out, pairs):
+            tags = [int(u[0, 0]) for u, _ in ex.context_turns]
+            assert len(tags) <= 3
+            if r["kind"] == "name_recall":
+                assert tags.count(50) == 1  # the introduction it depends on stays
+                assert all(t < 100 for t in tags)
+            else:
+                own = int(before.user_codes[0, 0])
+                assert own not in tags  # never its own turn
+                assert all((t >= 100) == (own >= 100) for t in tags)  # same caller only
+    # some draws really change the context, and a share below 1 keeps some scripted ones
+    half = redraw_contexts(pairs, random.Random(1), 0.5, 3)
+    assert any(a is b for (_, a), (_, b) in zip(half, pairs))
+    assert any(a is not b for (_, a), (_, b) in zip(half, pairs))
