@@ -46,6 +46,16 @@ def _ms_pair(text: str) -> tuple[int, int]:
     return lead, tail
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number, e.g. 0.1") from None
+    if not 0.0 <= value < 0.5:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be in [0, 0.5)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="telugu-s2s", description="Telugu S2S training pipeline")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -56,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--workers", type=int, default=2)
     ds.add_argument("--more-callers", action="store_true",
                     help="12 more espeak-ng training callers (22 in all); held-out callers unchanged")
-    ds.add_argument("--formant-jitter", type=float, default=0.0, metavar="F",
+    ds.add_argument("--formant-jitter", type=_share, default=0.0, metavar="F",
                     help="per-dialogue vocal-tract scale 1 +- F for training callers (e.g. 0.1; 0 = off)")
 
     train = sub.add_parser("train", help="train a model")

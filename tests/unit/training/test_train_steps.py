@@ -113,6 +113,13 @@ def test_cli_parses_every_subcommand():
     assert p.parse_args(["all", "--codec-steps", "1"]).codec_steps == 1
     with pytest.raises(SystemExit):
         p.parse_args(["train", "nothing"])
+    synth = p.parse_args(["data", "synth", "--more-callers", "--formant-jitter", "0.1"])
+    assert synth.more_callers and synth.formant_jitter == 0.1
+    plain = p.parse_args(["data", "synth"])
+    assert not plain.more_callers and plain.formant_jitter == 0.0
+    for bad in ("-0.1", "0.5", "x"):
+        with pytest.raises(SystemExit):
+            p.parse_args(["data", "synth", "--formant-jitter", bad])
 
 
 def test_manifest_lists_sha256_and_refuses_oversized_models(tmp_path):
@@ -245,3 +252,18 @@ def test_redrawn_contexts_hold_other_questions_of_the_same_caller_and_keep_the_i
     half = redraw_contexts(pairs, random.Random(1), 0.5, 3)
     assert any(a is b for (_, a), (_, b) in zip(half, pairs))
     assert any(a is not b for (_, a), (_, b) in zip(half, pairs))
+
+
+def test_synth_flags_reach_the_synth_config(monkeypatch):
+    from telugu_s2s.training import cli
+    from telugu_s2s.training import synth as synth_mod
+
+    seen = []
+    monkeypatch.setattr(synth_mod, "synth", lambda cfg, progress: seen.append(cfg) or {})
+    p = cli.build_parser()
+    cli.cmd_synth(p.parse_args(["data", "synth", "--more-callers", "--formant-jitter", "0.1"]))
+    cli.cmd_synth(p.parse_args(["data", "synth"]))
+    more, plain = seen
+    assert more.jitter_formant == 0.1 and plain.jitter_formant == 0.0
+    assert len(more.callers) == len(synth_mod.CALLER_VOICES) + len(synth_mod.MORE_CALLER_VOICES)
+    assert plain.callers == synth_mod.CALLER_VOICES
