@@ -6,7 +6,7 @@
     python -m telugu_s2s.training train s2s [--steps N]
     python -m telugu_s2s.training eval [--json out.json] [--official-weights PATH]
     python -m telugu_s2s.training export [--triton-repo DIR]
-    python -m telugu_s2s.training all      # data -> codec -> encode -> s2s -> eval -> export
+    python -m telugu_s2s.training all      # data -> codec -> S2S corpus -> encode -> s2s -> eval -> export
 
 `telugu-s2s data|train|eval ...` delegates here (`main(argv)`). Every stage is resumable:
 training checkpoints live in --runs-dir and a rerun continues from them.
@@ -101,12 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--eval-json", type=Path, default=None)
     ex.add_argument("--triton-repo", type=Path, default=None, help="Triton model repository to copy into")
 
-    al = sub.add_parser("all", help="data -> codec -> encode -> s2s -> eval -> export")
+    al = sub.add_parser("all", help="data -> codec -> S2S corpus -> encode -> s2s -> eval -> export")
     _common(al)
     al.add_argument("--codec-steps", type=int, default=None)
     al.add_argument("--s2s-steps", type=int, default=None)
     al.add_argument("--triton-repo", type=Path, default=None)
     al.add_argument("--official-weights", type=Path, default=None)
+    al.add_argument("--s2s-callers", choices=("more", "default"), default="more",
+                    help="callers of the S2S corpus: 22 (more, default) or the codec corpus's 10")
+    al.add_argument("--s2s-formant-jitter", type=_share, default=0.1, metavar="F",
+                    help="vocal-tract jitter of the S2S corpus (default 0.1; 0 with --s2s-callers default "
+                         "trains S2S on the codec corpus itself)")
     return p
 
 
@@ -184,7 +189,8 @@ def cmd_eval(args) -> dict:
     return result
 
 
-def cmd_export(args, eval_scores: dict | None = None, timings: dict | None = None, command: str | None = None) -> dict:
+def cmd_export(args, eval_scores: dict | None = None, timings: dict | None = None, command: str | None = None,
+               codec_data_dir: Path | None = None) -> dict:
     from telugu_s2s.training.export import export_triton, write_manifest
     from telugu_s2s.training.synth import load_info
 
@@ -192,8 +198,12 @@ def cmd_export(args, eval_scores: dict | None = None, timings: dict | None = Non
         eval_scores = json.loads(Path(args.eval_json).read_text())
     if eval_scores:
         eval_scores = {k: v for k, v in eval_scores.items() if k != "details"}
+    extra = None
+    if codec_data_dir is not None and Path(codec_data_dir) != Path(args.data_dir):
+        codec_info = load_info(codec_data_dir)
+        extra = {"codec_data_version": codec_info.get("data_version"), "codec_data_counts": codec_info.get("counts")}
     path = write_manifest(args.models_dir, command=command or "python -m telugu_s2s.training " + shlex.join(sys.argv[1:]),
-                          data_info=load_info(args.data_dir), eval_scores=eval_scores, timings=timings)
+                          data_info=load_info(args.data_dir), eval_scores=eval_scores, timings=timings, extra=extra)
     out = {"manifest": str(path)}
     if getattr(args, "triton_repo", None):
         out["triton"] = str(export_triton(args.models_dir / "s2s", args.triton_repo))
@@ -212,17 +222,37 @@ def cmd_all(args) -> dict:
         return res
 
     args.workers = 2
+    args.more_callers, args.formant_jitter = False, 0.0
     stage("data_synth", lambda: cmd_synth(args))
     codec = stage("train_codec", lambda: cmd_codec(args, args.codec_steps))
-    stage("encode", lambda: cmd_encode(args))
-    s2s = stage("train_s2s", lambda: cmd_s2s(args, args.s2s_steps))
-    args.json = args.runs_dir / "eval.json"
-    scores = stage("eval", lambda: cmd_eval(args))
+    s2s_args = s2s_corpus_args(args)
+    if s2s_args is not args:
+        stage("data_synth_s2s", lambda: cmd_synth(s2s_args))
+    stage("encode", lambda: cmd_encode(s2s_args))
+    s2s = stage("train_s2s", lambda: cmd_s2s(s2s_args, args.s2s_steps))
+    s2s_args.json = args.runs_dir / "eval.json"
+    scores = stage("eval", lambda: cmd_eval(s2s_args))
     timings["total"] = round(sum(timings.values()), 1)
     timings["codec_steps_per_s"] = codec.get("steps_per_s")
     timings["s2s_steps_per_s"] = s2s.get("steps_per_s")
     command = "python -m telugu_s2s.training " + shlex.join(sys.argv[1:] if sys.argv[1:] else ["all"])
-    return cmd_export(args, scores, timings, command)
+    return cmd_export(s2s_args, scores, timings, command, codec_data_dir=args.data_dir)
+
+
+def s2s_corpus_args(args) -> argparse.Namespace:
+    """The arguments of `all`'s S2S stages (synth, encode, train, eval).
+
+    The codec learns the sound of Telugu from the default corpus; the S2S model has to tell what
+    was said by voices it never heard, so by default it trains on a richer corpus: 22 training
+    callers, each dialogue at its own vocal-tract scale, in <data-dir>/s2s. The held-out callers'
+    val/test renderings are the same files in both corpora. Without either option the S2S stages
+    use the codec corpus itself (`args`).
+    """
+    more = args.s2s_callers == "more"
+    if not more and not args.s2s_formant_jitter:
+        return args
+    return argparse.Namespace(**{**vars(args), "data_dir": args.data_dir / "s2s", "more_callers": more,
+                                 "formant_jitter": args.s2s_formant_jitter})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -267,3 +267,56 @@ def test_synth_flags_reach_the_synth_config(monkeypatch):
     assert more.jitter_formant == 0.1 and plain.jitter_formant == 0.0
     assert len(more.callers) == len(synth_mod.CALLER_VOICES) + len(synth_mod.MORE_CALLER_VOICES)
     assert plain.callers == synth_mod.CALLER_VOICES
+
+
+def test_all_trains_s2s_on_the_richer_corpus_and_the_codec_on_the_default_one(tmp_path, monkeypatch):
+    from telugu_s2s.training import cli
+
+    calls = []
+
+    def record(name, result=None):
+        def fn(args, *rest, **kw):
+            calls.append((name, Path(args.data_dir), getattr(args, "more_callers", None),
+                          getattr(args, "formant_jitter", None), kw.get("codec_data_dir")))
+            return result if result is not None else {}
+        return fn
+
+    for name in ("cmd_synth", "cmd_codec", "cmd_encode", "cmd_s2s", "cmd_eval", "cmd_export"):
+        monkeypatch.setattr(cli, name, record(name))
+    data = tmp_path / "d"
+    cli.cmd_all(cli.build_parser().parse_args(["all", "--data-dir", str(data), "--no-progress"]))
+    assert calls == [
+        ("cmd_synth", data, False, 0.0, None),
+        ("cmd_codec", data, False, 0.0, None),
+        ("cmd_synth", data / "s2s", True, 0.1, None),
+        ("cmd_encode", data / "s2s", True, 0.1, None),
+        ("cmd_s2s", data / "s2s", True, 0.1, None),
+        ("cmd_eval", data / "s2s", True, 0.1, None),
+        ("cmd_export", data / "s2s", True, 0.1, data),
+    ]
+
+    calls.clear()
+    cli.cmd_all(cli.build_parser().parse_args(
+        ["all", "--data-dir", str(data), "--s2s-callers", "default", "--s2s-formant-jitter", "0"]))
+    assert [c[0] for c in calls] == ["cmd_synth", "cmd_codec", "cmd_encode", "cmd_s2s", "cmd_eval", "cmd_export"]
+    assert {c[1] for c in calls} == {data}
+
+
+def test_manifest_names_the_codec_corpus_when_it_differs(tmp_path):
+    import argparse
+
+    from telugu_s2s.training import cli
+
+    for sub, version in (("codec_corpus", "telugu-synth-codec"), ("s2s_corpus", "telugu-synth-s2s")):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "data_info.json").write_text(json.dumps({"data_version": version, "counts": {"files": 1}}))
+    models = tmp_path / "models"
+    for sub in ("codec", "s2s"):
+        (models / sub).mkdir(parents=True)
+        (models / sub / "model.pt").write_bytes(b"w")
+    args = argparse.Namespace(models_dir=models, data_dir=tmp_path / "s2s_corpus", triton_repo=None)
+    cli.cmd_export(args, {"n": 1}, {}, "cmd", codec_data_dir=tmp_path / "codec_corpus")
+    doc = json.loads((models / "MANIFEST.json").read_text())
+    assert doc["data_version"] == "telugu-synth-s2s" and doc["codec_data_version"] == "telugu-synth-codec"
+    cli.cmd_export(args, {"n": 1}, {}, "cmd", codec_data_dir=tmp_path / "s2s_corpus")
+    assert "codec_data_version" not in json.loads((models / "MANIFEST.json").read_text())
