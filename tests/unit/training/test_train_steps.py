@@ -274,11 +274,11 @@ def test_all_trains_s2s_on_the_richer_corpus_and_the_codec_on_the_default_one(tm
 
     calls = []
 
-    def record(name, result=None):
+    def record(name):
         def fn(args, *rest, **kw):
             calls.append((name, Path(args.data_dir), getattr(args, "more_callers", None),
                           getattr(args, "formant_jitter", None), kw.get("codec_data_dir")))
-            return result if result is not None else {}
+            return {}
         return fn
 
     for name in ("cmd_synth", "cmd_codec", "cmd_encode", "cmd_s2s", "cmd_eval", "cmd_export"):
