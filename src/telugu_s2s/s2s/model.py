@@ -70,6 +70,10 @@ class S2SConfig:
     n_voices: int = 4
     dropout: float = 0.0  # embeddings and residual branches, training only
     frame_rate: float = 75.0  # codec frames per second (documentation, benchmarks)
+    # Training only: classes of a linear head on the position that predicts the first reply
+    # step (the SEP after the user turn). It learns which reply the turn asks for, so that
+    # position has to carry what was said; generation never reads it. 0 = no head.
+    aux_classes: int = 0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -248,6 +252,7 @@ class S2STransformer(nn.Module):
         self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.heads = nn.Linear(cfg.d_model, cfg.n_codebooks * cfg.out_vocab)
+        self.aux_head = nn.Linear(cfg.d_model, cfg.aux_classes) if cfg.aux_classes else None
         self.drop = nn.Dropout(cfg.dropout)
         self.apply(self._init)
 
@@ -302,6 +307,11 @@ class S2STransformer(nn.Module):
         """Teacher forcing: tokens [B, K, L] (position 0 = VOICE), voice [B] -> logits [B, K, L, V+1]."""
         x, _ = self._full(tokens, voice, keep_kv=False)
         return self._logits(x)
+
+    def forward_with_hidden(self, tokens: torch.Tensor, voice: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As `forward`, plus the final hidden states [B, L, d] (for training-only heads)."""
+        x, _ = self._full(tokens, voice, keep_kv=False)
+        return self._logits(x), x
 
     @torch.no_grad()
     def prefill(self, tokens: torch.Tensor, voice: int, cache: KVCache, slot: int) -> torch.Tensor:
@@ -451,6 +461,7 @@ class TrainExample:
     # instead of 1: where this reply parts from another reply the model could give instead.
     decision_steps: Sequence[int] = ()
     decision_weight: float = 1.0
+    aux_class: int = -1  # the auxiliary head's target (cfg.aux_classes > 0); -1 = none
 
 
 @dataclass
@@ -460,9 +471,12 @@ class TrainBatch:
     targets: torch.Tensor  # long [B, K, L] output class per position (0 where masked)
     loss_mask: torch.Tensor  # bool [B, K, L]
     loss_weight: torch.Tensor | None = None  # float [B, K, L]: 0 where masked; None = the mask
+    aux_position: torch.Tensor | None = None  # long [B]: the position that predicts reply step 0
+    aux_target: torch.Tensor | None = None  # long [B]: class, -1 = none
 
     def to(self, device: torch.device | str) -> "TrainBatch":
-        tensors = (self.tokens, self.voice, self.targets, self.loss_mask, self.loss_weight)
+        tensors = (self.tokens, self.voice, self.targets, self.loss_mask, self.loss_weight,
+                   self.aux_position, self.aux_target)
         return TrainBatch(*(None if t is None else t.to(device) for t in tensors))
 
 
@@ -511,17 +525,27 @@ def make_batch(cfg: S2SConfig, examples: Sequence[TrainExample]) -> TrainBatch:
                 if 0 <= start + step < length:
                     weight[i, :, start + step] *= ex.decision_weight
         weight = torch.from_numpy(weight)
-    return TrainBatch(torch.from_numpy(tokens), voice, torch.from_numpy(targets), torch.from_numpy(mask), weight)
+    aux_pos = aux_tgt = None
+    if cfg.aux_classes and any(ex.aux_class >= 0 for ex in examples):
+        aux_pos = torch.from_numpy(mask[:, 0].argmax(axis=1).astype(np.int64))
+        aux_tgt = torch.tensor([ex.aux_class for ex in examples], dtype=torch.long)
+    return TrainBatch(torch.from_numpy(tokens), voice, torch.from_numpy(targets), torch.from_numpy(mask), weight,
+                      aux_pos, aux_tgt)
 
 
-def loss(model: S2STransformer, batch: TrainBatch) -> torch.Tensor:
+def loss(model: S2STransformer, batch: TrainBatch, aux_weight: float = 0.0) -> torch.Tensor:
     """Cross-entropy over the masked target positions of all codebooks, weighted by
-    `loss_weight` when the batch has one (a weighted mean), else a plain mean."""
-    logits = model(batch.tokens, batch.voice)  # [B, K, L, V+1]
+    `loss_weight` when the batch has one (a weighted mean), else a plain mean; plus
+    `aux_weight` x the auxiliary head's cross-entropy when the batch has its targets."""
+    logits, hidden = model.forward_with_hidden(batch.tokens, batch.voice)  # [B, K, L, V+1]
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.targets.reshape(-1), reduction="none")
     w = batch.loss_mask if batch.loss_weight is None else batch.loss_weight
     m = w.reshape(-1).to(ce.dtype)
-    return (ce * m).sum() / m.sum().clamp_min(1.0)
+    value = (ce * m).sum() / m.sum().clamp_min(1.0)
+    if aux_weight and model.aux_head is not None and batch.aux_target is not None:
+        h = hidden[torch.arange(hidden.shape[0], device=hidden.device), batch.aux_position]
+        value = value + aux_weight * F.cross_entropy(model.aux_head(h), batch.aux_target, ignore_index=-1)
+    return value
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(ds)
     ds.add_argument("--workers", type=int, default=2)
     ds.add_argument("--more-callers", action="store_true",
-                    help="12 more espeak-ng training callers (22 in all); held-out callers unchanged")
+                    help="20 more espeak-ng training callers (30 in all) and 2 more held-out ones (4 in all)")
     ds.add_argument("--formant-jitter", type=_share, default=0.0, metavar="F",
                     help="per-dialogue vocal-tract scale 1 +- F for training callers (e.g. 0.1; 0 = off)")
 
@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="silence before/after each user turn, e.g. 300,100 as the gateway hands turns over")
     ev.add_argument("--skip-codec", action="store_true")
     ev.add_argument("--skip-s2s", action="store_true")
+    ev.add_argument("--served", action="store_true",
+                    help="speak the test dialogues into a running stack (--target) at real-time pace and score its replies")
+    ev.add_argument("--target", default="127.0.0.1:50051", help="gateway address for --served")
+    ev.add_argument("--concurrency", type=int, default=4, help="calls at once for --served")
+    ev.add_argument("--max-dialogues", type=int, default=0, help="--served: at most this many calls (0 = all)")
+    ev.add_argument("--api-key", default="", help="--served: API key for a gateway that requires one")
 
     ex = sub.add_parser("export", help="write models/MANIFEST.json; copy the S2S checkpoint to Triton")
     _common(ex)
@@ -123,12 +129,13 @@ def _threads(args) -> None:
 
 
 def cmd_synth(args) -> dict:
-    from telugu_s2s.training.synth import SynthConfig, callers_with_more, synth
+    from telugu_s2s.training.synth import SynthConfig, callers_with_more, held_out_with_more, synth
 
     cfg = SynthConfig(data_dir=args.data_dir, seed=args.seed, workers=args.workers,
                       jitter_formant=getattr(args, "formant_jitter", 0.0))
     if getattr(args, "more_callers", False):
-        cfg = replace(cfg, callers=callers_with_more(cfg.callers, cfg.held_out))
+        cfg = replace(cfg, callers=callers_with_more(cfg.callers, cfg.held_out),
+                      held_out=held_out_with_more(cfg.held_out))
     return synth(cfg, progress=not args.no_progress)
 
 
@@ -173,6 +180,15 @@ def cmd_s2s(args, steps: int | None = None) -> dict:
 def cmd_eval(args) -> dict:
     from telugu_s2s.training.evaluate import EvalConfig, evaluate
 
+    if getattr(args, "served", False):
+        from telugu_s2s.training.served_eval import ServedEvalConfig, eval_served
+
+        _threads(args)
+        result = eval_served(ServedEvalConfig(
+            target=args.target, data_dir=args.data_dir, codec_dir=args.models_dir / "codec", split=args.split,
+            concurrency=args.concurrency, turn_stride=args.turn_stride, max_dialogues=args.max_dialogues,
+            api_key=args.api_key, progress=not args.no_progress))
+        return _report(result, args)
     cfg = EvalConfig(data_dir=args.data_dir, codec_dir=args.models_dir / "codec", s2s_dir=args.models_dir / "s2s",
                      split=getattr(args, "split", "test"), official_weights=getattr(args, "official_weights", None),
                      max_turns=getattr(args, "max_turns", 0), turn_stride=getattr(args, "turn_stride", 1),
@@ -180,7 +196,10 @@ def cmd_eval(args) -> dict:
                      user_tail_ms=getattr(args, "user_padding_ms", (0, 0))[1],
                      threads=args.threads, progress=not args.no_progress,
                      skip_codec=getattr(args, "skip_codec", False), skip_s2s=getattr(args, "skip_s2s", False))
-    result = evaluate(cfg)
+    return _report(evaluate(cfg), args)
+
+
+def _report(result: dict, args) -> dict:
     summary = {k: v for k, v in result.items() if k != "details"}
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     if getattr(args, "json", None):

@@ -68,11 +68,15 @@ class CodecTrainConfig:
 
 
 def load_corpus_audio(data_dir: Path, split: str, sample_rate: int) -> dict[str, np.ndarray]:
-    """Unique audio files of a split, resampled to `sample_rate` (dict relpath -> float32)."""
+    """Unique audio files of a split, resampled to `sample_rate` (dict relpath -> float32).
+    Training clips carry no reply: the training split adds every reference reply."""
     import soxr
 
     rows = synth.read_jsonl(Path(data_dir) / "splits" / f"{split}.jsonl")
-    rels = sorted({r["user_audio"] for r in rows} | {r["reply_audio"] for r in rows})
+    rels = {r["user_audio"] for r in rows} | {r["reply_audio"] for r in rows if r["reply_audio"]}
+    if split == "train":
+        rels |= {r["audio"] for r in synth.read_jsonl(Path(data_dir) / "references.jsonl")}
+    rels = sorted(rels)
     out = {}
     for rel in rels:
         x = synth.read_audio(Path(data_dir) / rel)

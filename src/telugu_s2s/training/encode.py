@@ -60,7 +60,8 @@ def encode_corpus(data_dir: Path, codec_dir: Path, out: Path | None = None, prog
     for split in synth.SPLITS:
         for r in synth.read_jsonl(data_dir / "splits" / f"{split}.jsonl"):
             rels.add(r["user_audio"])
-            rels.add(r["reply_audio"])
+            if r["reply_audio"]:  # training clips have none: their replies are the references
+                rels.add(r["reply_audio"])
     for r in synth.read_jsonl(data_dir / "references.jsonl"):
         rels.add(r["audio"])
     codes = {}

@@ -101,7 +101,7 @@ def eval_codec(cfg: EvalConfig) -> dict:
     from tqdm import tqdm
 
     rows = synth.read_jsonl(Path(cfg.data_dir) / "splits" / f"{cfg.split}.jsonl")
-    rels = sorted({r["user_audio"] for r in rows} | {r["reply_audio"] for r in rows})
+    rels = sorted({r["user_audio"] for r in rows} | {r["reply_audio"] for r in rows if r["reply_audio"]})
     if cfg.codec_files:
         rels = rels[:: max(1, len(rels) // cfg.codec_files)][: cfg.codec_files]
     trained = load(Path(cfg.codec_dir))
@@ -158,26 +158,42 @@ def _generate(model, user: np.ndarray, voice: int, ctx: list, k: int, max_frames
     return np.concatenate(blocks, axis=1) if blocks else np.zeros((k, 0), np.int64)
 
 
-def eval_s2s(cfg: EvalConfig) -> dict:
-    from tqdm import tqdm
+class ReplyScorer:
+    """Scores reply audio against the references (every answer in every voice, through the
+    same codec): which answer it is nearest to (log-mel DTW), whether the nearest voice of the
+    right answer is the requested one, and its duration against the right answer's."""
 
-    data_dir = Path(cfg.data_dir)
-    codec = load(Path(cfg.codec_dir))
-    codec.model.set_target_bandwidth(codec.arch.default_bandwidth)
-    sr = codec.arch.sample_rate
-    s2s = load_checkpoint(Path(cfg.s2s_dir))
-    model, k = s2s.model, s2s.cfg.n_codebooks
-    codes_path = data_dir / "codes.npz"
-    codes = load_codes(codes_path)
-    # references through the same codec
-    refs = synth.read_jsonl(data_dir / "references.jsonl")
-    ref_feat = {(r["text"], r["voice"]): _feat(codec_decode(codec.model, codes[r["audio"]][:k]), sr) for r in refs}
-    texts_by_voice: dict[str, list[str]] = {}
-    for text, voice in ref_feat:
-        texts_by_voice.setdefault(voice, []).append(text)
-    voices = sorted({v for _, v in ref_feat})
+    def __init__(self, data_dir: Path, codec, codes: dict[str, np.ndarray], k: int) -> None:
+        self.sr = codec.arch.sample_rate
+        refs = synth.read_jsonl(Path(data_dir) / "references.jsonl")
+        self.feat: dict[tuple[str, str], np.ndarray] = {}
+        self.seconds: dict[tuple[str, str], float] = {}
+        for r in refs:
+            y = codec_decode(codec.model, codes[r["audio"]][:k])
+            self.feat[(r["text"], r["voice"])] = _feat(y, self.sr)
+            self.seconds[(r["text"], r["voice"])] = len(y) / self.sr
+        self.texts: dict[str, list[str]] = {}
+        for text, voice in self.feat:
+            self.texts.setdefault(voice, []).append(text)
+        self.voices = sorted(self.texts)
 
-    rows = synth.read_jsonl(data_dir / "splits" / f"{cfg.split}.jsonl")
+    def score(self, audio: np.ndarray, expected: str, voice: str) -> dict:
+        """audio: float32 at the codec's rate (empty = no reply)."""
+        if audio.size < self.sr // 20:
+            return {"nearest": "", "reply_ok": False, "voice_ok": False, "seconds": round(audio.size / self.sr, 3),
+                    "duration_ratio": 0.0}
+        feat = _feat(audio, self.sr)
+        texts = self.texts[voice]
+        got = texts[int(np.argmin(dtw_distances(feat, [self.feat[(t, voice)] for t in texts])))]
+        vd = dtw_distances(feat, [self.feat[(expected, v)] for v in self.voices])
+        seconds = audio.size / self.sr
+        return {"nearest": got, "reply_ok": got == expected, "voice_ok": self.voices[int(np.argmin(vd))] == voice,
+                "seconds": round(seconds, 3), "duration_ratio": round(seconds / self.seconds[(expected, voice)], 3)}
+
+
+def eval_jobs(rows: list[dict]) -> list[tuple[dict, list[dict], bool]]:
+    """(turn, earlier turns of its dialogue, with_context) for every turn of a composed split,
+    plus each name recall again with its context removed (the control)."""
     by_dialogue: dict[str, list[dict]] = {}
     for r in rows:
         by_dialogue.setdefault(r["dialogue_id"], []).append(r)
@@ -185,63 +201,109 @@ def eval_s2s(cfg: EvalConfig) -> dict:
     for did in sorted(by_dialogue):
         turns = sorted(by_dialogue[did], key=lambda r: r["turn_index"])
         for i, r in enumerate(turns):
-            ctx = [(codes[t["user_audio"]][:k], codes[t["reply_audio"]][:k]) for t in turns[:i]]
-            jobs.append((r, ctx, True))
+            jobs.append((r, turns[:i], True))
             if r["kind"] == "name_recall":
                 jobs.append((r, [], False))
-    jobs = jobs[:: max(1, cfg.turn_stride)]
-    silence = silence_codes(codec, k)
-    lead, tail = (round(ms / 1000 * codec.arch.frame_rate) for ms in (cfg.user_lead_ms, cfg.user_tail_ms))
+    return jobs
+
+
+def categories(row: dict, with_context: bool) -> list[str]:
+    """The report lines a scored turn counts in."""
+    kind = row["kind"]
+    if kind == "name_recall":
+        return ["name_recall_with_context" if with_context else "name_recall_without_context"]
+    if kind == "ood":
+        return ["ood_fallback"]
+    if kind == "name_intro":
+        return ["name_intro"]
+    if row.get("held_out_phrasing"):
+        return ["held_out_phrasing"]
+    return ["first_turn" if row["turn_index"] == 0 else "unrelated_context"]
+
+
+def summarize(details: list[dict], names: int, replies: int) -> dict:
+    """The report over scored turns (`details`: one dict per job with categories, expected,
+    nearest, reply_ok, voice_ok, duration_ratio, with_context)."""
+    from collections import Counter
+
+    from telugu_s2s.training.corpus import FALLBACK
+
+    mean = lambda xs: round(float(np.mean(xs)), 4) if xs else None  # noqa: E731
+    cats: dict[str, list[bool]] = {}
+    for d in details:
+        for c in d["categories"]:
+            cats.setdefault(c, []).append(d["reply_ok"])
+    scored = [d for d in details if d["with_context"]]
+    in_domain = [d for d in scored if d["kind"] != "ood"]
+    answered = [d for d in scored if d["nearest"]]
+    misses = Counter((d["expected"], d["nearest"] or "(no reply)") for d in scored if not d["reply_ok"])
+    return {
+        "reply_accuracy": mean([d["reply_ok"] for d in scored]),
+        "voice_accuracy": mean([d["voice_ok"] for d in scored]),
+        "context_accuracy": mean(cats.get("name_recall_with_context", [])),
+        "context_accuracy_without_context": mean(cats.get("name_recall_without_context", [])),
+        "n": len(scored),
+        "n_context": len(cats.get("name_recall_with_context", [])),
+        "n_without_context": len(cats.get("name_recall_without_context", [])),
+        "chance_context": round(1.0 / max(1, names), 4),
+        "chance_reply": round(1.0 / max(1, replies), 4),
+        "by_category": {c: {"accuracy": mean(v), "n": len(v)} for c, v in sorted(cats.items())},
+        "ood_fallback_rate": mean(cats.get("ood_fallback", [])),
+        "in_domain_accuracy": mean([d["reply_ok"] for d in in_domain]),
+        "in_domain_fallback_rate": mean([d["nearest"] == FALLBACK for d in in_domain]),
+        "duration_within_30pct": mean([abs(d["duration_ratio"] - 1.0) <= 0.3 for d in answered]),
+        "no_reply": sum(not d["nearest"] for d in scored),
+        "confusions": [{"expected": e, "answered": g, "count": n} for (e, g), n in misses.most_common(15)],
+    }
+
+
+def detail_row(r: dict, with_context: bool, score: dict, **extra) -> dict:
+    return {"dialogue_id": r["dialogue_id"], "turn": r["turn_index"], "kind": r["kind"], "intent": r.get("intent"),
+            "with_context": with_context, "categories": categories(r, with_context), "user_text": r["user_text"],
+            "caller": r["caller"], "aug": r.get("aug"), "expected": r["reply_text"], "voice": r["voice"],
+            **score, **extra}
+
+
+def _names_and_replies() -> tuple[int, int]:
+    from telugu_s2s.training.corpus import NAMES, all_reply_texts
+
+    return len(NAMES), len(all_reply_texts())
+
+
+def eval_s2s(cfg: EvalConfig) -> dict:
+    from tqdm import tqdm
+
+    data_dir = Path(cfg.data_dir)
+    codec = load(Path(cfg.codec_dir))
+    codec.model.set_target_bandwidth(codec.arch.default_bandwidth)
+    s2s = load_checkpoint(Path(cfg.s2s_dir))
+    model, k = s2s.model, s2s.cfg.n_codebooks
+    codes = load_codes(data_dir / "codes.npz")
+    scorer = ReplyScorer(data_dir, codec, codes, k)
+    rows = synth.read_jsonl(data_dir / "splits" / f"{cfg.split}.jsonl")
+    jobs = eval_jobs(rows)[:: max(1, cfg.turn_stride)]
     if cfg.max_turns:
         jobs = jobs[: cfg.max_turns]
-
-    def nearest_text(feat: np.ndarray, voice: str) -> str:
-        texts = texts_by_voice[voice]
-        d = dtw_distances(feat, [ref_feat[(t, voice)] for t in texts])
-        return texts[int(np.argmin(d))]
-
-    reply_ok, voice_ok, ctx_ok, noctx_ok, details = [], [], [], [], []
+    silence = silence_codes(codec, k)
+    lead, tail = (round(ms / 1000 * codec.arch.frame_rate) for ms in (cfg.user_lead_ms, cfg.user_tail_ms))
+    details = []
     t0 = time.perf_counter()
     frames_total = 0
-    for r, ctx, with_ctx in tqdm(jobs, desc="eval s2s", unit="turn", disable=not cfg.progress):
-        voice_index = get_voice(r["voice"]).speaker_index
+    for r, earlier, with_ctx in tqdm(jobs, desc="eval s2s", unit="turn", disable=not cfg.progress):
+        ctx = [(codes[t["user_audio"]][:k], codes[t["reply_audio"]][:k]) for t in earlier]
         user = pad_silence(codes[r["user_audio"]][:k], silence, lead, tail)
-        gen = _generate(model, user, voice_index, ctx, k, cfg.max_frames)
+        gen = _generate(model, user, get_voice(r["voice"]).speaker_index, ctx, k, cfg.max_frames)
         frames_total += gen.shape[1]
-        if gen.shape[1] < 2:
-            ok_reply, ok_voice, got = False, False, ""
-        else:
-            feat = _feat(codec_decode(codec.model, gen), sr)
-            got = nearest_text(feat, r["voice"])
-            ok_reply = got == r["reply_text"]
-            vd = dtw_distances(feat, [ref_feat[(r["reply_text"], v)] for v in voices])
-            ok_voice = voices[int(np.argmin(vd))] == r["voice"]
-        if with_ctx:
-            reply_ok.append(ok_reply)
-            voice_ok.append(ok_voice)
-            if r["kind"] == "name_recall":
-                ctx_ok.append(ok_reply)
-        else:
-            noctx_ok.append(ok_reply)
-        details.append({"dialogue_id": r["dialogue_id"], "turn": r["turn_index"], "with_context": with_ctx,
-                        "expected": r["reply_text"], "nearest": got, "voice": r["voice"],
-                        "voice_ok": ok_voice, "user_frames": int(user.shape[1]), "frames": int(gen.shape[1])})
+        audio = codec_decode(codec.model, gen) if gen.shape[1] >= 2 else np.zeros(0, np.float32)
+        details.append(detail_row(r, with_ctx, scorer.score(audio, r["reply_text"], r["voice"]),
+                                  user_frames=int(user.shape[1]), frames=int(gen.shape[1])))
     elapsed = time.perf_counter() - t0
-    mean = lambda xs: round(float(np.mean(xs)), 4) if xs else None  # noqa: E731
-    n_names = len({r["reply_text"] for r in rows if r["kind"] == "name_recall"})
     return {
         "split": cfg.split,
+        "path": "offline",
         "held_out_callers": sorted({r["caller"] for r in rows}),
         "user_padding_ms": [cfg.user_lead_ms, cfg.user_tail_ms],
-        "reply_accuracy": mean(reply_ok),
-        "voice_accuracy": mean(voice_ok),
-        "context_accuracy": mean(ctx_ok),
-        "context_accuracy_without_context": mean(noctx_ok),
-        "n": len(reply_ok),
-        "n_context": len(ctx_ok),
-        "n_without_context": len(noctx_ok),
-        "chance_context": round(1.0 / max(1, n_names), 4),
-        "chance_reply": round(1.0 / max(1, len(texts_by_voice[voices[0]])), 4),
+        **summarize(details, *_names_and_replies()),
         "s2s": s2s.weights_id,
         "codec": codec.weights_id,
         "generated_frames": frames_total,

@@ -1,10 +1,14 @@
 """`train s2s`: teacher-forced training of the S2S transformer on pre-encoded codes.
 
-Example = (voice, context from the earlier turns of the dialogue, user codes) -> reply codes,
-built with `telugu_s2s.s2s.model.make_batch` (delay pattern, bounded context). Batches are
-length-bucketed (examples of similar length together, so little padding); the name turns
-(recalls need the context, introductions echo a name) are oversampled, and the reply steps
-where one answer parts from another weigh more in the loss (`decision_steps`).
+Example = (voice, context of earlier turns, user codes) -> reply codes, built with
+`telugu_s2s.s2s.model.make_batch` (delay pattern, bounded context). There are no fixed
+dialogues: every example is composed when it is drawn (`Composer`): a training caller, a
+voice, a target turn (a question, an out-of-domain sentence, a name introduction or a name
+recall) and 0..context_turns earlier turns of the same caller at random, a recall's
+introduction among them. A context therefore never tells which question comes next; the
+reply has to come from the user turn. Batches are length-bucketed; the reply steps where one
+answer parts from another weigh more in the loss (`decision_steps`), and a training-only head
+on the turn's last position learns which reply is asked for (`aux_weight`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from telugu_s2s.common.voices import get_voice
 from telugu_s2s.s2s.model import (
     S2SConfig, S2STransformer, TrainExample, delayed_reply, loss, make_batch, save_checkpoint,
 )
-from telugu_s2s.training import synth
+from telugu_s2s.training import corpus, synth
 from telugu_s2s.training.encode import load_codes, pad_silence, silence_codes
 
 log = logging.getLogger(__name__)
@@ -53,17 +57,22 @@ class S2STrainConfig:
     codec_dir: Path = Path("models/codec")
     run_dir: Path = Path("runs/s2s")
     out_dir: Path = Path("models/s2s")
-    steps: int = 6000
+    steps: int = 8000
     batch_size: int = 16
     lr: float = 3e-3
     weight_decay: float = 0.01
     warmup: int = 100
-    recall_oversample: int = 4  # name-recall turns (the answer is in the context) per epoch
-    intro_oversample: int = 4  # name introductions (the answer echoes a name the caller said)
+    # What a drawn example's target turn is (weights; see Composer): questions, out-of-domain
+    # sentences (reply: the fallback), name introductions (echo a name) and name recalls (the
+    # name is in the context).
+    kind_weights: tuple[tuple[str, float], ...] = (("qa", 0.56), ("ood", 0.12), ("name_intro", 0.14),
+                                                   ("name_recall", 0.18))
+    no_context_share: float = 0.3  # examples with no earlier turns (a recall always has its intro)
+    aux_weight: float = 0.5  # the auxiliary reply-class head's share of the loss (0 = no head)
     ckpt_every: int = 100
     log_every: int = 25
-    val_every: int = 1000  # steps between quick held-out checks (greedy decode, reply accuracy); 0 = off
-    val_turns: int = 8  # val-split turns decoded per check
+    val_every: int = 2000  # steps between quick held-out checks (greedy decode, reply accuracy); 0 = off
+    val_turns: int = 24  # val-split turns decoded per check
     seed: int = 0
     device: str = "cpu"
     threads: int = 0
@@ -85,17 +94,12 @@ class S2STrainConfig:
     # another reply in the same voice) weigh this much in the loss instead of 1; unweighted they
     # are ~1 % of it and the model learns to recite answers better than to pick them.
     decision_weight: float = 25.0
-    # The corpus dialogues follow fixed scripts, so a dialogue's earlier questions tell which
-    # question comes next. Each epoch this share of the examples gets its context redrawn:
-    # 0..context_turns question turns of the same caller and voice at random (a name recall
-    # keeps its introduction among them), so the reply has to come from the user turn itself,
-    # as with a caller who asks in an order of their own. 0 = the scripted context only.
-    context_shuffle: float = 0.0
-    context_turns: int = 3
+    context_turns: int = 3  # at most this many earlier turns in a composed context
 
 
 def build_examples(rows: list[dict], codes: dict[str, np.ndarray]) -> list[tuple[dict, TrainExample]]:
-    """Rows of one split -> examples with the dialogue's earlier turns as context."""
+    """Rows of a composed split (test, val) -> examples with the dialogue's earlier turns as
+    context."""
     by_dialogue: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_dialogue[r["dialogue_id"]].append(r)
@@ -109,31 +113,88 @@ def build_examples(rows: list[dict], codes: dict[str, np.ndarray]) -> list[tuple
     return out
 
 
-def redraw_contexts(examples: list[tuple[dict, TrainExample]], rng: random.Random, share: float,
-                    max_turns: int) -> list[tuple[dict, TrainExample]]:
-    """The examples with a `share` of them given a random context (see S2STrainConfig.context_shuffle):
-    0..max_turns question turns of the same caller and voice, never the turn itself; a name
-    recall keeps the introduction it depends on, at a random place among them."""
-    if share <= 0:
-        return examples
-    pools: dict[tuple[str, str], list[tuple[str, tuple[np.ndarray, np.ndarray]]]] = defaultdict(list)
-    for r, ex in examples:
-        if r["kind"] == "qa":
-            pools[(r["caller"], r["voice"])].append((r["reply_audio"], (ex.user_codes, ex.reply_codes)))
-    out = []
-    for r, ex in examples:
-        if rng.random() >= share:
-            out.append((r, ex))
-            continue
-        pool = [turn for reply, turn in pools[(r["caller"], r["voice"])] if reply != r["reply_audio"]]
-        if r["kind"] == "name_recall":
-            others = rng.sample(pool, min(len(pool), rng.randint(0, max(0, max_turns - 1))))
-            others.insert(rng.randint(0, len(others)), ex.context_turns[r["depends_on"]])
-            ctx = others
-        else:
-            ctx = rng.sample(pool, min(len(pool), rng.randint(0, max_turns)))
-        out.append((r, replace(ex, context_turns=ctx)))
-    return out
+@dataclass(frozen=True)
+class Clip:
+    """One training caller clip: what was said and its codes."""
+
+    caller: str
+    kind: str
+    intent: str
+    reply_text: str  # "" for a recall (the reply names the introduced name)
+    codes: np.ndarray
+
+
+class Composer:
+    """Draws training examples composed at random (see the module docstring).
+
+    clips: the training clips; replies: (reply text, voice) -> codes; decisions: (reply text,
+    voice) -> decision steps; classes: reply text -> auxiliary class.
+    """
+
+    def __init__(self, clips: list[Clip], replies: dict[tuple[str, str], np.ndarray],
+                 decisions: dict[tuple[str, str], tuple[int, ...]], classes: dict[str, int],
+                 cfg: "S2STrainConfig") -> None:
+        self.pools: dict[str, dict[str, list[Clip]]] = defaultdict(lambda: defaultdict(list))
+        for c in clips:
+            self.pools[c.caller][c.kind].append(c)
+        self.callers = sorted(c for c in self.pools if self.pools[c]["name_intro"] and self.pools[c]["qa"])
+        if not self.callers:
+            raise ValueError("no training caller has both questions and name introductions")
+        self.replies, self.decisions, self.classes, self.cfg = replies, decisions, classes, cfg
+        self.kinds = [k for k, _ in cfg.kind_weights]
+        self.weights = [w for _, w in cfg.kind_weights]
+
+    def _reply(self, clip: Clip, name: str) -> str:
+        return clip.reply_text or corpus.name_answer(name)
+
+    def draw(self, rng: random.Random) -> tuple[str, TrainExample]:
+        from telugu_s2s.common.voices import VOICE_IDS
+
+        pool = self.pools[rng.choice(self.callers)]
+        voice = rng.choice(VOICE_IDS)
+        kind = rng.choices(self.kinds, self.weights)[0]
+        if not pool[kind]:
+            kind = "qa"
+        target = rng.choice(pool[kind])
+        n_ctx = 0 if rng.random() < self.cfg.no_context_share else rng.randint(1, self.cfg.context_turns)
+        fillers = pool["qa"] + pool["ood"]
+        ctx_clips = [rng.choice(fillers) for _ in range(n_ctx)]
+        name = ""
+        if kind == "name_recall":
+            intro = rng.choice(pool["name_intro"])
+            name = intro.intent.split(":", 1)[1]
+            ctx_clips = ctx_clips[: max(0, self.cfg.context_turns - 1)]
+            ctx_clips.insert(rng.randint(0, len(ctx_clips)), intro)
+        elif ctx_clips and rng.random() < 0.2:  # an unrelated name introduction in the context
+            ctx_clips[rng.randrange(len(ctx_clips))] = rng.choice(pool["name_intro"])
+        context = [(c.codes, self.replies[(self._reply(c, name), voice)]) for c in ctx_clips]
+        reply = self._reply(target, name)
+        ex = TrainExample(get_voice(voice).speaker_index, target.codes, self.replies[(reply, voice)], context,
+                          decision_steps=self.decisions.get((reply, voice), ()),
+                          decision_weight=self.cfg.decision_weight, aux_class=self.classes.get(reply, -1))
+        return kind, ex
+
+    def batches(self, rng: random.Random, batch_size: int, n: int = 4) -> list[list[TrainExample]]:
+        """`n` length-bucketed batches: n x batch_size draws sorted by length, then cut."""
+        drawn = [self.draw(rng)[1] for _ in range(batch_size * n)]
+        drawn.sort(key=lambda ex: ex.user_codes.shape[1] + ex.reply_codes.shape[1]
+                   + sum(u.shape[1] + r.shape[1] for u, r in ex.context_turns) / 5)
+        out = [drawn[i : i + batch_size] for i in range(0, len(drawn), batch_size)]
+        rng.shuffle(out)
+        return out
+
+
+def load_composer(data_dir: Path, codes: dict[str, np.ndarray], mcfg: S2SConfig, cfg: "S2STrainConfig") -> Composer:
+    rows = synth.read_jsonl(Path(data_dir) / "splits" / "train.jsonl")
+    clips = [Clip(r["caller"], r["kind"], r["intent"], r["reply_text"], codes[r["user_audio"]]) for r in rows]
+    refs = synth.read_jsonl(Path(data_dir) / "references.jsonl")
+    replies = {(r["text"], r["voice"]): codes[r["audio"]] for r in refs}
+    decisions: dict[tuple[str, str], tuple[int, ...]] = {}
+    if cfg.decision_weight != 1.0:
+        for voice in {v for _, v in replies}:
+            steps = decision_steps(mcfg, {t: c for (t, v), c in replies.items() if v == voice})
+            decisions.update({(t, voice): st for t, st in steps.items()})
+    return Composer(clips, replies, decisions, corpus.reply_classes(), cfg)
 
 
 def decision_steps(mcfg: S2SConfig, replies: dict[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
@@ -152,19 +213,6 @@ def decision_steps(mcfg: S2SConfig, replies: dict[str, np.ndarray]) -> dict[str,
             steps.add(int(differ[0]) if differ.size else n)
         out[key] = tuple(sorted(s for s in steps if s < g.shape[1]))
     return out
-
-
-def with_decisions(examples: list[tuple[dict, TrainExample]], mcfg: S2SConfig,
-                   weight: float) -> list[tuple[dict, TrainExample]]:
-    """The examples with their replies' decision steps weighted (see `decision_steps`)."""
-    if weight == 1.0:
-        return examples
-    by_voice: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
-    for r, ex in examples:
-        by_voice[r["voice"]][r["reply_audio"]] = ex.reply_codes
-    steps = {v: decision_steps(mcfg, replies) for v, replies in by_voice.items()}
-    return [(r, replace(ex, decision_steps=steps[r["voice"]][r["reply_audio"]], decision_weight=weight))
-            for r, ex in examples]
 
 
 def augment_user(codes: np.ndarray, rng: random.Random, warp: float, token_noise: float,
@@ -194,19 +242,6 @@ def _augmented(batch: list[TrainExample], rng: random.Random, cfg: "S2STrainConf
                                round(rng.uniform(0, cfg.tail_silence_s) * frame_rate))
         out.append(replace(ex, user_codes=user))
     return out
-
-
-def _buckets(examples: list[tuple[dict, TrainExample]], batch_size: int, rng: random.Random,
-             oversample: dict[str, int]) -> list[list[TrainExample]]:
-    """One epoch of length-bucketed batches (sorted by length with jitter, then shuffled);
-    `oversample`: copies per epoch of each turn kind (default 1)."""
-    pool = []
-    for r, ex in examples:
-        pool += [ex] * oversample.get(r["kind"], 1)
-    keyed = sorted(pool, key=lambda ex: ex.user_codes.shape[1] + ex.reply_codes.shape[1] + rng.uniform(0, 30))
-    batches = [keyed[i : i + batch_size] for i in range(0, len(keyed), batch_size)]
-    rng.shuffle(batches)
-    return batches
 
 
 def _quick_val(model: S2STransformer, mcfg: S2SConfig, cfg: S2STrainConfig, step: int) -> dict:
@@ -243,11 +278,12 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     arch = CodecArch.from_dict(codec_cfg["arch"])
     k = arch.codebooks_for(arch.default_bandwidth)
     mcfg = demo_model_config(arch.frame_rate, k, arch.bins)
+    if cfg.aux_weight:
+        mcfg = replace(mcfg, aux_classes=len(corpus.reply_classes()))
     if cfg.model:
         mcfg = S2SConfig.from_dict({**mcfg.to_dict(), **cfg.model})
     codes = load_codes(Path(cfg.codes_path or Path(cfg.data_dir) / "codes.npz"))
-    rows = synth.read_jsonl(Path(cfg.data_dir) / "splits" / "train.jsonl")
-    examples = with_decisions(build_examples(rows, codes), mcfg, cfg.decision_weight)
+    composer = load_composer(Path(cfg.data_dir), codes, mcfg, cfg)
     silence = silence_codes(load_codec(Path(cfg.codec_dir)), k) if cfg.lead_silence_s > 0 or cfg.tail_silence_s > 0 else None
     model = S2STransformer(mcfg).to(cfg.device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "emb" not in n]
@@ -270,7 +306,7 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
         rng.setstate(st["rng"])
         torch.set_rng_state(st["torch_rng"])
         log.info("s2s: resumed from %s at step %d", state_path, step)
-    log.info("s2s: %d params, %d train examples", model.num_parameters(), len(examples))
+    log.info("s2s: %d params, %d training callers", model.num_parameters(), len(composer.callers))
     t0 = time.perf_counter()
     start = step
     bar = tqdm(total=cfg.steps, initial=step, desc="s2s", unit="step", disable=not cfg.progress)
@@ -278,12 +314,10 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     acc_loss, acc_n = 0.0, 0
     while step < cfg.steps:
         if not batches:
-            batches = _buckets(redraw_contexts(examples, rng, cfg.context_shuffle, cfg.context_turns),
-                               cfg.batch_size, rng,
-                               {"name_recall": cfg.recall_oversample, "name_intro": cfg.intro_oversample})
+            batches = composer.batches(rng, cfg.batch_size)
         batch = make_batch(mcfg, _augmented(batches.pop(), rng, cfg, mcfg.codebook_size, silence,
                                             arch.frame_rate)).to(cfg.device)
-        value = loss(model, batch)
+        value = loss(model, batch, cfg.aux_weight)
         opt.zero_grad(set_to_none=True)
         value.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

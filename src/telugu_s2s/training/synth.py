@@ -85,6 +85,12 @@ CALLER_VOICES: tuple[EspeakVoice, ...] = (
 )
 HELD_OUT_CALLERS: tuple[str, ...] = ("c_m4", "c_f5")
 
+# Two more held-out callers (test and val only), from espeak-ng variants no training caller uses.
+MORE_HELD_OUT_VOICES: tuple[EspeakVoice, ...] = (
+    EspeakVoice("c_iven", "te+iven", 160, 40),
+    EspeakVoice("c_anika", "te+anika", 165, 66),
+)
+
 # `data synth --more-callers`: twelve more training callers (22 in all). Tried for the demo
 # with the vocal-tract jitter (docs/training.md, run 8) and not shipped.
 MORE_CALLER_VOICES: tuple[EspeakVoice, ...] = (
@@ -100,14 +106,27 @@ MORE_CALLER_VOICES: tuple[EspeakVoice, ...] = (
     EspeakVoice("c_steph", "te+steph", 168, 74),
     EspeakVoice("c_travis", "te+travis", 160, 44),
     EspeakVoice("c_belinda", "te+belinda", 158, 64),
+    EspeakVoice("c_john", "te+john", 156, 40),
+    EspeakVoice("c_david", "te+david", 162, 36),
+    EspeakVoice("c_paul", "te+paul", 150, 45),
+    EspeakVoice("c_robert", "te+robert", 168, 42),
+    EspeakVoice("c_zac", "te+zac", 172, 52),
+    EspeakVoice("c_shelby", "te+shelby", 160, 70),
+    EspeakVoice("c_alicia", "te+Alicia", 164, 66),
+    EspeakVoice("c_mike", "te+Mike", 154, 38),
 )
 
 
 def callers_with_more(callers: tuple[EspeakVoice, ...], held_out: tuple[str, ...]) -> tuple[EspeakVoice, ...]:
-    """`callers` with MORE_CALLER_VOICES added to the training callers (held-out ones stay last)."""
+    """`callers` with MORE_CALLER_VOICES added to the training callers and MORE_HELD_OUT_VOICES
+    to the held-out ones (held-out ones stay last)."""
     train = tuple(c for c in callers if c.id not in held_out)
     held = tuple(c for c in callers if c.id in held_out)
-    return train + MORE_CALLER_VOICES + held
+    return train + MORE_CALLER_VOICES + held + MORE_HELD_OUT_VOICES
+
+
+def held_out_with_more(held_out: tuple[str, ...]) -> tuple[str, ...]:
+    return held_out + tuple(c.id for c in MORE_HELD_OUT_VOICES)
 
 
 class DataValidationError(RuntimeError):
@@ -127,15 +146,88 @@ class SynthConfig:
     pad_ms: int = 40
     callers: tuple[EspeakVoice, ...] = CALLER_VOICES
     held_out: tuple[str, ...] = HELD_OUT_CALLERS
-    scripts_limit: int = 0  # 0 = all (tests use a few)
-    # Training dialogues render their caller at a per-dialogue speed (+- wpm) and pitch (+-),
-    # so the model hears each question many ways; val/test callers stay as listed.
+    limit: int = 0  # utterances per training caller and test/val dialogues (0 = all; tests use a few)
+    # Every training clip renders its caller at its own speed (+- wpm) and pitch (+-); the
+    # held-out callers' test and val clips too (a caller never says a thing twice alike).
     jitter_speed: int = 20
     jitter_pitch: int = 15
-    # ... and, when set, at a per-dialogue vocal-tract scale in 1 +- jitter_formant (see
+    # ... and, when set, training clips at a vocal-tract scale in 1 +- jitter_formant (see
     # EspeakVoice.formant; `data synth --formant-jitter`): an unseen caller differs from every
-    # training caller most in its formants. 0 = off (the shipped demo's data).
+    # training caller most in its formants. 0 = off.
     jitter_formant: float = 0.0
+    # Caller-side audio augmentation of every user clip (see `Aug`): level, noise, telephone
+    # band, the silence around a turn. False = clean, peak-normalized renders.
+    augment: bool = True
+    test_dialogues: int = 40  # composed multi-turn test dialogues (and as many val / 2)
+
+
+@dataclass(frozen=True)
+class Aug:
+    """How one caller clip is degraded, as a real line would: silence around the turn (the
+    gateway hands a turn over with its VAD padding), background noise at an SNR, the
+    telephone band (8 kHz mu-law round trip) and a peak level (callers are not normalized)."""
+
+    level_db: float  # peak, dBFS
+    snr_db: float | None  # None = no noise
+    noise: str  # "white" | "pink" | "brown"
+    telephone: bool
+    lead_ms: int
+    tail_ms: int
+    seed: int
+
+    def key(self) -> str:
+        snr = "-" if self.snr_db is None else f"{self.snr_db:.1f}{self.noise}"
+        return f"{self.level_db:.1f}|{snr}|{int(self.telephone)}|{self.lead_ms}|{self.tail_ms}|{self.seed}"
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+
+def draw_aug(rng: random.Random, noise_share: float = 0.5, telephone_share: float = 0.3) -> Aug:
+    """A random degradation: peak -30..0 dBFS, noise at 10..30 dB SNR for `noise_share` of the
+    clips, the telephone band for `telephone_share`, 0..350 ms before and 50..200 ms after."""
+    noisy = rng.random() < noise_share
+    return Aug(level_db=round(rng.uniform(-30.0, 0.0), 1),
+               snr_db=round(rng.uniform(10.0, 30.0), 1) if noisy else None,
+               noise=rng.choice(("white", "pink", "brown")),
+               telephone=rng.random() < telephone_share,
+               lead_ms=rng.randrange(0, 351, 10), tail_ms=rng.randrange(50, 201, 10),
+               seed=rng.getrandbits(31))
+
+
+def _colored_noise(n: int, kind: str, g: np.random.Generator) -> np.ndarray:
+    white = g.standard_normal(n).astype(np.float32)
+    if kind == "white" or n < 2:
+        return white
+    spec = np.fft.rfft(white)
+    f = np.maximum(np.fft.rfftfreq(n), 1.0 / n)
+    spec = spec / (np.sqrt(f) if kind == "pink" else f)
+    return np.fft.irfft(spec, n).astype(np.float32)
+
+
+def apply_aug(x: np.ndarray, aug: Aug, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The clip as a caller's line delivers it (see Aug); float32 at `rate`."""
+    import soxr
+
+    from telugu_s2s.common.audio import AudioFormat, Encoding, decode_bytes, encode_samples, float_to_int16
+
+    speech_power = float(np.mean(x**2)) if x.size else 0.0
+    x = np.concatenate([np.zeros(rate * aug.lead_ms // 1000, np.float32), x,
+                        np.zeros(rate * aug.tail_ms // 1000, np.float32)])
+    if aug.snr_db is not None and speech_power > 0:
+        noise = _colored_noise(len(x), aug.noise, np.random.default_rng(aug.seed))
+        noise *= np.sqrt(speech_power / (float(np.mean(noise**2)) + 1e-12) / 10 ** (aug.snr_db / 10))
+        x = x + noise
+    if aug.telephone:
+        mulaw = AudioFormat(Encoding.MULAW, 8000)
+        peak = float(np.abs(x).max()) or 1.0
+        narrow = soxr.resample(x / peak * 0.9, rate, 8000, quality="HQ")
+        narrow = decode_bytes(encode_samples(float_to_int16(narrow), mulaw), mulaw).astype(np.float32) / 32768.0
+        x = soxr.resample(narrow, 8000, rate, quality="HQ").astype(np.float32)
+    peak = float(np.abs(x).max())
+    if peak > 0:
+        x = x * (10 ** (aug.level_db / 20) / peak)
+    return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
 def espeak_version() -> str:
@@ -153,8 +245,10 @@ def data_version(cfg: SynthConfig) -> str:
             "held_out": cfg.held_out,
             "seed": cfg.seed,
             "trim": [cfg.trim_db, cfg.pad_ms],
-            "limit": cfg.scripts_limit,
+            "limit": cfg.limit,
             "jitter": [cfg.jitter_speed, cfg.jitter_pitch] + ([cfg.jitter_formant] if cfg.jitter_formant else []),
+            "augment": cfg.augment,
+            "test_dialogues": cfg.test_dialogues,
             "espeak": espeak_version(),
         },
         sort_keys=True,
@@ -163,9 +257,10 @@ def data_version(cfg: SynthConfig) -> str:
     return "telugu-synth-" + hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def _text_key(text: str, voice: EspeakVoice) -> str:
+def _text_key(text: str, voice: EspeakVoice, aug: Aug | None = None) -> str:
     formant = "" if voice.formant == 1.0 else f"|{voice.formant:.3f}"
-    return hashlib.sha256(f"{voice.variant}|{voice.speed}|{voice.pitch}{formant}|{text}".encode()).hexdigest()[:16]
+    degraded = "" if aug is None else f"|{aug.key()}"
+    return hashlib.sha256(f"{voice.variant}|{voice.speed}|{voice.pitch}{formant}{degraded}|{text}".encode()).hexdigest()[:16]
 
 
 def _read_wav(path: Path) -> tuple[np.ndarray, int]:
@@ -212,9 +307,9 @@ def _trim(x: np.ndarray, rate: int, trim_db: float, pad_ms: int) -> np.ndarray:
     return x[start:end]
 
 
-def render(text: str, voice: EspeakVoice, out: Path, cfg: SynthConfig) -> None:
+def render(text: str, voice: EspeakVoice, out: Path, cfg: SynthConfig, aug: Aug | None = None) -> None:
     """espeak-ng -> resample to 24 kHz (soxr, deterministic; read as if sampled at
-    rate x formant, which scales the formants) -> trim -> PCM16 WAV."""
+    rate x formant, which scales the formants) -> trim -> peak 0.9 -> `aug` -> PCM16 WAV."""
     import soxr
 
     if out.exists():
@@ -230,79 +325,105 @@ def render(text: str, voice: EspeakVoice, out: Path, cfg: SynthConfig) -> None:
     peak = float(np.abs(x).max()) if x.size else 0.0
     if peak > 0:
         x = x * (0.9 / peak)
+    if aug is not None:
+        x = apply_aug(x, aug)
     write_wav(out, x)
 
 
-def jittered(caller: EspeakVoice, dialogue_id: str, cfg: SynthConfig) -> EspeakVoice:
-    """The caller as one training dialogue renders it (deterministic per dialogue)."""
-    rng = random.Random(f"{cfg.seed}|{dialogue_id}")
+def jittered(caller: EspeakVoice, clip_id: str, cfg: SynthConfig, formant: bool = True) -> EspeakVoice:
+    """The caller as one clip renders it (deterministic per clip id)."""
+    rng = random.Random(f"{cfg.seed}|{clip_id}")
     speed = caller.speed + rng.randint(-cfg.jitter_speed, cfg.jitter_speed)
     pitch = min(99, max(0, caller.pitch + rng.randint(-cfg.jitter_pitch, cfg.jitter_pitch)))
-    if not cfg.jitter_formant:
+    if not cfg.jitter_formant or not formant:
         return replace(caller, speed=speed, pitch=pitch)
-    formant = round(caller.formant * (1.0 + rng.uniform(-cfg.jitter_formant, cfg.jitter_formant)), 3)
-    return replace(caller, speed=speed, pitch=pitch, formant=formant)
+    scale = round(caller.formant * (1.0 + rng.uniform(-cfg.jitter_formant, cfg.jitter_formant)), 3)
+    return replace(caller, speed=speed, pitch=pitch, formant=scale)
 
 
-def plan(cfg: SynthConfig) -> tuple[list[dict], dict[str, tuple[str, EspeakVoice]]]:
-    """Manifest rows (without validation) and the renders they need (relpath -> text, voice)."""
-    scripts = corpus.build_scripts(cfg.seed)
-    if cfg.scripts_limit:
-        # keep some of each kind
-        qa = [s for s in scripts if s.script_id.startswith("qa")]
-        nm = [s for s in scripts if s.script_id.startswith("name")]
-        half = max(1, cfg.scripts_limit // 2)
-        scripts = qa[:half] + nm[: cfg.scripts_limit - half]
+def reply_path(text: str, voice: str) -> str:
+    """The corpus file of the reply `text` in a product voice."""
+    return f"audio/reply/{voice}/{_text_key(text, PRODUCT_VOICES[voice])}.wav"
+
+
+def plan(cfg: SynthConfig) -> tuple[list[dict], dict[str, tuple[str, EspeakVoice, Aug | None]]]:
+    """Manifest rows (without validation) and the renders they need (relpath -> text, voice, aug).
+
+    - train: one clip per (training caller, training utterance), each at its own jittered
+      voice and degradation; one row each (a one-turn "dialogue" with no voice: training
+      composes dialogues and picks voices per batch).
+    - test / val: dialogues composed with a seed (corpus.compose_dialogues) on the held-out
+      callers, plus one-turn dialogues: every question in a seen phrasing and in its held-out
+      phrasing, and every out-of-domain test sentence. Each turn is a new jittered, degraded
+      clip of the dialogue's caller; voices rotate over the four.
+    """
     callers = {c.id: c for c in cfg.callers}
     train_callers = [c for c in cfg.callers if c.id not in cfg.held_out]
     held = [callers[c] for c in cfg.held_out]
-    renders: dict[str, tuple[str, EspeakVoice]] = {}
+    renders: dict[str, tuple[str, EspeakVoice, Aug | None]] = {}
     rows: list[dict] = []
 
-    def add(split: str, script: corpus.Script, caller: EspeakVoice, voice: str) -> None:
-        dialogue_id = f"{split}-{script.script_id}-{caller.id}-{voice}"
-        if split == "train":
-            caller = jittered(caller, dialogue_id, cfg)
-        pv = PRODUCT_VOICES[voice]
-        for i, turn in enumerate(script.turns):
-            upath = f"audio/user/{caller.id}/{_text_key(turn.user_text, caller)}.wav"
-            rpath = f"audio/reply/{voice}/{_text_key(turn.reply_text, pv)}.wav"
-            renders[upath] = (turn.user_text, caller)
-            renders[rpath] = (turn.reply_text, pv)
-            rows.append(
-                {
-                    "split": split,
-                    "dialogue_id": dialogue_id,
-                    "script_id": script.script_id,
-                    "turn_index": i,
-                    "kind": turn.kind,
-                    "topic": turn.topic,
-                    "depends_on": turn.depends_on,
-                    "caller": caller.id,
-                    "caller_speed": caller.speed,
-                    "caller_pitch": caller.pitch,
-                    # only with the vocal-tract jitter on, so the default data stays as it was
-                    **({"caller_formant": caller.formant} if cfg.jitter_formant else {}),
-                    "voice": voice,
-                    "user_text": turn.user_text,
-                    "user_audio": upath,
-                    "reply_text": turn.reply_text,
-                    "reply_audio": rpath,
-                }
-            )
+    def clip(split: str, clip_id: str, u: corpus.Utterance, caller: EspeakVoice) -> tuple[str, EspeakVoice, Aug | None]:
+        voice = jittered(caller, clip_id, cfg, formant=split == "train")
+        aug = draw_aug(random.Random(f"{cfg.seed}|aug|{clip_id}")) if cfg.augment else None
+        path = f"audio/user/{caller.id}/{_text_key(u.text, voice, aug)}.wav"
+        renders[path] = (u.text, voice, aug)
+        return path, voice, aug
 
-    for s_idx, script in enumerate(scripts):
-        for caller in train_callers:
-            for voice in VOICE_IDS:
-                add("train", script, caller, voice)
-        for h_idx, caller in enumerate(held):
-            add("test", script, caller, VOICE_IDS[(s_idx + h_idx) % 4])
-            add("val", script, caller, VOICE_IDS[(s_idx + h_idx + 2) % 4])
+    def row(split: str, dialogue_id: str, index: int, u: corpus.Utterance, reply: str, depends_on: int,
+            caller: EspeakVoice, voice: str) -> None:
+        path, rendered, aug = clip(split, f"{dialogue_id}|{index}", u, caller)
+        rows.append({
+            "split": split, "dialogue_id": dialogue_id, "turn_index": index, "kind": u.kind,
+            "intent": u.intent, "phrasing": u.phrasing, "held_out_phrasing": u.held_out_phrasing,
+            "topic": u.topic, "depends_on": depends_on, "caller": caller.id,
+            "caller_speed": rendered.speed, "caller_pitch": rendered.pitch,
+            **({"caller_formant": rendered.formant} if rendered.formant != 1.0 else {}),
+            "aug": aug.describe() if aug else None, "voice": voice, "user_text": u.text,
+            "user_audio": path, "reply_text": reply, "reply_audio": reply_path(reply, voice) if voice and reply else "",
+        })
+
+    train_utts = corpus.utterances("train")
+    if cfg.limit:  # some of every kind
+        kinds = sorted({u.kind for u in train_utts})
+        train_utts = [u for k in kinds for u in _spread([v for v in train_utts if v.kind == k],
+                                                         max(1, cfg.limit // len(kinds)))]
+    for caller in train_callers:
+        for i, u in enumerate(train_utts):
+            row("train", f"train-{caller.id}-{i:03d}", 0, u, u.reply, -1, caller, "")
+    held_utts = corpus.utterances("test")
+    for split, n_dialogues in (("test", cfg.test_dialogues), ("val", max(1, cfg.test_dialogues // 2))):
+        rng = random.Random(f"{cfg.seed}|{split}")
+        singles: list[list[corpus.DialogueTurn]] = []
+        for u in held_utts:
+            seen_single = u.kind == "qa" and u.phrasing == int(u.intent[2:]) % 2
+            if seen_single or u.held_out_phrasing and u.kind == "qa" or u.kind == "ood":
+                singles.append([corpus.DialogueTurn(u, u.reply)])
+        if split == "val":  # a quick check needs fewer: every other one
+            singles = singles[::2]
+        composed = corpus.compose_dialogues(rng, held_utts, n_dialogues)
+        dialogues = singles + composed
+        if cfg.limit:
+            dialogues = _spread(singles, cfg.limit) + composed[: max(1, cfg.limit // 2)]
+        for d_idx, turns in enumerate(dialogues):
+            caller = held[d_idx % len(held)]
+            voice = VOICE_IDS[(d_idx // len(held)) % len(VOICE_IDS)]
+            did = f"{split}-{d_idx:03d}-{caller.id}-{voice}"
+            for t_idx, t in enumerate(turns):
+                row(split, did, t_idx, t.utterance, t.reply, t.depends_on, caller, voice)
     # Every (reply, voice) is rendered so that eval can compare against all answers.
     for text in corpus.all_reply_texts():
         for voice, pv in PRODUCT_VOICES.items():
-            renders[f"audio/reply/{voice}/{_text_key(text, pv)}.wav"] = (text, pv)
+            renders[reply_path(text, voice)] = (text, pv, None)
     return rows, renders
+
+
+def _spread(items: list, n: int) -> list:
+    """`n` of `items`, spread over the list (every kind of a sorted list gets some)."""
+    if n >= len(items):
+        return items
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
 
 
 def validate(data_dir: Path, rows: list[dict]) -> None:
@@ -312,7 +433,7 @@ def validate(data_dir: Path, rows: list[dict]) -> None:
     for row in rows:
         for key in ("user_audio", "reply_audio"):
             rel = row[key]
-            if rel in seen:
+            if not rel or rel in seen:
                 continue
             seen.add(rel)
             path = data_dir / rel
@@ -356,7 +477,8 @@ def synth(cfg: SynthConfig, progress: bool = True) -> dict:
     rows, renders = plan(cfg)
     todo = sorted(renders)
     with ThreadPoolExecutor(max_workers=max(1, cfg.workers)) as pool:
-        futures = [pool.submit(render, *renders[rel], data_dir / rel, cfg) for rel in todo]
+        futures = [pool.submit(render, renders[rel][0], renders[rel][1], data_dir / rel, cfg, renders[rel][2])
+                   for rel in todo]
         for fut in tqdm(futures, desc="render", unit="utt", disable=not progress):
             fut.result()
     all_rows = rows + [
@@ -369,9 +491,9 @@ def synth(cfg: SynthConfig, progress: bool = True) -> dict:
         _write_jsonl(splits_dir / f"{name}.jsonl", [r for r in rows if r["split"] == name])
     _write_jsonl(data_dir / "manifest.jsonl", rows)
     references = [
-        {"text": text, "voice": voice, "audio": f"audio/reply/{voice}/{_text_key(text, pv)}.wav"}
+        {"text": text, "voice": voice, "audio": reply_path(text, voice)}
         for text in corpus.all_reply_texts()
-        for voice, pv in PRODUCT_VOICES.items()
+        for voice in PRODUCT_VOICES
     ]
     _write_jsonl(data_dir / "references.jsonl", references)
     info = {

@@ -10,9 +10,9 @@ needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="esp
 
 
 def tiny_cfg(data_dir: Path) -> SynthConfig:
-    # 2 scripts (one QA, one name dialogue), 3 callers of which 1 held out
+    # 6 utterances per training caller, a few test/val dialogues; 3 callers of which 1 held out
     return SynthConfig(data_dir=data_dir, callers=CALLER_VOICES[:2] + CALLER_VOICES[-1:],
-                       held_out=(CALLER_VOICES[-1].id,), scripts_limit=2, workers=2)
+                       held_out=(CALLER_VOICES[-1].id,), limit=6, workers=2)
 
 
 @pytest.fixture(autouse=True)

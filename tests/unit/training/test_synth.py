@@ -17,14 +17,46 @@ def test_corpus_has_enough_pairs_names_and_unique_answers():
     assert {"greeting", "time", "weather", "directions", "food", "family", "help"} <= topics
     replies = corpus.all_reply_texts()
     assert len(replies) == len(set(replies))
-    recalls = [t for s in corpus.build_scripts() for t in s.turns if t.kind == "name_recall"]
-    assert len(recalls) == len(corpus.NAMES)
-    assert all(t.depends_on == 0 for t in recalls)
+    assert corpus.FALLBACK in replies
+    assert corpus.reply_classes()[corpus.FALLBACK] == len(replies) - 1
 
 
-def test_scripts_are_deterministic():
-    assert corpus.build_scripts(0) == corpus.build_scripts(0)
-    assert corpus.build_scripts(0) != corpus.build_scripts(1)
+def test_every_question_has_three_phrasings_and_training_never_hears_the_held_out_one():
+    train, test = corpus.utterances("train"), corpus.utterances("test")
+    texts = [u.text for u in test]
+    assert len(texts) == len(set(texts))  # no phrasing is shared between two intents
+    for i in range(len(corpus.QA_PAIRS)):
+        assert {u.phrasing for u in test if u.intent == f"qa{i:02d}"} == {0, 1, 2}
+    held = {u.text for u in test if u.held_out_phrasing}
+    assert held and not held & {u.text for u in train}
+    assert not any(u.held_out_phrasing for u in train)
+    # out-of-domain: test sentences are new, and their reply is the fallback
+    ood_train = {u.text for u in train if u.kind == "ood"}
+    ood_test = {u.text for u in test if u.kind == "ood"}
+    assert len(ood_test) >= 10 and not ood_train & ood_test
+    assert all(u.reply == corpus.FALLBACK for u in train + test if u.kind == "ood")
+    assert all(u.reply == "" for u in test if u.kind == "name_recall")
+
+
+def test_composed_dialogues_are_seeded_and_recalls_follow_their_introduction():
+    import random
+
+    utts = corpus.utterances("test")
+    a = corpus.compose_dialogues(random.Random(1), utts, 50)
+    assert a == corpus.compose_dialogues(random.Random(1), utts, 50)
+    assert a != corpus.compose_dialogues(random.Random(2), utts, 50)
+    recalls = 0
+    for turns in a:
+        assert 3 <= len(turns) <= 5
+        for i, t in enumerate(turns):
+            if t.utterance.kind == "name_recall":
+                recalls += 1
+                intro = turns[t.depends_on]
+                assert t.depends_on < i and intro.utterance.kind == "name_intro"
+                assert t.reply == corpus.name_answer(intro.utterance.intent.split(":", 1)[1])
+    assert recalls >= 15
+    # the compositions are not a fixed set of scripts: almost all differ
+    assert len({tuple(t.utterance.intent for t in d) for d in a}) >= 45
 
 
 def _tree_digest(d):
@@ -48,20 +80,23 @@ def test_synth_is_deterministic_and_splits_hold_out_callers(tiny_data, tmp_path)
     assert not {r["caller"] for r in train} & set(held)
     assert {r["caller"] for r in test} <= set(held)
     assert not {r["dialogue_id"] for r in train} & {r["dialogue_id"] for r in test}
-    for r in train[:3]:
-        assert set(r) >= {"user_text", "user_audio", "reply_text", "reply_audio", "voice", "dialogue_id", "turn_index"}
+    assert not {r["user_text"] for r in train} & {r["user_text"] for r in test if r["held_out_phrasing"]}
+    for r in train[:3] + test[:3]:
+        assert set(r) >= {"user_text", "user_audio", "reply_text", "reply_audio", "voice", "dialogue_id", "turn_index",
+                          "kind", "intent", "aug"}
         assert synth_mod.read_audio(tiny_data / r["user_audio"]).size > 0
+    assert all(r["reply_audio"] for r in test)
 
 
 @needs_espeak
 def test_validation_lists_every_missing_file(tiny_data, tmp_path):
-    rows = read_jsonl(tiny_data / "splits" / "train.jsonl")
+    rows = read_jsonl(tiny_data / "splits" / "train.jsonl") + read_jsonl(tiny_data / "splits" / "test.jsonl")
     validate(tiny_data, rows)  # all present
     broken = tmp_path / "broken"
     import shutil
 
     shutil.copytree(tiny_data, broken)
-    gone = sorted({rows[0]["user_audio"], rows[1]["reply_audio"]})
+    gone = sorted({rows[0]["user_audio"], rows[-1]["reply_audio"]})
     for rel in gone:
         (broken / rel).unlink()
     with pytest.raises(DataValidationError) as err:
@@ -90,11 +125,11 @@ def test_no_split_is_written_when_files_are_missing(tmp_path, monkeypatch):
     real = synth_mod.render
     skipped = []
 
-    def flaky(text, voice, out, cfg):
+    def flaky(text, voice, out, cfg, aug=None):
         if not skipped and "reply" in str(out):
             skipped.append(out)
             return  # "forgets" to write this file
-        real(text, voice, out, cfg)
+        real(text, voice, out, cfg, aug)
 
     monkeypatch.setattr(synth_mod, "render", flaky)
     d = tmp_path / "d"
@@ -132,31 +167,61 @@ def test_formant_scale_moves_the_spectrum_and_keys_the_file(tmp_path):
     assert 1.05 < centroid(out["up"]) / centroid(out["base"]) < 1.15
 
 
-def test_training_dialogues_jitter_the_vocal_tract_and_held_out_callers_do_not(tmp_path):
+def test_training_clips_jitter_the_vocal_tract_and_held_out_callers_do_not(tmp_path):
     from dataclasses import replace
 
     plain = tiny_cfg(tmp_path)
     cfg = replace(plain, jitter_formant=0.1)
     rows, renders = synth_mod.plan(cfg)
-    train = [r["caller_formant"] for r in rows if r["split"] == "train"]
-    held = {r["caller_formant"] for r in rows if r["split"] != "train"}
+    train = [r.get("caller_formant", 1.0) for r in rows if r["split"] == "train"]
+    held = {r.get("caller_formant", 1.0) for r in rows if r["split"] != "train"}
     assert held == {1.0}
     assert len(set(train)) > 1
     assert all(abs(f - 1.0) <= cfg.jitter_formant + 1e-9 for f in train)
-    # speed and pitch per dialogue are those of the data without the jitter
+    # speed and pitch per clip are those of the data without the jitter
     plain_rows, plain_renders = synth_mod.plan(plain)
     assert [(r["caller_speed"], r["caller_pitch"]) for r in rows] == [
         (r["caller_speed"], r["caller_pitch"]) for r in plain_rows]
-    # off (the default): no formant field, the same files and data version as before it existed
     assert "caller_formant" not in plain_rows[0]
     assert set(renders) != set(plain_renders)
     assert synth_mod.data_version(plain) != synth_mod.data_version(cfg)
 
 
+def test_degradation_sets_level_noise_band_and_silence():
+    import numpy as np
+
+    rate = synth_mod.SAMPLE_RATE
+    t = np.arange(rate) / rate
+    x = (0.9 * np.sin(2 * np.pi * 200 * t) * (t < 0.8)).astype(np.float32)
+    clean = synth_mod.Aug(level_db=-20.0, snr_db=None, noise="white", telephone=False, lead_ms=300, tail_ms=100, seed=1)
+    y = synth_mod.apply_aug(x, clean)
+    assert y.size == x.size + rate * 400 // 1000
+    assert abs(20 * np.log10(np.abs(y).max()) + 20.0) < 0.1
+    assert np.all(y[: rate * 300 // 1000] == 0)  # the silence before the turn
+    noisy = synth_mod.apply_aug(x, synth_mod.Aug(-6.0, 10.0, "pink", False, 300, 100, 1))
+    assert np.abs(noisy[: rate // 4]).mean() > 1e-3  # noise in the silence too
+    phone = synth_mod.apply_aug(np.random.default_rng(0).standard_normal(rate).astype(np.float32) * 0.1,
+                                synth_mod.Aug(-6.0, None, "white", True, 0, 0, 1))
+    spec = np.abs(np.fft.rfft(phone))
+    freqs = np.fft.rfftfreq(phone.size, 1 / rate)
+    assert spec[freqs > 4500].mean() < 0.05 * spec[freqs < 3500].mean()  # the telephone band
+    # draws stay in the documented ranges
+    import random
+
+    rng = random.Random(0)
+    augs = [synth_mod.draw_aug(rng) for _ in range(200)]
+    assert all(-30.0 <= a.level_db <= 0.0 for a in augs)
+    assert all(a.snr_db is None or 10.0 <= a.snr_db <= 30.0 for a in augs)
+    assert 0.3 < np.mean([a.snr_db is not None for a in augs]) < 0.7
+    assert 0.15 < np.mean([a.telephone for a in augs]) < 0.45
+
+
 def test_more_callers_adds_training_callers_and_keeps_the_held_out_ones():
     callers = synth_mod.callers_with_more(synth_mod.CALLER_VOICES, synth_mod.HELD_OUT_CALLERS)
-    assert len(callers) == len(synth_mod.CALLER_VOICES) + len(synth_mod.MORE_CALLER_VOICES)
-    assert [c.id for c in callers[-2:]] == list(synth_mod.HELD_OUT_CALLERS)
+    held = synth_mod.held_out_with_more(synth_mod.HELD_OUT_CALLERS)
+    assert len(callers) == (len(synth_mod.CALLER_VOICES) + len(synth_mod.MORE_CALLER_VOICES)
+                            + len(synth_mod.MORE_HELD_OUT_VOICES))
+    assert [c.id for c in callers[-4:]] == list(held)
     ids = [c.id for c in callers]
     assert len(ids) == len(set(ids))
     product = {v.variant for v in synth_mod.PRODUCT_VOICES.values()}

@@ -178,24 +178,129 @@ def test_user_turns_are_padded_with_silence_codes_like_the_gateway_sends_them():
     assert pad_silence(user, silence, 0, 0) is user
 
 
-def test_an_epoch_holds_each_turn_kind_as_often_as_asked():
+def _composer(**overrides):
+    from telugu_s2s.training import corpus
+    from telugu_s2s.training.s2s_train import Clip, Composer, S2STrainConfig
+
+    def codes(tag: int, n: int = 3) -> np.ndarray:
+        return np.full((2, n), tag, np.int64)
+
+    clips = []
+    for c, caller in enumerate(("a", "b")):
+        base = 100 * c
+        clips += [Clip(caller, "qa", f"qa{i:02d}", corpus.QA_PAIRS[i][2], codes(base + i)) for i in range(6)]
+        clips += [Clip(caller, "ood", "ood", corpus.FALLBACK, codes(base + 20))]
+        clips += [Clip(caller, "name_intro", f"intro:{n}", corpus.name_intro(n)[1], codes(base + 30 + j))
+                  for j, n in enumerate(corpus.NAMES[:3])]
+        clips += [Clip(caller, "name_recall", "recall", "", codes(base + 40))]
+    texts = [corpus.QA_PAIRS[i][2] for i in range(6)] + [corpus.FALLBACK]
+    texts += [corpus.name_intro(n)[1] for n in corpus.NAMES[:3]] + [corpus.name_answer(n) for n in corpus.NAMES[:3]]
+    replies = {(t, v): codes(1000 + i, 4) for i, t in enumerate(texts) for v in ("arjun", "ravi", "priya", "lakshmi")}
+    cfg = S2STrainConfig(**overrides)
+    return Composer(clips, replies, {}, corpus.reply_classes(), cfg), replies
+
+
+def test_composed_examples_keep_one_caller_and_a_recall_answers_its_introduction():
     import random
 
-    from telugu_s2s.s2s.model import TrainExample
-    from telugu_s2s.training.s2s_train import _buckets
+    from telugu_s2s.training import corpus
 
-    def example(n: int) -> TrainExample:
-        return TrainExample(0, np.zeros((2, n), np.int64), np.zeros((2, n), np.int64))
+    composer, replies = _composer()
+    inv = {v: k for k, v in corpus.reply_classes().items()}
+    by_codes = {int(c[0, 0]): t for (t, _), c in replies.items()}
+    kinds, sizes = [], []
+    rng = random.Random(0)
+    for _ in range(400):
+        kind, ex = composer.draw(rng)
+        kinds.append(kind)
+        sizes.append(len(ex.context_turns))
+        own = int(ex.user_codes[0, 0])
+        tags = [int(u[0, 0]) for u, _ in ex.context_turns]
+        assert all((t >= 100) == (own >= 100) for t in tags)  # one caller per dialogue
+        assert len(tags) <= 3
+        reply = by_codes[int(ex.reply_codes[0, 0])]
+        assert inv[ex.aux_class] == reply
+        if kind == "name_recall":
+            intros = [t for t in tags if t % 100 in (30, 31, 32)]
+            assert len(intros) == 1  # exactly its introduction, at a random place
+            name = corpus.NAMES[intros[0] % 100 - 30]
+            assert reply == corpus.name_answer(name)
+        elif kind == "ood":
+            assert reply == corpus.FALLBACK
+    # every kind is drawn, and contexts of every size, none in about the share asked
+    assert set(kinds) == {"qa", "ood", "name_intro", "name_recall"}
+    assert set(sizes) == {0, 1, 2, 3}
+    none = sum(s == 0 for s in sizes) / len(sizes)
+    assert 0.15 < none < 0.35
+    # contexts are new on every draw: never one fixed script per question
+    firsts = {(int(ex.user_codes[0, 0]), tuple(int(u[0, 0]) for u, _ in ex.context_turns))
+              for ex in (composer.draw(rng)[1] for _ in range(200))}
+    assert len(firsts) > 150
 
-    kinds = ["qa"] * 6 + ["name_intro"] * 2 + ["name_recall"]
-    examples = [({"kind": k}, example(10 + i)) for i, k in enumerate(kinds)]
-    batches = _buckets(examples, 4, random.Random(0), {"name_recall": 3, "name_intro": 2})
-    drawn = [ex for b in batches for ex in b]
-    assert all(len(b) <= 4 for b in batches)
-    counts = {k: sum(any(ex is e for ex in drawn) for (r, e) in examples if r["kind"] == k) for k in set(kinds)}
-    copies = {k: sum(1 for ex in drawn for (r, e) in examples if ex is e and r["kind"] == k) for k in set(kinds)}
-    assert counts == {"qa": 6, "name_intro": 2, "name_recall": 1}
-    assert copies == {"qa": 6, "name_intro": 4, "name_recall": 3}
+
+def test_composed_batches_are_length_bucketed():
+    import random
+
+    composer, _ = _composer()
+    batches = composer.batches(random.Random(0), 4, n=4)
+    assert len(batches) == 4 and all(len(b) == 4 for b in batches)
+
+
+def test_the_auxiliary_head_learns_from_the_turn_end_and_generation_ignores_it():
+    from telugu_s2s.s2s.model import S2SConfig, S2STransformer, TrainExample, generate, loss, make_batch
+
+    torch.manual_seed(0)
+    cfg = S2SConfig(n_codebooks=2, codebook_size=16, n_layers=1, d_model=32, n_heads=2, max_seq_len=128,
+                    context_budget=16, aux_classes=5)
+    model = S2STransformer(cfg)
+    ex = [TrainExample(0, np.full((2, 4), 3), np.full((2, 3), 5), aux_class=2),
+          TrainExample(1, np.full((2, 6), 4), np.full((2, 2), 6), aux_class=4)]
+    batch = make_batch(cfg, ex)
+    # the head reads the position that predicts reply step 0: the SEP after the user turn
+    assert batch.aux_position.tolist() == [1 + 4 + 1, 1 + 6 + 1]
+    assert batch.tokens[0, 0, batch.aux_position[0]].item() == cfg.sep
+    plain, with_aux = loss(model, batch), loss(model, batch, aux_weight=1.0)
+    assert with_aux > plain
+    # no head targets: the same loss as without the head
+    no_targets = make_batch(cfg, [TrainExample(0, np.full((2, 4), 3), np.full((2, 3), 5))])
+    assert no_targets.aux_target is None
+    # generation is the same with the head's weights zeroed (it never reads them)
+    user = np.full((2, 4), 3)
+    first = list(generate(model, user, 0))
+    with torch.no_grad():
+        model.aux_head.weight.zero_()
+    assert all(np.array_equal(a, b) for a, b in zip(first, generate(model, user, 0)))
+
+
+def test_eval_summary_reports_each_category_with_its_n_and_the_confusions():
+    from telugu_s2s.training import corpus
+    from telugu_s2s.training.evaluate import categories, summarize
+
+    def row(kind, turn=0, held=False):
+        return {"kind": kind, "turn_index": turn, "held_out_phrasing": held}
+
+    def d(r, ok, nearest, expected="x", with_ctx=True, ratio=1.0):
+        return {"categories": categories(r, with_ctx), "reply_ok": ok, "voice_ok": True, "nearest": nearest,
+                "expected": expected, "with_context": with_ctx, "kind": r["kind"], "duration_ratio": ratio}
+
+    details = [
+        d(row("qa"), True, "x"), d(row("qa"), False, corpus.FALLBACK, ratio=1.5),
+        d(row("qa", 2), True, "x"), d(row("qa", 0, True), False, "y"),
+        d(row("ood", 1), True, corpus.FALLBACK, corpus.FALLBACK),
+        d(row("name_recall", 3), True, "n"), d(row("name_recall", 3), False, "m", "n", with_ctx=False),
+        d(row("name_intro", 1), False, "", "i"),
+    ]
+    s = summarize(details, 8, 79)
+    cats = s["by_category"]
+    assert cats["first_turn"] == {"accuracy": 0.5, "n": 2}
+    assert cats["unrelated_context"] == {"accuracy": 1.0, "n": 1}
+    assert cats["held_out_phrasing"] == {"accuracy": 0.0, "n": 1}
+    assert s["context_accuracy"] == 1.0 and s["context_accuracy_without_context"] == 0.0
+    assert s["ood_fallback_rate"] == 1.0
+    assert s["n"] == 7 and s["no_reply"] == 1
+    assert s["in_domain_fallback_rate"] == round(1 / 6, 4)
+    assert s["duration_within_30pct"] == round(5 / 6, 4)  # the silent reply is not timed
+    assert {"expected": "x", "answered": corpus.FALLBACK, "count": 1} in s["confusions"]
 
 
 def test_decision_steps_are_where_a_reply_parts_from_the_others():
@@ -215,45 +320,6 @@ def test_decision_steps_are_where_a_reply_parts_from_the_others():
     assert steps["a"] == (0, 4, 5) and steps["b"] == (0, 4) and steps["d"] == (0, 4, 5)
 
 
-def test_redrawn_contexts_hold_other_questions_of_the_same_caller_and_keep_the_introduction():
-    import random
-
-    from telugu_s2s.s2s.model import TrainExample
-    from telugu_s2s.training.s2s_train import redraw_contexts
-
-    def turn(tag: int) -> tuple[np.ndarray, np.ndarray]:
-        return np.full((2, 3), tag, np.int64), np.full((2, 4), tag, np.int64)
-
-    rows, examples = [], []
-    for caller in ("a", "b"):
-        for i in range(6):
-            u, rep = turn(100 * (caller == "b") + i)
-            rows.append({"kind": "qa", "caller": caller, "voice": "ravi", "reply_audio": f"r{i}"})
-            examples.append(TrainExample(0, u, rep))
-    intro = turn(50)
-    rows.append({"kind": "name_recall", "caller": "a", "voice": "ravi", "reply_audio": "recall", "depends_on": 0})
-    examples.append(TrainExample(0, *turn(51), context_turns=[intro, turn(1), turn(2)]))
-    pairs = list(zip(rows, examples))
-
-    assert redraw_contexts(pairs, random.Random(0), 0.0, 3) is pairs
-    for seed in range(20):
-        out = redraw_contexts(pairs, random.Random(seed), 1.0, 3)
-        for (r, ex), (_, before) in zip(out, pairs):
-            tags = [int(u[0, 0]) for u, _ in ex.context_turns]
-            assert len(tags) <= 3
-            if r["kind"] == "name_recall":
-                assert tags.count(50) == 1  # the introduction it depends on stays
-                assert all(t < 100 for t in tags)
-            else:
-                own = int(before.user_codes[0, 0])
-                assert own not in tags  # never its own turn
-                assert all((t >= 100) == (own >= 100) for t in tags)  # same caller only
-    # some draws really change the context, and a share below 1 keeps some scripted ones
-    half = redraw_contexts(pairs, random.Random(1), 0.5, 3)
-    assert any(a is b for (_, a), (_, b) in zip(half, pairs))
-    assert any(a is not b for (_, a), (_, b) in zip(half, pairs))
-
-
 def test_synth_flags_reach_the_synth_config(monkeypatch):
     from telugu_s2s.training import cli
     from telugu_s2s.training import synth as synth_mod
@@ -265,7 +331,9 @@ def test_synth_flags_reach_the_synth_config(monkeypatch):
     cli.cmd_synth(p.parse_args(["data", "synth"]))
     more, plain = seen
     assert more.jitter_formant == 0.1 and plain.jitter_formant == 0.0
-    assert len(more.callers) == len(synth_mod.CALLER_VOICES) + len(synth_mod.MORE_CALLER_VOICES)
+    assert len(more.callers) == (len(synth_mod.CALLER_VOICES) + len(synth_mod.MORE_CALLER_VOICES)
+                                 + len(synth_mod.MORE_HELD_OUT_VOICES))
+    assert more.held_out == synth_mod.held_out_with_more(synth_mod.HELD_OUT_CALLERS)
     assert plain.callers == synth_mod.CALLER_VOICES
 
 
