@@ -13,6 +13,7 @@ import socket
 import time
 
 import grpc
+import numpy as np
 import pytest
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -61,6 +62,7 @@ def secured(stack, tmp_path_factory):
         "acme": create_key(keys_file, "acme")[0],
         "globex": create_key(keys_file, "globex")[0],
         "one": create_key(keys_file, "acme", max_concurrent_calls=1)[0],
+        "revokee": create_key(keys_file, "acme")[0],
     }
     cfg = stack.cfg
     port = _free_port()
@@ -86,7 +88,7 @@ def secured(stack, tmp_path_factory):
     target = f"localhost:{port}"
     try:
         _wait_serving(tls, target, proc)
-        yield {"proc": proc, "target": target, "tls": tls, "keys": keys, "ca": str(ca.ca_file)}
+        yield {"proc": proc, "target": target, "tls": tls, "keys": keys, "ca": str(ca.ca_file), "keys_file": keys_file}
     finally:
         assert proc.stop() == 0
 
@@ -198,3 +200,51 @@ def test_gateway_log_is_structured_with_request_ids_and_no_keys(secured, example
     turn_lines = [x for x in lines if x.get("msg") == "turn finished" and x.get("request_id") == rid]
     assert [x["turn_id"] for x in turn_lines] == [t.turn_id for t in call.turns]
     assert any(x.get("msg") == "rpc rejected" and x.get("code") == "UNAUTHENTICATED" for x in lines)
+
+
+def test_a_revoked_key_is_refused_within_seconds_and_ends_its_open_call(secured, example_wavs):
+    """`keys revoke` on a running gateway's keys file: no restart, no signal."""
+    from telugu_s2s.cli.main import main as cli_main
+
+    key = secured["keys"]["revokee"]
+    speech = read_wav_as(example_wavs["namaskaram"], 16000)
+    speech = np.concatenate([speech, np.zeros(16000, np.int16)])
+
+    async def run():
+        async with secured["tls"].aio_channel(secured["target"]) as ch:
+            stub = pb_grpc.ConversationStub(ch)
+            call = stub.Converse(metadata=md(key))
+            await call.write(pb.ClientMessage(config=pb.SessionConfig()))
+            assert (await call.read()).HasField("session_started")
+            assert cli_main(["keys", "revoke", "--file", str(secured["keys_file"]), "--id", key[5:17]]) == 0
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 10.0:
+                try:
+                    await stub.ListVoices(pb.ListVoicesRequest(), metadata=md(key), timeout=5)
+                except grpc.aio.AioRpcError as exc:
+                    assert exc.code() == grpc.StatusCode.UNAUTHENTICATED
+                    break
+                await asyncio.sleep(0.1)
+            refused_after = time.monotonic() - t0
+            # The call opened before the revocation ends at its next turn.
+            try:
+                for i in range(0, len(speech), 320):
+                    await call.write(pb.ClientMessage(audio=pb.AudioChunk(audio=speech[i:i + 320].tobytes())))
+                await call.done_writing()
+            except grpc.aio.AioRpcError:
+                pass
+            kinds = []
+            try:
+                while (msg := await call.read()) is not grpc.aio.EOF:
+                    kinds.append(msg.WhichOneof("message"))
+            except grpc.aio.AioRpcError:
+                pass
+            return refused_after, await call.code(), await call.details(), kinds
+
+    refused_after, code, details, kinds = asyncio.run(run())
+    assert refused_after < 5.0
+    assert code == grpc.StatusCode.UNAUTHENTICATED and "revoked" in details
+    assert "response_started" not in kinds
+    # The other keys still work.
+    _, ok = _unary(secured, "ListVoices", pb.ListVoicesRequest(), secured["keys"]["acme"])
+    assert ok == grpc.StatusCode.OK

@@ -19,6 +19,17 @@ The interceptor checks every RPC of the Conversation service (health and reflect
 open for probes), enforces the key's limits, and makes the key's tenant the call's tenant
 (`current_principal()`), which the servicer passes to every context-service call.
 
+Limits: an entry's `max_concurrent_calls` / `max_calls_per_minute`; 0 written in the file means
+no per-key limit; a field left out gets the gateway's fair-share default (`KeyDefaults`: a share
+of the pod's call limit and a calls-per-minute), so one tenant with a default key cannot take a
+pod's every call. `keys create` writes the limits it applied.
+
+Live changes (`KeysWatcher`): the gateway re-reads the keys file when it changes (an in-place
+write, a rename, or the symlink swap of a mounted Kubernetes Secret) and on SIGHUP. New calls
+see the new set at once; a call already open with a key that is gone, disabled or re-hashed
+ends at its next turn with UNAUTHENTICATED (`Authenticator.is_current`). A file that fails to
+parse keeps the last good set.
+
 Errors say what to fix and never which part of a key was wrong:
 missing/unknown/malformed/disabled key -> UNAUTHENTICATED; a valid key calling a method it
 is not allowed -> PERMISSION_DENIED; over a limit -> RESOURCE_EXHAUSTED.
@@ -34,6 +45,8 @@ import hmac
 import inspect
 import json
 import logging
+import math
+import os
 import re
 import secrets
 import time
@@ -108,8 +121,10 @@ class KeyEntry:
     id: str
     tenant: str
     hash: str = field(repr=False)
-    max_concurrent_calls: int = 0  # 0 = no per-key limit (the gateway's max_calls still applies)
-    max_calls_per_minute: int = 0  # new Conversation RPCs per rolling minute; 0 = no limit
+    # None = not in the file: the gateway's default share (KeyDefaults); 0 = no per-key limit
+    # (the gateway's max_calls still applies)
+    max_concurrent_calls: int | None = None
+    max_calls_per_minute: int | None = None  # new Conversation RPCs per rolling minute
     methods: frozenset[str] = frozenset(METHODS)
     disabled: bool = False
     kdf: str = field(default="sha256", repr=False)
@@ -128,9 +143,9 @@ class KeyEntry:
 
     def to_json(self) -> dict:
         out: dict = {"id": self.id, "tenant": self.tenant, "hash": self.hash}
-        if self.max_concurrent_calls:
+        if self.max_concurrent_calls is not None:
             out["max_concurrent_calls"] = self.max_concurrent_calls
-        if self.max_calls_per_minute:
+        if self.max_calls_per_minute is not None:
             out["max_calls_per_minute"] = self.max_calls_per_minute
         if self.methods != frozenset(METHODS):
             out["methods"] = sorted(self.methods)
@@ -158,7 +173,10 @@ def parse_entry(raw: Mapping, where: str) -> KeyEntry:
     kdf, params, salt, digest = _parse_hash(stored, f"{where} (id {key_id})")
     limits = {}
     for name in ("max_concurrent_calls", "max_calls_per_minute"):
-        value = raw.get(name, 0)
+        value = raw.get(name)
+        if value is None:
+            limits[name] = None
+            continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise KeysFileError(f"{where} (id {key_id}): {name!r} must be an integer >= 0 (0 = no limit)")
         limits[name] = value
@@ -218,12 +236,18 @@ def write_keys(path: str | Path, entries: Iterable[KeyEntry]) -> None:
     tmp.replace(path)
 
 
+# What `keys create` writes unless told otherwise: half of a default pod's 64 calls, and 120
+# new calls a minute. Written into the entry, so they can be seen and changed.
+DEFAULT_KEY_CONCURRENT_CALLS = 32
+DEFAULT_KEY_CALLS_PER_MINUTE = 120
+
+
 def create_key(
     path: str | Path,
     tenant: str,
     *,
-    max_concurrent_calls: int = 0,
-    max_calls_per_minute: int = 0,
+    max_concurrent_calls: int = DEFAULT_KEY_CONCURRENT_CALLS,
+    max_calls_per_minute: int = DEFAULT_KEY_CALLS_PER_MINUTE,
     methods: Iterable[str] = METHODS,
     kdf: str = "sha256",
 ) -> tuple[str, KeyEntry]:
@@ -270,10 +294,37 @@ class RateWindow:
         return True
 
 
+@dataclass(frozen=True)
+class KeyDefaults:
+    """Limits of a key whose entry does not set them (0 = no limit)."""
+
+    max_concurrent_calls: int = 0
+    max_calls_per_minute: int = 0
+
+    @classmethod
+    def fair_share(cls, max_calls: int, share: float, calls_per_minute: int) -> "KeyDefaults":
+        """`share` of a pod's `max_calls` (at least 1; share 0 = no default limit)."""
+        return cls(max(1, math.ceil(max_calls * share)) if share > 0 else 0, calls_per_minute)
+
+
+@dataclass(frozen=True)
+class Limits:
+    concurrent: int  # 0 = none
+    per_minute: int  # 0 = none
+
+
 class _KeyState:
-    def __init__(self, entry: KeyEntry, clock: Callable[[], float]) -> None:
+    def __init__(self) -> None:
         self.active = 0
-        self.window = RateWindow(entry.max_calls_per_minute, 60.0, clock) if entry.max_calls_per_minute else None
+        self.window: RateWindow | None = None
+        self.per_minute = 0
+
+    def window_for(self, per_minute: int, clock: Callable[[], float]) -> RateWindow | None:
+        """The rolling window of this key's per-minute limit (rebuilt when the limit changes)."""
+        if per_minute != self.per_minute:
+            self.per_minute = per_minute
+            self.window = RateWindow(per_minute, 60.0, clock) if per_minute else None
+        return self.window
 
 
 # ---------------------------------------------------------------------- principal
@@ -283,6 +334,7 @@ class _KeyState:
 class Principal:
     key_id: str  # "" in dev mode
     tenant: str  # "" = the single tenant of dev mode
+    entry: KeyEntry | None = field(default=None, repr=False, compare=False)  # the key as admitted
 
 
 DEV_PRINCIPAL = Principal("", "")
@@ -320,10 +372,12 @@ class Authenticator:
         self,
         entries: Mapping[str, KeyEntry],
         *,
+        defaults: KeyDefaults = KeyDefaults(),
         clock: Callable[[], float] = time.monotonic,
         cache_size: int = 1024,
     ) -> None:
         self.entries = dict(entries)
+        self.defaults = defaults
         self.clock = clock
         self._state: dict[str, _KeyState] = {}
         # scrypt results: keyed digest of a verified key -> key id (bounded LRU).
@@ -336,6 +390,25 @@ class Authenticator:
     @classmethod
     def from_file(cls, path: str | Path, **kw) -> "Authenticator":
         return cls(load_keys(path), **kw)
+
+    def replace_entries(self, entries: Mapping[str, KeyEntry]) -> None:
+        """Swap in a reloaded keys file: new calls see it at once; open calls keep their slots
+        and end at their next turn if their key is no longer current (`is_current`)."""
+        self.entries = dict(entries)
+        self._verified.clear()
+        for key_id in [k for k, st in self._state.items() if k not in self.entries and not st.active]:
+            del self._state[key_id]
+
+    def is_current(self, entry: KeyEntry) -> bool:
+        """Whether the key a call was admitted with is still in the file, enabled, with the same hash."""
+        now = self.entries.get(entry.id)
+        return now is not None and not now.disabled and now.hash == entry.hash
+
+    def limits(self, entry: KeyEntry) -> Limits:
+        """The entry's limits, the gateway's defaults where the entry sets none."""
+        c, m = entry.max_concurrent_calls, entry.max_calls_per_minute
+        return Limits(self.defaults.max_concurrent_calls if c is None else c,
+                      self.defaults.max_calls_per_minute if m is None else m)
 
     async def authenticate(self, key: str | None) -> KeyEntry:
         """The entry of a valid, enabled key; AuthError(UNAUTHENTICATED) otherwise."""
@@ -370,22 +443,24 @@ class Authenticator:
     def _key_state(self, entry: KeyEntry) -> _KeyState:
         state = self._state.get(entry.id)
         if state is None:
-            state = self._state[entry.id] = _KeyState(entry, self.clock)
+            state = self._state[entry.id] = _KeyState()
         return state
 
     def admit(self, entry: KeyEntry, *, stream: bool) -> None:
         """Count one new RPC against the key's limits (a stream also holds a concurrency slot)."""
         state = self._key_state(entry)
-        if stream and entry.max_concurrent_calls and state.active >= entry.max_concurrent_calls:
+        limits = self.limits(entry)
+        if stream and limits.concurrent and state.active >= limits.concurrent:
             raise AuthError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"this API key is at its limit of {entry.max_concurrent_calls} concurrent calls; "
+                f"this API key is at its limit of {limits.concurrent} concurrent calls; "
                 "end a call or retry later",
             )
-        if state.window is not None and not state.window.try_acquire():
+        window = state.window_for(limits.per_minute, self.clock)
+        if window is not None and not window.try_acquire():
             raise AuthError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"this API key is at its limit of {entry.max_calls_per_minute} calls per minute; retry later",
+                f"this API key is at its limit of {limits.per_minute} calls per minute; retry later",
             )
         if stream:
             state.active += 1
@@ -451,7 +526,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 await refuse(context, exc.code, exc.message)
             await context.abort(exc.code, exc.message)
             raise AssertionError("unreachable")  # pragma: no cover - abort raises
-        _principal.set(Principal(entry.id, entry.tenant))
+        _principal.set(Principal(entry.id, entry.tenant, entry))
         logctx.set_fields(tenant=entry.tenant, key_id=entry.id)
         return entry
 
@@ -483,7 +558,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return wrapper
 
 
-def build_authenticator(mode: str, keys_file: str) -> Authenticator | None:
+def build_authenticator(mode: str, keys_file: str, defaults: KeyDefaults = KeyDefaults()) -> Authenticator | None:
     """From the gateway config: None = explicit dev mode (loud WARNING); else the loaded keys."""
     if mode == AUTH_DISABLED:
         log.warning(
@@ -499,9 +574,79 @@ def build_authenticator(mode: str, keys_file: str) -> Authenticator | None:
             "(create one with `telugu-s2s keys create --tenant NAME --file keys.json`), or set "
             "TS2S_GATEWAY_AUTH=disabled for local development"
         )
-    auth = Authenticator.from_file(keys_file)
+    auth = Authenticator.from_file(keys_file, defaults=defaults)
     tenants = sorted({e.tenant for e in auth.entries.values()})
     log.info("API keys loaded", extra={"keys": len(auth.entries), "tenants": len(tenants)})
     if not auth.entries:
         log.warning("the API keys file holds no keys: every call will be refused")
     return auth
+
+
+# ---------------------------------------------------------------------- live reload
+
+
+class KeysWatcher:
+    """Re-reads the keys file when it changes, and on `request_reload()` (SIGHUP).
+
+    A change is any change of the file's resolved path, inode, size or mtime, checked every
+    `interval_s`: an in-place write, an atomic rename, and the `..data` symlink swap by which
+    Kubernetes updates a mounted Secret all show. A file that fails to parse keeps the last
+    good set (one ERROR log line per bad version, `on_result("error")`).
+    """
+
+    def __init__(self, path: str | Path, auth: Authenticator, interval_s: float = 2.0,
+                 on_result: Callable[[str], None] | None = None) -> None:
+        self.path = Path(path)
+        self.auth = auth
+        self.interval_s = interval_s
+        self.on_result = on_result or (lambda result: None)
+        self._seen = self._signature()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def _signature(self) -> tuple | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return os.path.realpath(self.path), st.st_ino, st.st_size, st.st_mtime_ns
+
+    def request_reload(self) -> None:
+        self._wake.set()
+
+    def check(self, force: bool = False) -> str:
+        """Reload if the file changed (or `force`): "reloaded", "unchanged" or "error"."""
+        sig = self._signature()
+        if not force and sig == self._seen:
+            return "unchanged"
+        self._seen = sig
+        try:
+            entries = load_keys(self.path)
+        except KeysFileError as exc:
+            log.error("API keys file not reloaded, the last good keys stay in force: %s", exc)
+            self.on_result("error")
+            return "error"
+        self.auth.replace_entries(entries)
+        log.info("API keys reloaded", extra={"keys": len(entries), "tenants": len({e.tenant for e in entries.values()})})
+        self.on_result("ok")
+        return "reloaded"
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            except TimeoutError:
+                pass
+            force = self._wake.is_set()
+            self._wake.clear()
+            self.check(force=force)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="keys-watcher")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

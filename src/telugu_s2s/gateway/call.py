@@ -42,6 +42,7 @@ from telugu_s2s.common import audio as audio_mod
 from telugu_s2s.common.codes import concat
 from telugu_s2s.common.voices import DEFAULT_VOICE, UnknownVoiceError, get_voice
 from telugu_s2s.gateway import metrics
+from telugu_s2s.gateway.auth import KeyEntry, current_principal
 from telugu_s2s.gateway.buffers import CLOSED, AudioHistory, Barrier, Outbox, OutboxOverflow
 from telugu_s2s.gateway.codec_client import CodecClient, CodecInfo, DecodeStream, EncodeStream
 from telugu_s2s.gateway.config import Config
@@ -90,6 +91,9 @@ class CallDeps:
     unavailable_errors: tuple[type[BaseException], ...] = ()
     # Set when the gateway drains (SIGTERM): calls finish their replies and end.
     draining: asyncio.Event = field(default_factory=asyncio.Event)
+    # Whether the API key a call was admitted with is still valid (None: no keys, dev mode);
+    # checked at each turn, so a revoked key ends the calls it opened at their next turn.
+    key_current: Callable[[KeyEntry], bool] | None = None
 
 
 class TurnTooShort(Exception):
@@ -103,6 +107,8 @@ class GenerationFailed(Exception):
 class WriterStalled(Exception):
     pass
 
+
+REVOKED_MESSAGE = "the API key of this call was revoked or changed; start a new call with a valid key"
 
 DRAIN_MESSAGE = (
     "this gateway is shutting down; start a new call with session_id {session} to continue "
@@ -446,9 +452,15 @@ class Call:
             )
         self._turn_times.append(now)
 
+    def _check_key(self) -> None:
+        entry = current_principal().entry
+        if self.deps.key_current is not None and entry is not None and not self.deps.key_current(entry):
+            raise CallError(grpc.StatusCode.UNAUTHENTICATED, REVOKED_MESSAGE)
+
     async def _on_speech_end(self, ev: SpeechEnd) -> None:
         t_decided = time.perf_counter()
         assert self._encoder is not None and self.settings is not None
+        self._check_key()
         self._count_turn()
         await self._pump_encoder(self._history.index_at_ms(ev.decided_at_ms))
         encoder, self._encoder = self._encoder, None

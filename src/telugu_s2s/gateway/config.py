@@ -25,6 +25,12 @@ class Config:
     # Security (docs/security.md). API keys: "required" (default) or "disabled" (local dev only).
     auth: str = "required"
     api_keys_file: str = ""
+    # The keys file is re-read this often when it changed (and on SIGHUP).
+    keys_reload_interval_s: float = 2.0
+    # A key whose entry sets no limits gets this share of max_calls as its concurrent calls
+    # (0 = no default limit) and this many new calls per minute (0 = none).
+    key_default_call_share: float = 0.5
+    key_default_calls_per_minute: int = 120
     # TLS on the public port (PEM files); client_ca_file also requires client certificates.
     tls_cert_file: str = ""
     tls_key_file: str = ""
@@ -85,9 +91,14 @@ class Config:
             "downstream_timeout_s",
             "max_reply_s",
             "write_stall_s",
+            "keys_reload_interval_s",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.key_default_call_share <= 1:
+            raise ConfigError(f"key_default_call_share must be 0..1, got {self.key_default_call_share}")
+        if self.key_default_calls_per_minute < 0:
+            raise ConfigError(f"key_default_calls_per_minute must be >= 0, got {self.key_default_calls_per_minute}")
         if self.playback_lead_ms < 0:
             raise ConfigError(f"playback_lead_ms must be >= 0, got {self.playback_lead_ms}")
         if not 0 <= self.context_turns <= 10:

@@ -10,6 +10,11 @@ LATENCY_BUCKETS = (
     0.75, 1.0, 2.0, 5.0, 10.0,
 )
 
+KEYS_RELOADS = Counter(
+    "telugu_s2s_gateway_keys_reloads_total",
+    "Reloads of the API keys file after it changed or on SIGHUP, by result (ok, error: the last good keys stay).",
+    ["result"],
+)
 AUTH_REJECTED = Counter(
     "telugu_s2s_gateway_auth_rejected_total",
     "Public RPCs refused by API-key checks, by status (UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED).",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 
 from telugu_s2s.common.service import start_metrics_server
 from telugu_s2s.gateway import metrics
-from telugu_s2s.gateway.auth import AuthInterceptor, build_authenticator
+from telugu_s2s.gateway.auth import AuthInterceptor, KeyDefaults, KeysWatcher, build_authenticator
 from telugu_s2s.gateway.call import CallDeps
 from telugu_s2s.gateway.channels import channel_options
 from telugu_s2s.gateway.codec_client import CodecClient
@@ -31,7 +33,11 @@ class Gateway:
         unavailable_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.cfg = cfg
-        self.auth = build_authenticator(cfg.auth, cfg.api_keys_file)
+        defaults = KeyDefaults.fair_share(cfg.max_calls, cfg.key_default_call_share, cfg.key_default_calls_per_minute)
+        self.auth = build_authenticator(cfg.auth, cfg.api_keys_file, defaults)
+        self.keys_watcher = None if self.auth is None else KeysWatcher(
+            cfg.api_keys_file, self.auth, cfg.keys_reload_interval_s,
+            on_result=lambda result: metrics.KEYS_RELOADS.labels(result).inc())
         self.service = TlsGrpcService(
             "gateway", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.drain_grace_s,
             options=[("grpc.max_receive_message_length", cfg.max_message_bytes)],
@@ -55,8 +61,10 @@ class Gateway:
             interval_s=cfg.health_interval_s,
             on_change=self.service.health.set,
         )
+        key_current = None if self.auth is None else self.auth.is_current
         self.servicer = ConversationServicer(
-            cfg, CallDeps(self.codec, self.context, generator, self.monitor, unavailable_errors)
+            cfg, CallDeps(self.codec, self.context, generator, self.monitor, unavailable_errors,
+                          key_current=key_current)
         )
         conversation_pb2_grpc.add_ConversationServicer_to_server(self.servicer, self.service.server)
         self.service.on_drain(self.monitor.stop)
@@ -71,13 +79,22 @@ class Gateway:
         await self.monitor.check_once()
         if monitor:
             self.monitor.start()
+        if self.keys_watcher is not None:
+            self.keys_watcher.start()
         return port
+
+    def install_reload_signal(self) -> None:
+        """SIGHUP re-reads the API keys file at once."""
+        if self.keys_watcher is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.keys_watcher.request_reload)
 
     async def _drain_calls(self) -> None:
         """Calls stop taking input, finish their replies and end with UNAVAILABLE (resume elsewhere)."""
         self.servicer.deps.draining.set()
 
     async def _close_clients(self) -> None:
+        if self.keys_watcher is not None:
+            await self.keys_watcher.stop()
         await self.monitor.stop()
         await self.codec.close()
         await self.context.close()
@@ -102,6 +119,7 @@ async def serve(cfg: Config) -> None:
     start_metrics_server(cfg.host, cfg.metrics_port)
     await gateway.start()
     gateway.service.install_signal_handlers()
+    gateway.install_reload_signal()
     log.info(
         "gateway ready" if gateway.monitor.ready else "gateway started; waiting for downstreams",
         extra={"downstreams": {k: v[1] for k, v in gateway.monitor.status().items()}},

@@ -73,8 +73,10 @@ class ContextFilter(logging.Filter):
 
 
 _PATTERNS = (
-    (re.compile(r"(?i)(bearer\s+)[^\s'\",]+"), r"\1[REDACTED]"),
-    (re.compile(r"ts2s_[0-9a-f]{12}\.[A-Za-z0-9_-]+"), "ts2s_[REDACTED]"),
+    # an authorization-like header: its whole value, whatever the scheme or encoding
+    (re.compile(r"(?i)((?:proxy-)?authori[sz]ation|x-api-key)([\"']?\s*[:=,]\s*).*"), r"\1\2[REDACTED]"),
+    (re.compile(r"(?i)\b(bearer|basic|digest|negotiate)(\s+)[^\s'\",]+"), r"\1\2[REDACTED]"),
+    (re.compile(r"ts2s_\S*"), "ts2s_[REDACTED]"),  # a key, up to a stray byte's tail
     (re.compile(r"(?i)((?:rediss?|https?|grpcs?|amqp|postgres(?:ql)?)://[^:/@\s]*:)[^@\s]+@"), r"\1[REDACTED]@"),
     (re.compile(r"(?i)((?:password|passwd|secret|api[_-]?key|token)[\"']?\s*[=:]\s*[\"']?)[^\s'\",}]+"), r"\1[REDACTED]"),
 )

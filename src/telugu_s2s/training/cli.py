@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="write models/MANIFEST.json; copy the S2S checkpoint to Triton")
     _common(ex)
     ex.add_argument("--eval-json", type=Path, default=None)
+    ex.add_argument("--served-eval-json", type=Path, default=None,
+                    help="the report of `eval --served --json ...` against a stack serving these models")
     ex.add_argument("--triton-repo", type=Path, default=None, help="Triton model repository to copy into")
 
     al = sub.add_parser("all", help="data -> codec -> S2S corpus -> encode -> s2s -> eval -> export")
@@ -217,12 +219,15 @@ def cmd_export(args, eval_scores: dict | None = None, timings: dict | None = Non
         eval_scores = json.loads(Path(args.eval_json).read_text())
     if eval_scores:
         eval_scores = {k: v for k, v in eval_scores.items() if k != "details"}
-    extra = None
+    extra = {}
     if codec_data_dir is not None and Path(codec_data_dir) != Path(args.data_dir):
         codec_info = load_info(codec_data_dir)
         extra = {"codec_data_version": codec_info.get("data_version"), "codec_data_counts": codec_info.get("counts")}
+    if getattr(args, "served_eval_json", None):
+        served = json.loads(Path(args.served_eval_json).read_text())
+        extra["eval_served"] = {k: v for k, v in served.items() if k != "details"}
     path = write_manifest(args.models_dir, command=command or "python -m telugu_s2s.training " + shlex.join(sys.argv[1:]),
-                          data_info=load_info(args.data_dir), eval_scores=eval_scores, timings=timings, extra=extra)
+                          data_info=load_info(args.data_dir), eval_scores=eval_scores, timings=timings, extra=extra or None)
     out = {"manifest": str(path)}
     if getattr(args, "triton_repo", None):
         out["triton"] = str(export_triton(args.models_dir / "s2s", args.triton_repo))

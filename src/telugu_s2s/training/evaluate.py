@@ -1,12 +1,21 @@
-"""`eval`: codec quality and S2S reply/voice/context accuracy on held-out caller voices.
+"""`eval`: codec quality and S2S replies on held-out callers, in dialogues training never saw.
 
-S2S scores (test split = caller voices never seen in training):
-- reply_accuracy: the decoded reply is nearer (DTW on log-mel) to the right answer than to
-  every other answer in the same voice. References go through the same codec first.
-- voice_accuracy: among the four voices' renderings of the right answer, the nearest is the
-  requested voice.
-- context_accuracy / context_accuracy_without_context: the name-recall turns ("నా పేరు
-  ఏమిటి?") scored with the real earlier turns as context, and with the context removed.
+The test split (synth.plan) holds the held-out callers only, every clip degraded at random
+(level, noise, telephone band), in dialogues composed with a seed: every question as a first
+turn in a seen phrasing and in its held-out phrasing, every out-of-domain test sentence, and
+multi-turn dialogues with unrelated turns and name introductions and recalls at random places.
+Each turn is generated greedily with the dialogue's earlier turns as context, decoded with the
+codec and scored by `ReplyScorer` (log-mel DTW against every answer in every voice, through
+the same codec):
+- reply accuracy: the nearest answer in the requested voice is the right one; reported over
+  all turns and per category (`categories`): first turns, turns after unrelated context,
+  held-out phrasings, name introductions, name recalls with and without their context (the
+  control: the recall asked again with the context removed), the out-of-domain fallback rate;
+- voice accuracy: among the four voices' renderings of the right answer, the nearest is the
+  requested voice;
+- the share of replies within +-30 % of the right answer's duration;
+- per-turn rows (`details`) and the most frequent confusions.
+`served_eval` speaks the same dialogues into a running stack and reports the same way.
 Codec scores: log-mel L1 (80 mels, natural log, floor 1e-5, at 24 kHz) and SI-SNR of the
 codec vs random weights vs an 8 kHz telephone-band copy (vs the official weights when given);
 codebook usage (share of codes used on the test audio).

@@ -345,3 +345,128 @@ async def call_with(stack, metadata, messages) -> CallResult:
     except grpc.aio.AioRpcError:
         pass
     return CallResult(received, await call.code(), await call.details())
+
+
+# ---------------------------------------------------------------------- fair share, live reload
+
+
+def test_keys_without_limits_get_the_gateways_fair_share(tmp_path):
+    from telugu_s2s.gateway.auth import AuthError, KeyDefaults, Limits
+
+    path = tmp_path / "keys.json"
+    _, made = create_key(path, "acme")
+    assert (made.max_concurrent_calls, made.max_calls_per_minute) == (32, 120)  # written, so visible
+    raw = {"id": "a" * 12, "tenant": "globex", "hash": hash_key("x")}
+    bare = parse_entry(raw, "bare")
+    unlimited = parse_entry({**raw, "id": "b" * 12, "max_concurrent_calls": 0, "max_calls_per_minute": 0}, "zero")
+    assert bare.max_concurrent_calls is None and "max_concurrent_calls" not in bare.to_json()
+    assert unlimited.to_json()["max_concurrent_calls"] == 0
+    defaults = KeyDefaults.fair_share(max_calls=5, share=0.5, calls_per_minute=7)
+    assert defaults == KeyDefaults(3, 7)
+    auth = Authenticator({e.id: e for e in (bare, unlimited, made)}, defaults=defaults)
+    assert auth.limits(bare) == Limits(3, 7)
+    assert auth.limits(unlimited) == Limits(0, 0)
+    assert auth.limits(made) == Limits(32, 120)
+    for _ in range(3):
+        auth.admit(bare, stream=True)
+    with pytest.raises(AuthError) as err:
+        auth.admit(bare, stream=True)
+    assert err.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "3 concurrent calls" in err.value.message
+    for _ in range(10):
+        auth.admit(unlimited, stream=True)
+
+
+def test_watcher_reloads_in_place_writes_renames_and_secret_symlink_swaps(tmp_path):
+    from telugu_s2s.gateway.auth import KeysWatcher, write_keys
+
+    # A mounted Secret: keys.json -> ..data/keys.json, ..data -> ..<timestamp> (swapped atomically).
+    mount = tmp_path / "secret"
+    (mount / "..v1").mkdir(parents=True)
+    _, first = create_key(mount / "..v1" / "keys.json", "acme")
+    (mount / "..data").symlink_to("..v1")
+    (mount / "keys.json").symlink_to("..data/keys.json")
+    auth = Authenticator(load_keys(mount / "keys.json"))
+    results = []
+    watcher = KeysWatcher(mount / "keys.json", auth, on_result=results.append)
+    assert watcher.check() == "unchanged"
+
+    (mount / "..v2").mkdir()
+    _, second = create_key(mount / "..v2" / "keys.json", "globex")
+    (mount / "..data_tmp").symlink_to("..v2")
+    (mount / "..data_tmp").replace(mount / "..data")
+    assert watcher.check() == "reloaded"
+    assert set(auth.entries) == {second.id} and not auth.is_current(first) and auth.is_current(second)
+
+    # A file that does not parse: the last good keys stay, one error is reported.
+    (mount / "..v3").mkdir()
+    (mount / "..v3" / "keys.json").write_text("{not json")
+    (mount / "..data_tmp").symlink_to("..v3")
+    (mount / "..data_tmp").replace(mount / "..data")
+    assert watcher.check() == "error"
+    assert watcher.check() == "unchanged"  # reported once per bad version
+    assert set(auth.entries) == {second.id}
+
+    # A plain file rewritten in place (and a disabled key) also counts; SIGHUP forces a reload.
+    plain = tmp_path / "keys.json"
+    _, k = create_key(plain, "acme")
+    auth2 = Authenticator(load_keys(plain))
+    w2 = KeysWatcher(plain, auth2)
+    write_keys(plain, [parse_entry({**k.to_json(), "disabled": True}, "x")])
+    assert w2.check() == "reloaded" and not auth2.is_current(k)
+    assert w2.check(force=True) == "reloaded"
+    assert results == ["ok", "error"]
+
+
+async def test_revoked_key_refuses_new_calls_and_ends_open_ones_at_their_next_turn(make_stack, tmp_path,
+                                                                                   telugu_speech):
+    from telugu_s2s.gateway.auth import write_keys
+
+    path = tmp_path / "keys.json"
+    keep, _ = create_key(path, "acme")
+    gone, gone_entry = create_key(path, "acme")
+    s = await make_stack(cfg_kw={"auth": "required", "api_keys_file": str(path), "keys_reload_interval_s": 0.05})
+    live = LiveCall(_Stub(s.stub, md(gone)))
+    await live.send(config_message())
+    await live.wait("session_started")
+    write_keys(path, [e for e in load_keys(path).values() if e.id != gone_entry.id])
+
+    async def refused() -> None:
+        while (await _code(s.stub.ListVoices(pb.ListVoicesRequest(), metadata=md(gone))))[0] == grpc.StatusCode.OK:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(refused(), 5.0)
+    assert (await _code(s.stub.ListVoices(pb.ListVoicesRequest(), metadata=md(keep))))[0] == grpc.StatusCode.OK
+    # The open call ends at its next turn, with UNAUTHENTICATED and a reason.
+    await live.send(*_speech_turn(telugu_speech))
+    res = await live.finish()
+    assert res.code == grpc.StatusCode.UNAUTHENTICATED and "revoked" in res.details
+    assert not res.of("response_started")
+
+
+async def test_two_tenants_with_default_keys_each_get_their_share(make_stack, tmp_path):
+    path = tmp_path / "keys.json"
+    raw = [{"id": f"{i:012x}", "tenant": t} for i, t in ((1, "acme"), (2, "globex"))]
+    keys = {}
+    for r, tenant in zip(raw, ("acme", "globex")):
+        key = f"ts2s_{r['id']}.{'k' * 43}"
+        r["hash"] = hash_key(key)
+        keys[tenant] = key
+    path.write_text(json.dumps({"keys": raw}))  # no limits written: the gateway's defaults apply
+    s = await make_stack(cfg_kw={"auth": "required", "api_keys_file": str(path), "max_calls": 4,
+                                 "key_default_call_share": 0.5})
+    held = []
+    for _ in range(2):
+        live = LiveCall(_Stub(s.stub, md(keys["acme"])))
+        await live.send(config_message())
+        await live.wait("session_started")
+        held.append(live)
+    hog = await call_with(s, md(keys["acme"]), [config_message()])
+    assert hog.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "2 concurrent calls" in hog.details
+    other = []
+    for _ in range(2):
+        live = LiveCall(_Stub(s.stub, md(keys["globex"])))
+        await live.send(config_message())
+        await live.wait("session_started")
+        other.append(live)
+    for live in held + other:
+        assert (await live.finish()).code == grpc.StatusCode.OK

@@ -42,6 +42,13 @@ KEY = "ts2s_0123456789ab.Zm9vYmFyYmF6cXV4cXV1eHl6enk0NTY3ODkwMTIzNDU2"
         "redis://:hunter2-secret@redis:6379/0",
         "password=hunter2-secret",
         '{"api_key": "hunter2-secret"}',
+        # a stray byte inside the key: its tail too
+        f"invalid metadata value b'Bearer {KEY[:20]}\\xff{KEY[20:]}'",
+        f"metadata ('authorization', b'\\xfe\\xff {KEY}')",
+        # another scheme, base64 of the key
+        "authorization: Basic dHMyc19odW50ZXIyLXNlY3JldA==hunter2-secret",
+        "Basic dHMyc19odW50ZXIyLXNlY3JldA==hunter2-secret sent",
+        "x-api-key=hunter2-secret",
     ],
 )
 def test_secrets_are_redacted(capture, text):
