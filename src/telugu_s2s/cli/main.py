@@ -134,9 +134,15 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return bench_main(a)
 
 
+# `telugu-s2s train all|encode|export ...` reach the pipeline's own top-level stages.
+TRAIN_STAGES = ("all", "encode", "export")
+
+
 def cmd_training(a: argparse.Namespace, rest: list[str]) -> int:
     from telugu_s2s.training.cli import main as training_main
 
+    if a.command == "train" and rest and rest[0] in TRAIN_STAGES:
+        return int(training_main(rest) or 0)
     return int(training_main([a.command, *rest]) or 0)
 
 
@@ -191,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys_cli.add_parser(sub)
 
-    for name, text in (("data", "make the training corpus"), ("train", "train the codec / S2S models"),
+    for name, text in (("data", "make the training corpus"),
+                       ("train", "train the codec / S2S models (`train all` runs the whole pipeline)"),
                        ("eval", "evaluate the trained models")):
         t = sub.add_parser(name, help=text, add_help=False)
         t.set_defaults(func=None)

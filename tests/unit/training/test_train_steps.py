@@ -388,3 +388,33 @@ def test_manifest_names_the_codec_corpus_when_it_differs(tmp_path):
     assert doc["data_version"] == "telugu-synth-s2s" and doc["codec_data_version"] == "telugu-synth-codec"
     cli.cmd_export(args, {"n": 1}, {}, "cmd", codec_data_dir=tmp_path / "s2s_corpus")
     assert "codec_data_version" not in json.loads((models / "MANIFEST.json").read_text())
+
+
+def test_served_eval_speaks_every_dialogue_and_each_recall_again_alone():
+    from telugu_s2s.training.served_eval import dialogues
+
+    def row(did, i, kind):
+        return {"dialogue_id": did, "turn_index": i, "kind": kind}
+
+    rows = [row("d2", 1, "name_recall"), row("d1", 0, "qa"), row("d2", 0, "name_intro"), row("d2", 2, "qa")]
+    calls = dialogues(rows)
+    assert [([r["turn_index"] for r in turns], ctx) for turns, ctx in calls] == [
+        ([0], True), ([0, 1, 2], True), ([1], False)]
+    assert calls[2][0][0]["kind"] == "name_recall"
+
+
+def test_product_cli_reaches_every_training_stage(monkeypatch):
+    from telugu_s2s.cli import main as product
+    from telugu_s2s.training import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda argv: seen.append(argv) or 0)
+    for argv in (["train", "all", "--s2s-steps", "5"], ["train", "encode"], ["train", "export"], ["train", "s2s"],
+                 ["eval", "--served"], ["data", "synth"]):
+        assert product.main(argv) == 0
+    assert seen == [["all", "--s2s-steps", "5"], ["encode"], ["export"], ["train", "s2s"], ["eval", "--served"],
+                    ["data", "synth"]]
+    # and the real parser accepts what they become
+    p = cli.build_parser()
+    assert p.parse_args(["all", "--s2s-steps", "5"]).s2s_steps == 5
+    assert p.parse_args(["eval", "--served", "--target", "h:1"]).served
