@@ -262,8 +262,28 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
         "in_domain_fallback_rate": mean([d["nearest"] == FALLBACK for d in in_domain]),
         "duration_within_30pct": mean([abs(d["duration_ratio"] - 1.0) <= 0.3 for d in answered]),
         "no_reply": sum(not d["nearest"] for d in scored),
+        "by_caller": _split_by(scored, lambda d: d.get("caller")),
+        "by_condition": _split_by(scored, _condition),
         "confusions": [{"expected": e, "answered": g, "count": n} for (e, g), n in misses.most_common(15)],
     }
+
+
+def _condition(d: dict) -> str:
+    """The line a turn came over: telephone band or wide band, noisy or clean, peak level."""
+    aug = d.get("aug") or {}
+    if not aug:
+        return "clean"
+    band = "telephone" if aug.get("telephone") else "wideband"
+    noise = "noisy" if aug.get("snr_db") is not None else "quiet"
+    level = "level<-20dB" if aug.get("level_db", 0) < -20 else "level>=-20dB"
+    return f"{band}/{noise}/{level}"
+
+
+def _split_by(details: list[dict], key) -> dict:
+    groups: dict[str, list[bool]] = {}
+    for d in details:
+        groups.setdefault(str(key(d)), []).append(d["reply_ok"])
+    return {k: {"accuracy": round(float(np.mean(v)), 4), "n": len(v)} for k, v in sorted(groups.items())}
 
 
 def detail_row(r: dict, with_context: bool, score: dict, **extra) -> dict:
