@@ -63,3 +63,22 @@ def test_unary_bad_input(stack):
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
         voices = stub.ListVoices(pb.ListVoicesRequest(), timeout=5)
         assert [v.id for v in voices.voices] == ["arjun", "ravi", "priya", "lakshmi"]
+
+
+def test_talk_with_no_speech_says_so_instead_of_waiting(stack, tmp_path, capsys):
+    import time
+
+    import numpy as np
+
+    from telugu_s2s.cli.main import main as cli_main
+    from telugu_s2s.client.wav import write_wav
+
+    wav = tmp_path / "silence.wav"
+    write_wav(wav, np.zeros(16000 * 2, np.int16), 16000)
+    t0 = time.monotonic()
+    rc = cli_main(["talk", "--target", stack.cfg.gateway_target, "--input", str(wav),
+                   "--output", str(tmp_path / "reply.wav"), "--fast"])
+    assert rc == 1
+    assert f"no speech detected in {wav}" in capsys.readouterr().err
+    assert time.monotonic() - t0 < 30  # the caller's turn timeout is 60 s: it did not wait for it
+    assert not (tmp_path / "reply.wav").exists()

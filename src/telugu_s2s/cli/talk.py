@@ -8,7 +8,7 @@ import sys
 
 import grpc
 
-from telugu_s2s.client.caller import CallFailed, CallOptions, CallResult, converse
+from telugu_s2s.client.caller import NO_SPEECH, CallFailed, CallOptions, CallResult, converse
 from telugu_s2s.client.wav import WavError, read_wav_as, write_wav
 
 
@@ -32,6 +32,10 @@ def summary(result: CallResult) -> dict:
     }
 
 
+class NoSpeech(RuntimeError):
+    pass
+
+
 def run_talk(target: str, input_path, output_path, voice: str, session: str, realtime: bool,
              output_rate: int, api_key: str = "", ca_file: str = "") -> dict:
     audio = read_wav_as(input_path, 16000)
@@ -42,6 +46,8 @@ def run_talk(target: str, input_path, output_path, voice: str, session: str, rea
     if not result.turns:
         raise CallFailed(grpc.StatusCode.UNKNOWN,
                          "the call ended without a reply: " + "; ".join(f"{c}: {m}" for c, m in result.errors))
+    if any(code == NO_SPEECH for code, _ in result.turns[-1].errors):
+        raise NoSpeech(f"no speech detected in {input_path}")
     write_wav(output_path, result.turns[-1].reply_pcm(), output_rate)
     return summary(result)
 
@@ -53,7 +59,7 @@ def talk(a) -> int:
     except WavError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except CallFailed as exc:
+    except (CallFailed, NoSpeech) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if out["untrained_model"]:

@@ -21,6 +21,10 @@ from telugu_s2s.v1 import conversation_pb2_grpc as pb_grpc
 
 CHUNK_MS = 20
 INPUT_RATE = 16000
+# After an utterance and its pause are sent, how long to wait for the gateway's SpeechStarted
+# before the turn counts as holding no speech (a NO_SPEECH error on that turn).
+NO_SPEECH_GRACE_S = 2.0
+NO_SPEECH = "NO_SPEECH"
 
 
 @dataclass
@@ -128,10 +132,10 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
         reply_playing.clear()
         progress.set()
 
-    async def wait_or_fill(done) -> None:
+    async def wait_or_fill(done, timeout_s: float | None = None) -> None:
         """Keep the line open (realtime) or just wait (fast) until done() holds."""
         nonlocal clock
-        deadline = time.monotonic() + opts.turn_timeout_s
+        deadline = time.monotonic() + (opts.turn_timeout_s if timeout_s is None else timeout_s)
         while not done() and time.monotonic() < deadline:
             if opts.realtime:
                 clock = await send_audio(silence, clock)
@@ -143,6 +147,7 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
                     pass
 
     clock: float | None = None
+    speech_starts = 0  # SpeechStarted events seen
 
     session_ready = asyncio.Event()
 
@@ -162,10 +167,16 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
                 else:
                     await wait_or_fill(lambda: finished >= i)
             reply_audio_ms = 0.0
+            starts_before = speech_starts
             for data in _chunks(utt, chunk):
                 clock = await send_audio(data, clock)
             for _ in range(opts.pause_ms // CHUNK_MS):
                 clock = await send_audio(silence, clock)
+            await wait_or_fill(lambda: speech_starts > starts_before or finished > i, NO_SPEECH_GRACE_S)
+            if speech_starts == starts_before and finished <= i:
+                # The gateway heard nothing it took for speech: say so now, not after a timeout.
+                result.turns.append(TurnResult(errors=[(NO_SPEECH, f"no speech detected in utterance {i + 1}")]))
+                finish_turn()
         await wait_or_fill(lambda: finished >= len(utterances))
         await outbox.put(pb.ClientMessage(control=pb.Control(type=pb.Control.END_OF_INPUT)))
         await outbox.put(None)
@@ -189,6 +200,7 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
                     result.untrained_model = s.untrained_model
                     session_ready.set()
                 elif kind == "speech_started":
+                    speech_starts += 1
                     current = TurnResult(speech_started_at=now)
                     if reply_playing.is_set() and result.turns:
                         result.turns[-1].interrupted_at = now
