@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--more-callers", action="store_true",
                     help="20 more espeak-ng training callers (30 in all) and 2 more held-out ones (4 in all)")
     ds.add_argument("--formant-jitter", type=_share, default=0.0, metavar="F",
-                    help="per-dialogue vocal-tract scale 1 +- F for training callers (e.g. 0.1; 0 = off)")
+                    help="per-clip vocal-tract scale 1 +- F for training callers (e.g. 0.1; 0 = off)")
+    ds.add_argument("--variants", type=int, default=1, metavar="N",
+                    help="clips per (training caller, utterance), each rendered and degraded anew (default 1)")
 
     train = sub.add_parser("train", help="train a model")
     tsub = train.add_subparsers(dest="train_cmd", required=True)
@@ -117,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--official-weights", type=Path, default=None)
     al.add_argument("--s2s-callers", choices=("more", "default"), default="more",
                     help="callers of the S2S corpus: 22 (more, default) or the codec corpus's 10")
+    al.add_argument("--s2s-variants", type=int, default=3, metavar="N",
+                    help="clips per (training caller, utterance) in the S2S corpus (default 3)")
     al.add_argument("--s2s-formant-jitter", type=_share, default=0.1, metavar="F",
                     help="vocal-tract jitter of the S2S corpus (default 0.1; 0 with --s2s-callers default "
                          "trains S2S on the codec corpus itself)")
@@ -134,7 +138,7 @@ def cmd_synth(args) -> dict:
     from telugu_s2s.training.synth import SynthConfig, callers_with_more, held_out_with_more, synth
 
     cfg = SynthConfig(data_dir=args.data_dir, seed=args.seed, workers=args.workers,
-                      jitter_formant=getattr(args, "formant_jitter", 0.0))
+                      jitter_formant=getattr(args, "formant_jitter", 0.0), train_variants=getattr(args, "variants", 1))
     if getattr(args, "more_callers", False):
         cfg = replace(cfg, callers=callers_with_more(cfg.callers, cfg.held_out),
                       held_out=held_out_with_more(cfg.held_out))
@@ -246,7 +250,7 @@ def cmd_all(args) -> dict:
         return res
 
     args.workers = 2
-    args.more_callers, args.formant_jitter = False, 0.0
+    args.more_callers, args.formant_jitter, args.variants = False, 0.0, 1
     stage("data_synth", lambda: cmd_synth(args))
     codec = stage("train_codec", lambda: cmd_codec(args, args.codec_steps))
     s2s_args = s2s_corpus_args(args)
@@ -267,16 +271,16 @@ def s2s_corpus_args(args) -> argparse.Namespace:
     """The arguments of `all`'s S2S stages (synth, encode, train, eval).
 
     The codec learns the sound of Telugu from the default corpus; the S2S model has to tell what
-    was said by voices it never heard, so by default it trains on a richer corpus: 22 training
-    callers, each dialogue at its own vocal-tract scale, in <data-dir>/s2s. The held-out callers'
-    val/test renderings are the same files in both corpora. Without either option the S2S stages
-    use the codec corpus itself (`args`).
+    was said by voices it never heard, so by default it trains on a richer corpus in
+    <data-dir>/s2s: 30 training callers, 3 clips of every utterance per caller, each at its own
+    vocal-tract scale. Its test and val hold 4 held-out callers. Without those options the S2S
+    stages use the codec corpus itself (`args`).
     """
     more = args.s2s_callers == "more"
-    if not more and not args.s2s_formant_jitter:
+    if not more and not args.s2s_formant_jitter and args.s2s_variants == 1:
         return args
     return argparse.Namespace(**{**vars(args), "data_dir": args.data_dir / "s2s", "more_callers": more,
-                                 "formant_jitter": args.s2s_formant_jitter})
+                                 "formant_jitter": args.s2s_formant_jitter, "variants": args.s2s_variants})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,13 +64,19 @@ def encode_corpus(data_dir: Path, codec_dir: Path, out: Path | None = None, prog
                 rels.add(r["reply_audio"])
     for r in synth.read_jsonl(data_dir / "references.jsonl"):
         rels.add(r["audio"])
-    codes = {}
-    for rel in tqdm(sorted(rels), desc="encode", unit="utt", disable=not progress):
-        codes[rel] = codec_codes(model, synth.read_audio(data_dir / rel), arch.sample_rate).astype(np.int16)
     out = Path(out) if out else data_dir / "codes.npz"
+    codes: dict[str, np.ndarray] = {}
+    stamp = out.with_name(out.stem + ".codec")  # which codec made `out`: reuse its codes only then
+    if out.exists() and stamp.exists() and stamp.read_text() == loaded.weights_id:
+        with np.load(out) as z:
+            codes = {k.replace("|", "/"): z[k] for k in z.files if k.replace("|", "/") in rels}
+        log.info("reusing %d codes of %s (same codec)", len(codes), out)
+    for rel in tqdm(sorted(rels - set(codes)), desc="encode", unit="utt", disable=not progress):
+        codes[rel] = codec_codes(model, synth.read_audio(data_dir / rel), arch.sample_rate).astype(np.int16)
     tmp = out.with_name(out.stem + ".tmp.npz")
     np.savez_compressed(tmp, **{k.replace("/", "|"): v for k, v in codes.items()})
     tmp.replace(out)
+    stamp.write_text(loaded.weights_id)
     log.info("encoded %d files with %s -> %s", len(codes), loaded.weights_id, out)
     return out
 

@@ -259,6 +259,7 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
         "by_category": {c: {"accuracy": mean(v), "n": len(v)} for c, v in sorted(cats.items())},
         "ood_fallback_rate": mean(cats.get("ood_fallback", [])),
         "in_domain_accuracy": mean([d["reply_ok"] for d in in_domain]),
+        "n_in_domain": len(in_domain),
         "in_domain_fallback_rate": mean([d["nearest"] == FALLBACK for d in in_domain]),
         "duration_within_30pct": mean([abs(d["duration_ratio"] - 1.0) <= 0.3 for d in answered]),
         "no_reply": sum(not d["nearest"] for d in scored),

@@ -57,7 +57,7 @@ class S2STrainConfig:
     codec_dir: Path = Path("models/codec")
     run_dir: Path = Path("runs/s2s")
     out_dir: Path = Path("models/s2s")
-    steps: int = 8000
+    steps: int = 11000
     batch_size: int = 16
     lr: float = 3e-3
     weight_decay: float = 0.01

@@ -159,6 +159,8 @@ class SynthConfig:
     # band, the silence around a turn. False = clean, peak-normalized renders.
     augment: bool = True
     test_dialogues: int = 40  # composed multi-turn test dialogues (and as many val / 2)
+    # Clips per (training caller, training utterance), each its own jittered, degraded render.
+    train_variants: int = 1
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,7 @@ def data_version(cfg: SynthConfig) -> str:
             "jitter": [cfg.jitter_speed, cfg.jitter_pitch] + ([cfg.jitter_formant] if cfg.jitter_formant else []),
             "augment": cfg.augment,
             "test_dialogues": cfg.test_dialogues,
+            **({"train_variants": cfg.train_variants} if cfg.train_variants != 1 else {}),
             "espeak": espeak_version(),
         },
         sort_keys=True,
@@ -390,7 +393,9 @@ def plan(cfg: SynthConfig) -> tuple[list[dict], dict[str, tuple[str, EspeakVoice
                                                          max(1, cfg.limit // len(kinds)))]
     for caller in train_callers:
         for i, u in enumerate(train_utts):
-            row("train", f"train-{caller.id}-{i:03d}", 0, u, u.reply, -1, caller, "")
+            for v in range(cfg.train_variants):  # variant 0 keeps the id it had before variants
+                suffix = f"-v{v}" if v else ""
+                row("train", f"train-{caller.id}-{i:03d}{suffix}", 0, u, u.reply, -1, caller, "")
     held_utts = corpus.utterances("test")
     for split, n_dialogues in (("test", cfg.test_dialogues), ("val", max(1, cfg.test_dialogues // 2))):
         rng = random.Random(f"{cfg.seed}|{split}")

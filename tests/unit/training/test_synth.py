@@ -226,3 +226,19 @@ def test_more_callers_adds_training_callers_and_keeps_the_held_out_ones():
     assert len(ids) == len(set(ids))
     product = {v.variant for v in synth_mod.PRODUCT_VOICES.values()}
     assert not {c.variant for c in callers} & product
+
+
+def test_train_variants_render_each_training_utterance_anew_and_leave_the_test_alone(tmp_path):
+    from dataclasses import replace
+
+    one = tiny_cfg(tmp_path)
+    three = replace(one, train_variants=3)
+    rows1, _ = synth_mod.plan(one)
+    rows3, _ = synth_mod.plan(three)
+    train1 = [r for r in rows1 if r["split"] == "train"]
+    train3 = [r for r in rows3 if r["split"] == "train"]
+    assert len(train3) == 3 * len(train1)
+    assert {r["user_audio"] for r in train1} < {r["user_audio"] for r in train3}  # variant 0 unchanged
+    assert len({r["user_audio"] for r in train3}) == len(train3)  # every variant its own render
+    assert [r for r in rows1 if r["split"] != "train"] == [r for r in rows3 if r["split"] != "train"]
+    assert synth_mod.data_version(one) != synth_mod.data_version(three)

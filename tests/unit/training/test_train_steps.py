@@ -340,12 +340,13 @@ def test_synth_flags_reach_the_synth_config(monkeypatch):
 def test_all_trains_s2s_on_the_richer_corpus_and_the_codec_on_the_default_one(tmp_path, monkeypatch):
     from telugu_s2s.training import cli
 
-    calls = []
+    calls, variants = [], []
 
     def record(name):
         def fn(args, *rest, **kw):
             calls.append((name, Path(args.data_dir), getattr(args, "more_callers", None),
                           getattr(args, "formant_jitter", None), kw.get("codec_data_dir")))
+            variants.append(getattr(args, "variants", None))
             return {}
         return fn
 
@@ -362,10 +363,12 @@ def test_all_trains_s2s_on_the_richer_corpus_and_the_codec_on_the_default_one(tm
         ("cmd_eval", data / "s2s", True, 0.1, None),
         ("cmd_export", data / "s2s", True, 0.1, data),
     ]
+    assert variants == [1, 1, 3, 3, 3, 3, 3]  # the codec corpus one clip each, the S2S corpus three
 
     calls.clear()
     cli.cmd_all(cli.build_parser().parse_args(
-        ["all", "--data-dir", str(data), "--s2s-callers", "default", "--s2s-formant-jitter", "0"]))
+        ["all", "--data-dir", str(data), "--s2s-callers", "default", "--s2s-formant-jitter", "0",
+         "--s2s-variants", "1"]))
     assert [c[0] for c in calls] == ["cmd_synth", "cmd_codec", "cmd_encode", "cmd_s2s", "cmd_eval", "cmd_export"]
     assert {c[1] for c in calls} == {data}
 
@@ -418,3 +421,21 @@ def test_product_cli_reaches_every_training_stage(monkeypatch):
     p = cli.build_parser()
     assert p.parse_args(["all", "--s2s-steps", "5"]).s2s_steps == 5
     assert p.parse_args(["eval", "--served", "--target", "h:1"]).served
+
+
+def test_encode_reuses_the_codes_of_the_same_codec_only(tiny_data, tiny_codec, tmp_path, monkeypatch):
+    from telugu_s2s.training import encode as enc
+
+    cfg, _ = tiny_codec
+    out = enc.encode_corpus(tiny_data, cfg.out_dir, out=tmp_path / "codes.npz", progress=False)
+    first = enc.load_codes(out)
+    calls = []
+    real = enc.codec_codes
+    monkeypatch.setattr(enc, "codec_codes", lambda *a: calls.append(1) or real(*a))
+    enc.encode_corpus(tiny_data, cfg.out_dir, out=out, progress=False)
+    again = enc.load_codes(out)
+    assert calls == [] and set(again) == set(first)
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    (tmp_path / "codes.codec").write_text("another-codec@0123")  # made by another codec: encode anew
+    enc.encode_corpus(tiny_data, cfg.out_dir, out=out, progress=False)
+    assert len(calls) == len(first)
