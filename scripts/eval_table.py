@@ -31,7 +31,7 @@ def _cell(report: dict | None, key: str) -> str:
 def _value(report: dict | None, key: str, n_key: str = "n") -> str:
     if report is None or report.get(key) is None:
         return "-"
-    return f"{report[key]:.3f} (n = {report[n_key]})"
+    return f"{report[key]:.3f} (n = {report.get(n_key, '?')})"
 
 
 def tables(offline: dict, served: dict | None) -> str:

@@ -30,6 +30,8 @@ EXAMPLES = {
     "naa_peru_ramu.wav": "నా పేరు రాము",
     "naa_peru_emiti.wav": "నా పేరు ఏమిటి?",
     "vatavaranam.wav": "ఈ రోజు వాతావరణం ఎలా ఉంది?",
+    "phone_poyindi.wav": "నా ఫోన్ పోయింది",
+    "dabbulu.wav": "డబ్బులు ఎక్కడ మార్చుకోవాలి?",
 }
 
 

@@ -79,6 +79,8 @@ async def _run(cfg: ServedEvalConfig, calls, scorer: ReplyScorer, sr: int) -> li
                     error = "the stack serves untrained weights"
             except CallFailed as exc:
                 replies, error = [], str(exc)
+            except (OSError, RuntimeError, TimeoutError) as exc:  # one broken call is one row of errors
+                replies, error = [], f"{type(exc).__name__}: {exc}"
             for i, r in enumerate(turns):
                 turn = replies[i] if i < len(replies) and len(replies) == len(turns) else None
                 pcm = turn.reply_pcm() if turn is not None else np.zeros(0, np.int16)
