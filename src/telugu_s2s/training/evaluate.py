@@ -200,15 +200,19 @@ class ReplyScorer:
                 "seconds": round(seconds, 3), "duration_ratio": round(seconds / self.seconds[(expected, voice)], 3)}
 
 
-def eval_jobs(rows: list[dict]) -> list[tuple[dict, list[dict], bool]]:
-    """(turn, earlier turns of its dialogue, with_context) for every turn of a composed split,
-    plus each name recall again with its context removed (the control)."""
+def dialogue_turns(rows: list[dict]) -> list[list[dict]]:
+    """The turns of each dialogue in order, dialogues sorted by id."""
     by_dialogue: dict[str, list[dict]] = {}
     for r in rows:
         by_dialogue.setdefault(r["dialogue_id"], []).append(r)
+    return [sorted(by_dialogue[did], key=lambda r: r["turn_index"]) for did in sorted(by_dialogue)]
+
+
+def eval_jobs(rows: list[dict]) -> list[tuple[dict, list[dict], bool]]:
+    """(turn, earlier turns of its dialogue, with_context) for every turn of a composed split,
+    plus each name recall again with its context removed (the control)."""
     jobs = []
-    for did in sorted(by_dialogue):
-        turns = sorted(by_dialogue[did], key=lambda r: r["turn_index"])
+    for turns in dialogue_turns(rows):
         for i, r in enumerate(turns):
             jobs.append((r, turns[:i], True))
             if r["kind"] == "name_recall":

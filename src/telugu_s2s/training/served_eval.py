@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from telugu_s2s.training import synth
-from telugu_s2s.training.evaluate import ReplyScorer, _names_and_replies, detail_row, summarize
+from telugu_s2s.training.evaluate import ReplyScorer, _names_and_replies, detail_row, dialogue_turns, summarize
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,8 @@ class ServedEvalConfig:
 
 def dialogues(rows: list[dict]) -> list[tuple[list[dict], bool]]:
     """(turns, with_context) calls: every composed dialogue, and each recall alone."""
-    by_dialogue: dict[str, list[dict]] = {}
-    for r in rows:
-        by_dialogue.setdefault(r["dialogue_id"], []).append(r)
     calls = []
-    for did in sorted(by_dialogue):
-        turns = sorted(by_dialogue[did], key=lambda r: r["turn_index"])
+    for turns in dialogue_turns(rows):
         calls.append((turns, True))
         calls += [([r], False) for r in turns if r["kind"] == "name_recall"]
     return calls
