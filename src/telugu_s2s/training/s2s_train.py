@@ -97,22 +97,6 @@ class S2STrainConfig:
     context_turns: int = 3  # at most this many earlier turns in a composed context
 
 
-def build_examples(rows: list[dict], codes: dict[str, np.ndarray]) -> list[tuple[dict, TrainExample]]:
-    """Rows of a composed split (test, val) -> examples with the dialogue's earlier turns as
-    context."""
-    by_dialogue: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_dialogue[r["dialogue_id"]].append(r)
-    out = []
-    for did in sorted(by_dialogue):
-        turns = sorted(by_dialogue[did], key=lambda r: r["turn_index"])
-        for i, r in enumerate(turns):
-            ctx = [(codes[t["user_audio"]], codes[t["reply_audio"]]) for t in turns[:i]]
-            ex = TrainExample(get_voice(r["voice"]).speaker_index, codes[r["user_audio"]], codes[r["reply_audio"]], ctx)
-            out.append((r, ex))
-    return out
-
-
 @dataclass(frozen=True)
 class Clip:
     """One training caller clip: what was said and its codes."""
