@@ -20,7 +20,7 @@ open for probes), enforces the key's limits, and makes the key's tenant the call
 (`current_principal()`), which the servicer passes to every context-service call.
 
 Limits: an entry's `max_concurrent_calls` / `max_calls_per_minute`; 0 written in the file means
-no per-key limit; a field left out gets the gateway's fair-share default (`KeyDefaults`: a share
+no per-key limit; a field left out gets the gateway's fair-share default (`Limits.fair_share`: a share
 of the pod's call limit and a calls-per-minute), so one tenant with a default key cannot take a
 pod's every call. `keys create` writes the limits it applied.
 
@@ -121,7 +121,7 @@ class KeyEntry:
     id: str
     tenant: str
     hash: str = field(repr=False)
-    # None = not in the file: the gateway's default share (KeyDefaults); 0 = no per-key limit
+    # None = not in the file: the gateway's default share (Limits.fair_share); 0 = no per-key limit
     # (the gateway's max_calls still applies)
     max_concurrent_calls: int | None = None
     max_calls_per_minute: int | None = None  # new Conversation RPCs per rolling minute
@@ -295,22 +295,16 @@ class RateWindow:
 
 
 @dataclass(frozen=True)
-class KeyDefaults:
-    """Limits of a key whose entry does not set them (0 = no limit)."""
+class Limits:
+    """A key's limits in force; also the gateway's defaults for entries that set none."""
 
-    max_concurrent_calls: int = 0
-    max_calls_per_minute: int = 0
+    concurrent: int = 0  # open Converse calls; 0 = none
+    per_minute: int = 0  # new Conversation RPCs per rolling minute; 0 = none
 
     @classmethod
-    def fair_share(cls, max_calls: int, share: float, calls_per_minute: int) -> "KeyDefaults":
+    def fair_share(cls, max_calls: int, share: float, calls_per_minute: int) -> "Limits":
         """`share` of a pod's `max_calls` (at least 1; share 0 = no default limit)."""
         return cls(max(1, math.ceil(max_calls * share)) if share > 0 else 0, calls_per_minute)
-
-
-@dataclass(frozen=True)
-class Limits:
-    concurrent: int  # 0 = none
-    per_minute: int  # 0 = none
 
 
 class _KeyState:
@@ -372,7 +366,7 @@ class Authenticator:
         self,
         entries: Mapping[str, KeyEntry],
         *,
-        defaults: KeyDefaults = KeyDefaults(),
+        defaults: Limits = Limits(),
         clock: Callable[[], float] = time.monotonic,
         cache_size: int = 1024,
     ) -> None:
@@ -407,8 +401,7 @@ class Authenticator:
     def limits(self, entry: KeyEntry) -> Limits:
         """The entry's limits, the gateway's defaults where the entry sets none."""
         c, m = entry.max_concurrent_calls, entry.max_calls_per_minute
-        return Limits(self.defaults.max_concurrent_calls if c is None else c,
-                      self.defaults.max_calls_per_minute if m is None else m)
+        return Limits(self.defaults.concurrent if c is None else c, self.defaults.per_minute if m is None else m)
 
     async def authenticate(self, key: str | None) -> KeyEntry:
         """The entry of a valid, enabled key; AuthError(UNAUTHENTICATED) otherwise."""
@@ -558,7 +551,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return wrapper
 
 
-def build_authenticator(mode: str, keys_file: str, defaults: KeyDefaults = KeyDefaults()) -> Authenticator | None:
+def build_authenticator(mode: str, keys_file: str, defaults: Limits = Limits()) -> Authenticator | None:
     """From the gateway config: None = explicit dev mode (loud WARNING); else the loaded keys."""
     if mode == AUTH_DISABLED:
         log.warning(

@@ -8,7 +8,7 @@ import signal
 
 from telugu_s2s.common.service import start_metrics_server
 from telugu_s2s.gateway import metrics
-from telugu_s2s.gateway.auth import AuthInterceptor, KeyDefaults, KeysWatcher, build_authenticator
+from telugu_s2s.gateway.auth import AuthInterceptor, KeysWatcher, Limits, build_authenticator
 from telugu_s2s.gateway.call import CallDeps
 from telugu_s2s.gateway.channels import channel_options
 from telugu_s2s.gateway.codec_client import CodecClient
@@ -33,7 +33,7 @@ class Gateway:
         unavailable_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.cfg = cfg
-        defaults = KeyDefaults.fair_share(cfg.max_calls, cfg.key_default_call_share, cfg.key_default_calls_per_minute)
+        defaults = Limits.fair_share(cfg.max_calls, cfg.key_default_call_share, cfg.key_default_calls_per_minute)
         self.auth = build_authenticator(cfg.auth, cfg.api_keys_file, defaults)
         self.keys_watcher = None if self.auth is None else KeysWatcher(
             cfg.api_keys_file, self.auth, cfg.keys_reload_interval_s,

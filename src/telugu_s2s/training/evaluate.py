@@ -298,7 +298,8 @@ def detail_row(r: dict, with_context: bool, score: dict, **extra) -> dict:
             **score, **extra}
 
 
-def _names_and_replies() -> tuple[int, int]:
+def names_and_replies() -> tuple[int, int]:
+    """How many names (chance of a recall) and replies (chance of any turn) there are."""
     from telugu_s2s.training.corpus import NAMES, all_reply_texts
 
     return len(NAMES), len(all_reply_texts())
@@ -337,7 +338,7 @@ def eval_s2s(cfg: EvalConfig) -> dict:
         "path": "offline",
         "held_out_callers": sorted({r["caller"] for r in rows}),
         "user_padding_ms": [cfg.user_lead_ms, cfg.user_tail_ms],
-        **summarize(details, *_names_and_replies()),
+        **summarize(details, *names_and_replies()),
         "s2s": s2s.weights_id,
         "codec": codec.weights_id,
         "generated_frames": frames_total,

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from telugu_s2s.training import synth
-from telugu_s2s.training.evaluate import ReplyScorer, _names_and_replies, detail_row, dialogue_turns, summarize
+from telugu_s2s.training.evaluate import ReplyScorer, names_and_replies, detail_row, dialogue_turns, summarize
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +68,25 @@ async def _run(cfg: ServedEvalConfig, calls, scorer: ReplyScorer, sr: int) -> li
         async with gate:
             opts = CallOptions(voice=turns[0]["voice"], realtime=True, metadata=metadata, tls_ca_file=cfg.tls_ca_file)
             utterances = [_pcm16k(Path(cfg.data_dir) / t["user_audio"]) for t in turns]
+            call_errors: list[str] = []  # on every turn of the call
             try:
                 result = await converse(cfg.target, utterances, opts)
-                replies, error = result.turns, ""
+                replies = result.turns
                 if result.untrained_model:
-                    error = "the stack serves untrained weights"
+                    call_errors.append("the stack serves untrained weights")
             except CallFailed as exc:
-                replies, error = [], str(exc)
+                replies, call_errors = [], [str(exc)]
             except (OSError, RuntimeError, TimeoutError) as exc:  # one broken call is one row of errors
-                replies, error = [], f"{type(exc).__name__}: {exc}"
+                replies, call_errors = [], [f"{type(exc).__name__}: {exc}"]
+            aligned = len(replies) == len(turns)
+            if not aligned and not call_errors:
+                call_errors.append(f"{len(replies)} replies for {len(turns)} turns")
             for i, r in enumerate(turns):
-                turn = replies[i] if i < len(replies) and len(replies) == len(turns) else None
+                turn = replies[i] if aligned else None
                 pcm = turn.reply_pcm() if turn is not None else np.zeros(0, np.int16)
                 audio = resample(int16_to_float(pcm), opts.output_rate, sr).astype(np.float32)
                 errs = [f"{c}: {m}" for c, m in turn.errors] if turn is not None else []
-                if turn is None:
-                    errs.append(error or f"{len(replies)} replies for {len(turns)} turns")
+                errs += call_errors
                 extra = {"errors": errs}
                 if turn is not None and turn.latency:
                     extra["response_latency_ms"] = round(turn.latency.get("response_latency_ms", 0.0), 1)
@@ -117,7 +120,7 @@ def eval_served(cfg: ServedEvalConfig) -> dict:
         "path": "served",
         "target": cfg.target,
         "held_out_callers": sorted({r["caller"] for r in rows}),
-        **summarize(details, *_names_and_replies()),
+        **summarize(details, *names_and_replies()),
         "calls": len(calls),
         "turns_with_errors": sum(bool(d["errors"]) for d in details),
         "response_latency_ms_p50": round(float(np.percentile(latencies, 50)), 1) if latencies else None,

@@ -351,7 +351,7 @@ async def call_with(stack, metadata, messages) -> CallResult:
 
 
 def test_keys_without_limits_get_the_gateways_fair_share(tmp_path):
-    from telugu_s2s.gateway.auth import AuthError, KeyDefaults, Limits
+    from telugu_s2s.gateway.auth import AuthError, Limits
 
     path = tmp_path / "keys.json"
     _, made = create_key(path, "acme")
@@ -361,8 +361,8 @@ def test_keys_without_limits_get_the_gateways_fair_share(tmp_path):
     unlimited = parse_entry({**raw, "id": "b" * 12, "max_concurrent_calls": 0, "max_calls_per_minute": 0}, "zero")
     assert bare.max_concurrent_calls is None and "max_concurrent_calls" not in bare.to_json()
     assert unlimited.to_json()["max_concurrent_calls"] == 0
-    defaults = KeyDefaults.fair_share(max_calls=5, share=0.5, calls_per_minute=7)
-    assert defaults == KeyDefaults(3, 7)
+    defaults = Limits.fair_share(max_calls=5, share=0.5, calls_per_minute=7)
+    assert defaults == Limits(3, 7)
     auth = Authenticator({e.id: e for e in (bare, unlimited, made)}, defaults=defaults)
     assert auth.limits(bare) == Limits(3, 7)
     assert auth.limits(unlimited) == Limits(0, 0)
@@ -443,6 +443,17 @@ async def test_revoked_key_refuses_new_calls_and_ends_open_ones_at_their_next_tu
     assert not res.of("response_started")
 
 
+async def _open_calls(stack, key: str, n: int) -> list[LiveCall]:
+    """`n` open Converse calls with `key`, each past SessionStarted."""
+    calls = []
+    for _ in range(n):
+        live = LiveCall(_Stub(stack.stub, md(key)))
+        await live.send(config_message())
+        await live.wait("session_started")
+        calls.append(live)
+    return calls
+
+
 async def test_two_tenants_with_default_keys_each_get_their_share(make_stack, tmp_path):
     path = tmp_path / "keys.json"
     raw = [{"id": f"{i:012x}", "tenant": t} for i, t in ((1, "acme"), (2, "globex"))]
@@ -454,19 +465,9 @@ async def test_two_tenants_with_default_keys_each_get_their_share(make_stack, tm
     path.write_text(json.dumps({"keys": raw}))  # no limits written: the gateway's defaults apply
     s = await make_stack(cfg_kw={"auth": "required", "api_keys_file": str(path), "max_calls": 4,
                                  "key_default_call_share": 0.5})
-    held = []
-    for _ in range(2):
-        live = LiveCall(_Stub(s.stub, md(keys["acme"])))
-        await live.send(config_message())
-        await live.wait("session_started")
-        held.append(live)
+    held = await _open_calls(s, keys["acme"], 2)
     hog = await call_with(s, md(keys["acme"]), [config_message()])
     assert hog.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "2 concurrent calls" in hog.details
-    other = []
-    for _ in range(2):
-        live = LiveCall(_Stub(s.stub, md(keys["globex"])))
-        await live.send(config_message())
-        await live.wait("session_started")
-        other.append(live)
+    other = await _open_calls(s, keys["globex"], 2)
     for live in held + other:
         assert (await live.finish()).code == grpc.StatusCode.OK
