@@ -56,6 +56,16 @@ def _share(text: str) -> float:
     return value
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, e.g. 3") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be >= 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="telugu-s2s", description="Telugu S2S training pipeline")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -68,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="20 more espeak-ng training callers (30 in all) and 2 more held-out ones (4 in all)")
     ds.add_argument("--formant-jitter", type=_share, default=0.0, metavar="F",
                     help="per-clip vocal-tract scale 1 +- F for training callers (e.g. 0.1; 0 = off)")
-    ds.add_argument("--variants", type=int, default=1, metavar="N",
+    ds.add_argument("--variants", type=_at_least_one, default=1, metavar="N",
                     help="clips per (training caller, utterance), each rendered and degraded anew (default 1)")
 
     train = sub.add_parser("train", help="train a model")
@@ -100,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--served", action="store_true",
                     help="speak the test dialogues into a running stack (--target) at real-time pace and score its replies")
     ev.add_argument("--target", default="127.0.0.1:50051", help="gateway address for --served")
-    ev.add_argument("--concurrency", type=int, default=4, help="calls at once for --served")
+    ev.add_argument("--concurrency", type=_at_least_one, default=4, help="calls at once for --served")
     ev.add_argument("--max-dialogues", type=int, default=0, help="--served: at most this many calls (0 = all)")
     ev.add_argument("--api-key", default="", help="--served: API key for a gateway that requires one")
 
@@ -119,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--official-weights", type=Path, default=None)
     al.add_argument("--s2s-callers", choices=("more", "default"), default="more",
                     help="callers of the S2S corpus: 22 (more, default) or the codec corpus's 10")
-    al.add_argument("--s2s-variants", type=int, default=3, metavar="N",
+    al.add_argument("--s2s-variants", type=_at_least_one, default=3, metavar="N",
                     help="clips per (training caller, utterance) in the S2S corpus (default 3)")
     al.add_argument("--s2s-formant-jitter", type=_share, default=0.1, metavar="F",
                     help="vocal-tract jitter of the S2S corpus (default 0.1; 0 with --s2s-callers default "

@@ -439,3 +439,15 @@ def test_encode_reuses_the_codes_of_the_same_codec_only(tiny_data, tiny_codec, t
     (tmp_path / "codes.codec").write_text("another-codec@0123")  # made by another codec: encode anew
     enc.encode_corpus(tiny_data, cfg.out_dir, out=out, progress=False)
     assert len(calls) == len(first)
+
+
+def test_counts_below_one_are_refused_with_a_clear_message(capsys):
+    from telugu_s2s.training.cli import build_parser
+
+    p = build_parser()
+    for argv in (["data", "synth", "--variants", "0"], ["all", "--s2s-variants", "-1"],
+                 ["eval", "--served", "--concurrency", "0"], ["data", "synth", "--variants", "x"]):
+        with pytest.raises(SystemExit) as exit_:
+            p.parse_args(argv)
+        assert exit_.value.code == 2
+    assert "must be >= 1" in capsys.readouterr().err
