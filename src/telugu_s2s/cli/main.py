@@ -154,8 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stack_flags(up)
     up.set_defaults(func=cmd_up)
 
-    talk = sub.add_parser("talk", help="speak a WAV file to the gateway and save the reply")
-    talk.add_argument("--input", type=Path, required=True, help="WAV file (any common rate, mono or stereo)")
+    talk = sub.add_parser("talk", help="speak an audio file to the gateway and save the reply")
+    talk.add_argument("--input", type=Path, required=True,
+                      help="audio file: WAV (PCM, float, EXTENSIBLE, mu-law, A-law), FLAC or OGG; any rate")
     talk.add_argument("--output", type=Path, required=True, help="reply WAV to write")
     talk.add_argument("--voice", default="", help="arjun, ravi, priya or lakshmi")
     talk.add_argument("--session", default="", help="resume this session id")
@@ -165,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="send audio at real-time pace (default)")
     mode.add_argument("--fast", dest="realtime", action="store_false", help="send audio as fast as possible")
     talk.add_argument("--output-rate", type=int, default=16000, help="reply sample rate (8000/16000/24000/48000)")
+    talk.add_argument("--encoding", choices=("pcm16", "mulaw", "alaw"), default="pcm16",
+                      help="how the audio goes on the wire (mulaw/alaw: telephony, 8000 Hz)")
+    talk.add_argument("--rate", type=int, default=0,
+                      help="wire sample rate (default 16000 for pcm16, 8000 for mulaw/alaw)")
     talk.add_argument("--api-key", default="", help="bearer key for a gateway that requires one")
     talk.add_argument("--ca-file", default="", help="CA certificate (PEM) of a gateway that serves TLS")
     talk.set_defaults(func=cmd_talk)

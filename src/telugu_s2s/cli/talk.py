@@ -9,6 +9,7 @@ import sys
 import grpc
 
 from telugu_s2s.client.caller import NO_SPEECH, CallFailed, CallOptions, CallResult, converse
+from telugu_s2s.common.audio import G711_RATE, AudioFormatError, Encoding
 from telugu_s2s.client.wav import WavError, read_wav_as, write_wav
 
 
@@ -36,12 +37,20 @@ class NoSpeech(RuntimeError):
     pass
 
 
+def input_rate(encoding: str, rate: int) -> int:
+    """The wire rate: `rate`, or the encoding's default (16000 for PCM16, 8000 for G.711)."""
+    return rate or (16000 if Encoding(encoding) is Encoding.PCM16 else G711_RATE)
+
+
 def run_talk(target: str, input_path, output_path, voice: str, session: str, realtime: bool,
-             output_rate: int, api_key: str = "", ca_file: str = "") -> dict:
-    audio = read_wav_as(input_path, 16000)
-    metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
-    opts = CallOptions(voice=voice, session_id=session, realtime=realtime,
-                       output_rate=output_rate, metadata=metadata, tls_ca_file=ca_file)
+             output_rate: int, api_key: str = "", ca_file: str = "", encoding: str = "pcm16",
+             rate: int = 0) -> dict:
+    """Speak one audio file as one turn (sent as `encoding` at `rate`); save the reply."""
+    opts = CallOptions(voice=voice, session_id=session, realtime=realtime, output_rate=output_rate,
+                       metadata=(("authorization", f"Bearer {api_key}"),) if api_key else (),
+                       tls_ca_file=ca_file, input_encoding=Encoding(encoding),
+                       input_rate=input_rate(encoding, rate))
+    audio = read_wav_as(input_path, opts.input_format.sample_rate_hz)
     result = asyncio.run(converse(target, [audio], opts))
     if not result.turns:
         raise CallFailed(grpc.StatusCode.UNKNOWN,
@@ -55,8 +64,8 @@ def run_talk(target: str, input_path, output_path, voice: str, session: str, rea
 def talk(a) -> int:
     try:
         out = run_talk(a.target, a.input, a.output, a.voice, a.session, a.realtime, a.output_rate, a.api_key,
-                       getattr(a, "ca_file", ""))
-    except WavError as exc:
+                       a.ca_file, a.encoding, a.rate)
+    except (WavError, AudioFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (CallFailed, NoSpeech) as exc:

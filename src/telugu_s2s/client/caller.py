@@ -15,7 +15,7 @@ import grpc
 import numpy as np
 
 from telugu_s2s.common.audio import AudioFormat as Fmt
-from telugu_s2s.common.audio import Encoding, decode_bytes
+from telugu_s2s.common.audio import Encoding, decode_bytes, encode_samples
 from telugu_s2s.v1 import conversation_pb2 as pb
 from telugu_s2s.v1 import conversation_pb2_grpc as pb_grpc
 
@@ -73,6 +73,14 @@ class CallOptions:
     turn_timeout_s: float = 60.0
     metadata: tuple[tuple[str, str], ...] = ()
     tls_ca_file: str = ""  # TLS to the gateway, verified against this CA (PEM); "" = plaintext
+    # What goes on the wire: utterances are int16 at input_rate, sent in input_encoding
+    # (telephony: MULAW or ALAW at 8000 Hz).
+    input_encoding: Encoding = Encoding.PCM16
+    input_rate: int = INPUT_RATE
+
+    @property
+    def input_format(self) -> Fmt:
+        return Fmt(self.input_encoding, self.input_rate).validate()
 
 
 class CallFailed(RuntimeError):
@@ -82,14 +90,20 @@ class CallFailed(RuntimeError):
         self.details = details
 
 
-def _chunks(samples: np.ndarray, chunk: int) -> list[bytes]:
-    return [samples[i : i + chunk].astype("<i2").tobytes() for i in range(0, len(samples), chunk)]
+def _chunks(samples: np.ndarray, chunk: int, fmt: Fmt) -> list[bytes]:
+    """Whole chunks: the last one is filled up with silence (the gateway takes 10-200 ms)."""
+    padded = np.concatenate([samples, np.zeros(-len(samples) % chunk, samples.dtype)])
+    return [encode_samples(padded[i : i + chunk], fmt) for i in range(0, len(padded), chunk)]
+
+
+_WIRE_ENCODING = {Encoding.PCM16: pb.PCM16, Encoding.MULAW: pb.MULAW, Encoding.ALAW: pb.ALAW}
 
 
 async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions) -> CallResult:
-    """Speak each utterance (int16 mono at 16 kHz) as one turn; return what came back."""
-    chunk = INPUT_RATE * CHUNK_MS // 1000
-    silence = np.zeros(chunk, np.int16).tobytes()
+    """Speak each utterance (int16 mono at opts.input_rate) as one turn; return what came back."""
+    in_fmt = opts.input_format
+    chunk = in_fmt.sample_rate_hz * CHUNK_MS // 1000
+    silence = encode_samples(np.zeros(chunk, np.int16), in_fmt)
     result = CallResult(output_rate=opts.output_rate)
     out_fmt = Fmt(Encoding.PCM16, opts.output_rate)
     outbox: asyncio.Queue[pb.ClientMessage | None] = asyncio.Queue()
@@ -100,7 +114,7 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
     config = pb.SessionConfig(
         session_id=opts.session_id,
         voice=opts.voice,
-        input_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=INPUT_RATE),
+        input_format=pb.AudioFormat(encoding=_WIRE_ENCODING[in_fmt.encoding], sample_rate_hz=in_fmt.sample_rate_hz),
         output_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=opts.output_rate),
         vad=pb.VadSettings(silence_duration_ms=opts.silence_ms),
     )
@@ -168,7 +182,7 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
                     await wait_or_fill(lambda: finished >= i)
             reply_audio_ms = 0.0
             starts_before = speech_starts
-            for data in _chunks(utt, chunk):
+            for data in _chunks(utt, chunk, in_fmt):
                 clock = await send_audio(data, clock)
             for _ in range(opts.pause_ms // CHUNK_MS):
                 clock = await send_audio(silence, clock)

@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+
+from telugu_s2s.common import reflection
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +108,7 @@ class GrpcService:
         self._on_close.append(fn)
 
     async def start(self) -> int:
-        reflection.enable_server_reflection(
-            [*self.service_names, reflection.SERVICE_NAME, health.SERVICE_NAME], self.server
-        )
+        reflection.enable(self.server, [*self.service_names, health.SERVICE_NAME])
         address = f"{self.host}:{self.port}"
         try:
             bound = self.server.add_insecure_port(address)

@@ -72,6 +72,7 @@ from telugu_s2s.security import logctx
 
 log = logging.getLogger(__name__)
 
+MIN_CHUNK_MS = 10  # the proto's chunk rule: 10..200 ms of whole samples
 MAX_CHUNK_MS = 200
 # User codes keep this much audio after the last voiced frame (the rest of the hangover is silence).
 USER_TAIL_MS = 100
@@ -404,18 +405,19 @@ class Call:
         assert self.settings is not None
         fmt = self.settings.input_format
         ms = fmt.duration_ms(len(data))
-        if ms > MAX_CHUNK_MS:
+        if not data:
+            raise CallError(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"empty audio chunk; send {MIN_CHUNK_MS}-{MAX_CHUNK_MS} ms of audio per chunk")
+        if not MIN_CHUNK_MS <= ms <= MAX_CHUNK_MS:
             raise CallError(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"audio chunk of {ms:.0f} ms ({len(data)} bytes of {fmt.encoding.name} at {fmt.sample_rate_hz} Hz) "
-                f"is too long; send 10-{MAX_CHUNK_MS} ms per chunk",
+                f"audio chunk of {ms:g} ms ({len(data)} bytes of {fmt.encoding.name} at {fmt.sample_rate_hz} Hz) "
+                f"is too {'long' if ms > MAX_CHUNK_MS else 'short'}; send {MIN_CHUNK_MS}-{MAX_CHUNK_MS} ms per chunk",
             )
         try:
             samples = audio_mod.decode_bytes(data, fmt)
         except audio_mod.AudioFormatError as exc:
             raise CallError(grpc.StatusCode.INVALID_ARGUMENT, f"{exc}; send whole 16-bit samples in each chunk") from exc
-        if samples.size == 0:
-            return
         keep_from = self._encoded_upto if self._encoder is not None else None
         self._history.append(self._to_codec.process(samples), keep_from=keep_from)
         for ev in self._segmenter.feed(self._to_vad.process(samples)):

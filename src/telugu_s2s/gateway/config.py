@@ -52,9 +52,9 @@ class Config:
     idle_timeout_s: float = 30.0
     # Hard limit on one call's length.
     max_call_s: float = 3600.0
-    # Largest message a caller may send (bytes); bigger ones get RESOURCE_EXHAUSTED.
-    # An audio chunk of 200 ms of PCM16 at 48 kHz is 19200 bytes.
-    max_message_bytes: int = 65536
+    # Largest message a caller may send (bytes); bigger ones get RESOURCE_EXHAUSTED. Sized from
+    # the largest legal chunk, 200 ms of PCM16 at 48 kHz (19200 bytes), plus room for framing.
+    max_message_bytes: int = 20480
     # User turns one call may start per rolling minute; one more ends it with RESOURCE_EXHAUSTED.
     max_turns_per_minute: int = 30
     # A caller that has not taken a reply message for this long (it does not read its

@@ -22,6 +22,10 @@ from telugu_s2s.v1 import conversation_pb2_grpc
 
 log = logging.getLogger(__name__)
 
+# gRPC's own receive limit (its default): messages between `max_message_bytes` and this are
+# read and refused by the servicer with a clear message and the right count.
+TRANSPORT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
 
 class Gateway:
     """Everything the gateway runs; `serve()` adds signals and metrics, tests use it directly."""
@@ -40,7 +44,9 @@ class Gateway:
             on_result=lambda result: metrics.KEYS_RELOADS.labels(result).inc())
         self.service = TlsGrpcService(
             "gateway", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.drain_grace_s,
-            options=[("grpc.max_receive_message_length", cfg.max_message_bytes)],
+            # gRPC itself refuses only what is far over the limit (with its own text, and the
+            # call ends here as CANCELLED); the servicer refuses the rest, says why, and counts it.
+            options=[("grpc.max_receive_message_length", max(cfg.max_message_bytes, TRANSPORT_MAX_MESSAGE_BYTES))],
             interceptors=[AuthInterceptor(self.auth, on_reject=lambda code: metrics.AUTH_REJECTED.labels(code).inc())],
             tls=cfg.server_tls(),
         )

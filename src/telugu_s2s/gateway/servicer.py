@@ -116,6 +116,16 @@ def parse_session_config(msg: pb.SessionConfig) -> CallSettings:
     )
 
 
+def check_size(msg: pb.ClientMessage, limit: int) -> None:
+    size = msg.ByteSize()
+    if size > limit:
+        raise CallError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"a message of {size} bytes is over this gateway's limit of {limit} bytes; send audio in chunks "
+            "of 10-200 ms (200 ms of PCM16 at 48 kHz is 19200 bytes)",
+        )
+
+
 def parse_client_message(msg: pb.ClientMessage) -> ClientInput:
     kind = msg.WhichOneof("message")
     if kind == "config":
@@ -208,6 +218,7 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
             read_any = True
             if msg is grpc.aio.EOF:
                 return None
+            check_size(msg, self.cfg.max_message_bytes)
             return parse_client_message(msg)
 
         async def send(ev: ServerEvent) -> None:

@@ -58,6 +58,7 @@ def to_rate(x: np.ndarray, rate: int) -> np.ndarray:
 
 def audio_messages(samples: np.ndarray, rate: int = 16000, chunk_ms: int = 20, encode=None) -> list[pb.ClientMessage]:
     step = rate * chunk_ms // 1000
+    samples = np.concatenate([samples, np.zeros(-len(samples) % step, samples.dtype)])  # whole chunks
     out = []
     for i in range(0, len(samples), step):
         part = samples[i : i + step]

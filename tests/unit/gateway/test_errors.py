@@ -37,6 +37,16 @@ def one_turn(phrase) -> list[pb.ClientMessage]:
         ([config_message(vad=pb.VadSettings(silence_duration_ms=50))], "vad.silence_duration_ms"),
         ([config_message(), pb.ClientMessage(audio=pb.AudioChunk(audio=b"\0\0" * 3201))], "too long; send 10-200 ms"),
         ([config_message(), pb.ClientMessage(audio=pb.AudioChunk(audio=b"\0" * 321))], "even byte count"),
+        ([config_message(), pb.ClientMessage(audio=pb.AudioChunk(audio=b""))], "empty audio chunk; send 10-200 ms"),
+        ([config_message(), pb.ClientMessage(audio=pb.AudioChunk(audio=b"\0\0" * 64))],
+         "audio chunk of 4 ms (128 bytes of PCM16 at 16000 Hz) is too short; send 10-200 ms"),
+        (
+            [
+                config_message(input_format=pb.AudioFormat(encoding=pb.MULAW)),
+                pb.ClientMessage(audio=pb.AudioChunk(audio=b"\xff" * 79)),
+            ],
+            "too short",
+        ),
         (
             [
                 config_message(input_format=pb.AudioFormat(encoding=pb.ALAW)),
@@ -58,8 +68,9 @@ async def test_bad_input_is_invalid_argument(stack, messages, needle):
     await wait_for(lambda: stack.gateway.servicer.active_calls == 0, what="call cleanup")
 
 
-async def test_a_200_ms_chunk_is_accepted(stack):
-    res = await stack.call([config_message(), pb.ClientMessage(audio=pb.AudioChunk(audio=b"\0\0" * 3200))])
+@pytest.mark.parametrize("n_samples", [160, 3200])  # 10 ms and 200 ms at 16 kHz
+async def test_chunks_at_the_limits_are_accepted(stack, n_samples):
+    res = await stack.call([config_message(), pb.ClientMessage(audio=pb.AudioChunk(audio=b"\0\0" * n_samples))])
     assert res.code.name == "OK", res.details
 
 

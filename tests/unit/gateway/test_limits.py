@@ -68,11 +68,16 @@ def test_limits_come_from_the_environment():
 # ---------------------------------------------------------------- size limits
 
 
-async def test_a_message_over_the_size_limit_is_resource_exhausted(make_stack):
+async def test_a_message_over_the_size_limit_is_resource_exhausted_and_counted_so(make_stack):
+    from .fuzz_strategies import server_codes
+
+    before = server_codes().get("RESOURCE_EXHAUSTED", 0)
     stack = await make_stack(cfg_kw={"max_message_bytes": 4096})
     res = await stack.call([config_message(), pb.ClientMessage(audio=pb.AudioChunk(audio=b"\0" * 8000))])
     assert res.code == EXHAUSTED, (res.code, res.details)
-    assert "larger than max" in res.details.lower() or "4096" in res.details
+    assert "a message of 8006 bytes is over this gateway's limit of 4096 bytes" in res.details
+    assert "10-200 ms" in res.details
+    assert server_codes().get("RESOURCE_EXHAUSTED", 0) == before + 1  # the code the caller saw
     await wait_for(lambda: stack.gateway.servicer.active_calls == 0, what="call cleanup")
     ok = await stack.call([config_message(), *audio_messages(silence(100))])
     assert ok.code.name == "OK", ok.details
