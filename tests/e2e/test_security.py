@@ -248,3 +248,58 @@ def test_a_revoked_key_is_refused_within_seconds_and_ends_its_open_call(secured,
     # The other keys still work.
     _, ok = _unary(secured, "ListVoices", pb.ListVoicesRequest(), secured["keys"]["acme"])
     assert ok == grpc.StatusCode.OK
+
+
+def _raw_h2_unary(secured, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> dict[bytes, bytes]:
+    """One gRPC request written byte by byte over HTTP/2 (TLS, ALPN h2), as no gRPC library
+    would send it; returns the response's headers and trailers."""
+    import ssl
+
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    ctx = ssl.create_default_context(cafile=secured["ca"])
+    ctx.set_alpn_protocols(["h2"])
+    host, port = secured["target"].rsplit(":", 1)
+    out: dict[bytes, bytes] = {}
+    with socket.create_connection((host, int(port)), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=host) as sock:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=True, header_encoding=None, validate_outbound_headers=False,
+            normalize_outbound_headers=False))
+        conn.initiate_connection()
+        conn.send_headers(1, [(b":method", b"POST"), (b":scheme", b"https"), (b":path", path.encode()),
+                              (b":authority", host.encode()), (b"content-type", b"application/grpc"),
+                              (b"te", b"trailers"), *headers])
+        conn.send_data(1, b"\x00" + len(body).to_bytes(4, "big") + body, end_stream=True)
+        sock.sendall(conn.data_to_send())
+        ended = False
+        while not ended:
+            data = sock.recv(65535)
+            if not data:
+                break
+            for ev in conn.receive_data(data):
+                if isinstance(ev, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                    out.update(dict(ev.headers))
+                ended = ended or isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset))
+            sock.sendall(conn.data_to_send())
+    return out
+
+
+def test_a_key_with_raw_non_utf8_bytes_is_refused_and_never_logged(secured):
+    """gRPC libraries refuse to send such metadata; a raw HTTP/2 client can. The gateway's
+    gRPC core passes the bytes up, the key check refuses them, and neither the Python logs
+    nor the C core's own output (both in the process log) hold the key or its tail."""
+    key = secured["keys"]["acme"]
+    tail = key.split(".")[1]
+    mangled = f"Bearer {key[:20]}".encode() + b"\xff\xfe" + key[20:].encode()
+    for value in (mangled, b"Bearer \xc3\x28" + key.encode()):
+        resp = _raw_h2_unary(secured, "/telugu_s2s.v1.Conversation/ListVoices", [(b"authorization", value)],
+                             pb.ListVoicesRequest().SerializeToString())
+        assert resp.get(b"grpc-status") == str(grpc.StatusCode.UNAUTHENTICATED.value[0]).encode(), resp
+    reply, code = _unary(secured, "ListVoices", pb.ListVoicesRequest(), key)
+    assert code == grpc.StatusCode.OK  # the gateway is fine, and the real key still works
+    text = secured["proc"].log_text()
+    assert key not in text and tail not in text and tail[-16:] not in text
+    assert "rpc rejected" in text
