@@ -74,6 +74,18 @@ class S2SConfig:
     # step (the SEP after the user turn). It learns which reply the turn asks for, so that
     # position has to carry what was said; generation never reads it. 0 = no head.
     aux_classes: int = 0
+    # What helps the model hear the caller rather than recite (docs/training.md):
+    # acoustic_dim > 0: every position also reads the codec's own dequantized latent of its
+    # frame (the sum of its codes' codebook vectors, a frozen buffer copied from the codec)
+    # through a learned projection, so frames that sound alike start out alike whoever speaks.
+    acoustic_dim: int = 0
+    # The voice embedding is added at the last prefix position (the SEP that predicts reply
+    # step 0) too, next to where the reply starts, not only at position 0.
+    voice_at_reply: bool = False
+    # The prefix ([VOICE] [context] [SEP] [user] [SEP]) attends both ways: the whole user turn
+    # is known at the end of speech, so each of its frames may read the ones after it. Reply
+    # steps stay causal, and the KV-cache decode is unchanged (the prefix is one prefill).
+    bidirectional_prefix: bool = False
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -84,6 +96,8 @@ class S2SConfig:
             raise ValueError("context_budget must be >= 0 and context_stride >= 1")
         if self.max_seq_len < self.context_budget + 8:
             raise ValueError("max_seq_len is too small for the context budget")
+        if self.acoustic_dim < 0:
+            raise ValueError("acoustic_dim must be >= 0")
 
     # token ids
     @property
@@ -205,11 +219,15 @@ class _Attention(nn.Module):
         b, _, length, _ = y.shape
         return self.out(y.transpose(1, 2).reshape(b, length, -1))
 
-    def full(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def full(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Causal attention, or `mask` (bool [B, 1, L, L], True = may attend) when given."""
         q, k, v = self._split(x)
         # No dropout on the attention weights: with dropout_p > 0 the CPU picks the unfused
         # kernel, ~10x slower here. `dropout` acts on the embeddings and residual branches.
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self._merge(y), k, v
 
     def step(
@@ -254,7 +272,25 @@ class S2STransformer(nn.Module):
         self.heads = nn.Linear(cfg.d_model, cfg.n_codebooks * cfg.out_vocab)
         self.aux_head = nn.Linear(cfg.d_model, cfg.aux_classes) if cfg.aux_classes else None
         self.drop = nn.Dropout(cfg.dropout)
+        if cfg.acoustic_dim:
+            # [K, in_vocab, acoustic_dim]; special tokens' rows stay zero. Saved with the weights.
+            self.register_buffer("code_vectors", torch.zeros(cfg.n_codebooks, cfg.in_vocab, cfg.acoustic_dim))
+            self.acoustic_norm = nn.LayerNorm(cfg.acoustic_dim)
+            self.acoustic_proj = nn.Linear(cfg.acoustic_dim, cfg.d_model)
         self.apply(self._init)
+
+    @torch.no_grad()
+    def set_code_vectors(self, vectors: np.ndarray | torch.Tensor) -> None:
+        """The codec's codebooks [>= n_codebooks, codebook_size, acoustic_dim] (training sets
+        them once; a checkpoint carries them)."""
+        if not self.cfg.acoustic_dim:
+            raise ValueError("this model has no acoustic input (acoustic_dim = 0)")
+        v = torch.as_tensor(np.asarray(vectors), dtype=self.code_vectors.dtype)
+        want = (self.cfg.codebook_size, self.cfg.acoustic_dim)
+        if v.dim() != 3 or v.shape[0] < self.cfg.n_codebooks or tuple(v.shape[1:]) != want:
+            raise ValueError(f"code vectors must be [>= {self.cfg.n_codebooks}, {want[0]}, {want[1]}], got {tuple(v.shape)}")
+        self.code_vectors.zero_()
+        self.code_vectors[:, : self.cfg.codebook_size] = v[: self.cfg.n_codebooks].to(self.code_vectors.device)
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -273,6 +309,11 @@ class S2STransformer(nn.Module):
         x = self.tok_emb[0](tokens[:, 0])
         for q in range(1, self.cfg.n_codebooks):
             x = x + self.tok_emb[q](tokens[:, q])
+        if self.cfg.acoustic_dim:
+            latent = F.embedding(tokens[:, 0], self.code_vectors[0])
+            for q in range(1, self.cfg.n_codebooks):
+                latent = latent + F.embedding(tokens[:, q], self.code_vectors[q])
+            x = x + self.acoustic_proj(self.acoustic_norm(latent))
         return x + self.pos_emb(positions)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -287,37 +328,53 @@ class S2STransformer(nn.Module):
         if tokens.shape[2] > self.cfg.max_seq_len:
             raise ValueError(f"sequence of {tokens.shape[2]} positions exceeds max_seq_len {self.cfg.max_seq_len}")
 
-    def _full(self, tokens: torch.Tensor, voice: torch.Tensor, keep_kv: bool):
+    def _full(self, tokens: torch.Tensor, voice: torch.Tensor, keep_kv: bool,
+              prefix_len: torch.Tensor | None = None):
+        """prefix_len [B]: each row's prefix length (where its reply starts); needed by
+        `voice_at_reply` and `bidirectional_prefix`, ignored otherwise."""
         self._check(tokens)
-        length = tokens.shape[2]
+        b, _, length = tokens.shape
+        needs_prefix = self.cfg.voice_at_reply or self.cfg.bidirectional_prefix
+        if needs_prefix and prefix_len is None:
+            raise ValueError("this model needs each row's prefix length (prefix_len)")
         pos = torch.arange(length, device=tokens.device)
         x = self._embed(tokens, pos)
         x[:, 0] = x[:, 0] + self.voice_emb(voice)
+        if self.cfg.voice_at_reply:
+            rows = torch.arange(b, device=tokens.device)
+            x[rows, prefix_len - 1] = x[rows, prefix_len - 1] + self.voice_emb(voice)
+        mask = None
+        if self.cfg.bidirectional_prefix:
+            inside = pos[None, :] < prefix_len[:, None]  # [B, L]
+            mask = (pos[:, None] >= pos[None, :])[None] | (inside[:, :, None] & inside[:, None, :])
+            mask = mask[:, None]  # [B, 1, L, L]
         x = self.drop(x)
         kvs = []
         for blk in self.blocks:
-            a, k, v = blk.attn.full(blk.ln1(x))
+            a, k, v = blk.attn.full(blk.ln1(x), mask)
             x = x + blk.drop(a)
             x = x + blk.drop(blk.mlp(blk.ln2(x)))
             if keep_kv:
                 kvs.append((k, v))
         return x, kvs
 
-    def forward(self, tokens: torch.Tensor, voice: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, voice: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher forcing: tokens [B, K, L] (position 0 = VOICE), voice [B] -> logits [B, K, L, V+1]."""
-        x, _ = self._full(tokens, voice, keep_kv=False)
+        x, _ = self._full(tokens, voice, keep_kv=False, prefix_len=prefix_len)
         return self._logits(x)
 
-    def forward_with_hidden(self, tokens: torch.Tensor, voice: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_with_hidden(self, tokens: torch.Tensor, voice: torch.Tensor,
+                            prefix_len: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """As `forward`, plus the final hidden states [B, L, d] (for training-only heads)."""
-        x, _ = self._full(tokens, voice, keep_kv=False)
+        x, _ = self._full(tokens, voice, keep_kv=False, prefix_len=prefix_len)
         return self._logits(x), x
 
     @torch.no_grad()
     def prefill(self, tokens: torch.Tensor, voice: int, cache: KVCache, slot: int) -> torch.Tensor:
         """Run a prefix [K, P] for one stream into cache `slot`; return the last logits [K, V+1]."""
-        x, kvs = self._full(tokens.unsqueeze(0), torch.tensor([voice], device=tokens.device), keep_kv=True)
         length = tokens.shape[1]
+        x, kvs = self._full(tokens.unsqueeze(0), torch.tensor([voice], device=tokens.device), keep_kv=True,
+                            prefix_len=torch.tensor([length], device=tokens.device))
         for i, (k, v) in enumerate(kvs):
             cache.k[i][slot, :, :length].copy_(k[0])
             cache.v[i][slot, :, :length].copy_(v[0])
@@ -473,10 +530,11 @@ class TrainBatch:
     loss_weight: torch.Tensor | None = None  # float [B, K, L]: 0 where masked; None = the mask
     aux_position: torch.Tensor | None = None  # long [B]: the position that predicts reply step 0
     aux_target: torch.Tensor | None = None  # long [B]: class, -1 = none
+    prefix_len: torch.Tensor | None = None  # long [B]: where each row's reply starts
 
     def to(self, device: torch.device | str) -> "TrainBatch":
         tensors = (self.tokens, self.voice, self.targets, self.loss_mask, self.loss_weight,
-                   self.aux_position, self.aux_target)
+                   self.aux_position, self.aux_target, self.prefix_len)
         return TrainBatch(*(None if t is None else t.to(device) for t in tensors))
 
 
@@ -525,19 +583,20 @@ def make_batch(cfg: S2SConfig, examples: Sequence[TrainExample]) -> TrainBatch:
                 if 0 <= start + step < length:
                     weight[i, :, start + step] *= ex.decision_weight
         weight = torch.from_numpy(weight)
+    first = torch.from_numpy(mask[:, 0].argmax(axis=1).astype(np.int64))  # predicts reply step 0
     aux_pos = aux_tgt = None
     if cfg.aux_classes and any(ex.aux_class >= 0 for ex in examples):
-        aux_pos = torch.from_numpy(mask[:, 0].argmax(axis=1).astype(np.int64))
+        aux_pos = first
         aux_tgt = torch.tensor([ex.aux_class for ex in examples], dtype=torch.long)
     return TrainBatch(torch.from_numpy(tokens), voice, torch.from_numpy(targets), torch.from_numpy(mask), weight,
-                      aux_pos, aux_tgt)
+                      aux_pos, aux_tgt, first + 1)
 
 
 def loss(model: S2STransformer, batch: TrainBatch, aux_weight: float = 0.0) -> torch.Tensor:
     """Cross-entropy over the masked target positions of all codebooks, weighted by
     `loss_weight` when the batch has one (a weighted mean), else a plain mean; plus
     `aux_weight` x the auxiliary head's cross-entropy when the batch has its targets."""
-    logits, hidden = model.forward_with_hidden(batch.tokens, batch.voice)  # [B, K, L, V+1]
+    logits, hidden = model.forward_with_hidden(batch.tokens, batch.voice, batch.prefix_len)  # [B, K, L, V+1]
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.targets.reshape(-1), reduction="none")
     w = batch.loss_mask if batch.loss_weight is None else batch.loss_weight
     m = w.reshape(-1).to(ce.dtype)

@@ -27,7 +27,8 @@ import torch
 
 from telugu_s2s.common.voices import get_voice
 from telugu_s2s.s2s.model import (
-    S2SConfig, S2STransformer, TrainExample, delayed_reply, loss, make_batch, save_checkpoint,
+    S2SConfig, S2STransformer, TrainBatch, TrainExample, build_prefix, delayed_reply, loss, make_batch,
+    save_checkpoint,
 )
 from telugu_s2s.training import corpus, synth
 from telugu_s2s.training.encode import load_codes, pad_silence, silence_codes
@@ -39,15 +40,25 @@ log = logging.getLogger(__name__)
 CONTEXT_TOKENS_PER_S = 12.5
 
 
-def demo_model_config(frame_rate: float = 25.0, n_codebooks: int = 4, codebook_size: int = 1024) -> S2SConfig:
+def demo_model_config(frame_rate: float = 25.0, n_codebooks: int = 4, codebook_size: int = 1024,
+                      acoustic_dim: int = 0) -> S2SConfig:
     """The demo size: trains on a 2-core CPU. The context budget holds about three earlier
-    turns at CONTEXT_TOKENS_PER_S, enough to reach a name given three turns back."""
+    turns at CONTEXT_TOKENS_PER_S, enough to reach a name given three turns back. With the
+    codec's latent size as `acoustic_dim`, the model reads the codec's own latent of each frame,
+    and it hears the whole user turn both ways (S2SConfig)."""
     return S2SConfig(
         n_codebooks=n_codebooks, codebook_size=codebook_size, n_layers=4, d_model=128, n_heads=4,
         ffn_mult=4, max_seq_len=1024, context_budget=192,
         context_stride=max(1, round(frame_rate / CONTEXT_TOKENS_PER_S)),
-        max_reply_frames=round(8 * frame_rate), n_voices=4, dropout=0.0, frame_rate=frame_rate,
+        max_reply_frames=round(8 * frame_rate), n_voices=4, dropout=0.1, frame_rate=frame_rate,
+        acoustic_dim=acoustic_dim, voice_at_reply=True, bidirectional_prefix=True,
     )
+
+
+def codec_code_vectors(codec) -> np.ndarray:
+    """A loaded codec's codebooks [n_q, bins, dim] (the residual VQ's vectors, in order)."""
+    layers = codec.model.quantizer.vq.layers
+    return np.stack([layer._codebook.embed.detach().cpu().numpy() for layer in layers])
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,10 @@ class S2STrainConfig:
     # are ~1 % of it and the model learns to recite answers better than to pick them.
     decision_weight: float = 25.0
     context_turns: int = 3  # at most this many earlier turns in a composed context
+    # Per step, this many more user turns heard alone (no context, no reply): only the reply-class
+    # head learns from them. They are short, so they add what was said to every step at a
+    # fraction of a dialogue's cost (what limits the model is hearing, not reciting).
+    recognition_batch: int = 32
 
 
 @dataclass(frozen=True)
@@ -157,6 +172,19 @@ class Composer:
                           decision_steps=self.decisions.get((reply, voice), ()),
                           decision_weight=self.cfg.decision_weight, aux_class=self.classes.get(reply, -1))
         return kind, ex
+
+    def draw_turn(self, rng: random.Random) -> TrainExample:
+        """A user turn whose reply needs no context (question, out-of-domain, introduction),
+        with its reply class and a random voice; the reply codes are left empty."""
+        from telugu_s2s.common.voices import VOICE_IDS
+
+        pool = self.pools[rng.choice(self.callers)]
+        kind = rng.choices(self.kinds, self.weights)[0]
+        clips = pool[kind] if kind != "name_recall" else pool["name_intro"]
+        target = rng.choice(clips or pool["qa"])
+        return TrainExample(get_voice(rng.choice(VOICE_IDS)).speaker_index, target.codes,
+                            np.zeros((target.codes.shape[0], 0), np.int64),
+                            aux_class=self.classes.get(self._reply(target, ""), -1))
 
     def batches(self, rng: random.Random, batch_size: int, n: int = 4) -> list[list[TrainExample]]:
         """`n` length-bucketed batches: n x batch_size draws sorted by length, then cut."""
@@ -228,6 +256,55 @@ def _augmented(batch: list[TrainExample], rng: random.Random, cfg: "S2STrainConf
     return out
 
 
+def prefix_batch(mcfg: S2SConfig, examples: list[TrainExample]) -> TrainBatch:
+    """User turns alone ([VOICE][SEP][user][SEP], right-padded) with their reply classes: the
+    head reads the last prefix position, the one that predicts a reply's first step."""
+    prefixes = [build_prefix(mcfg, ex.user_codes) for ex in examples]
+    length = max(p.shape[1] for p in prefixes)
+    tokens = np.full((len(prefixes), mcfg.n_codebooks, length), mcfg.pad, np.int64)
+    for i, p in enumerate(prefixes):
+        tokens[i, :, : p.shape[1]] = p
+    plen = torch.tensor([p.shape[1] for p in prefixes], dtype=torch.long)
+    empty = torch.zeros(tokens.shape, dtype=torch.long)
+    return TrainBatch(torch.from_numpy(tokens), torch.tensor([ex.voice_index for ex in examples]), empty,
+                      empty.bool(), None, plen - 1, torch.tensor([ex.aux_class for ex in examples]), plen)
+
+
+def recognition_loss(model: S2STransformer, batch: TrainBatch) -> torch.Tensor:
+    """Cross-entropy of the reply-class head on a `prefix_batch`."""
+    _, hidden = model.forward_with_hidden(batch.tokens, batch.voice, batch.prefix_len)
+    h = hidden[torch.arange(hidden.shape[0], device=hidden.device), batch.aux_position]
+    return torch.nn.functional.cross_entropy(model.aux_head(h), batch.aux_target, ignore_index=-1)
+
+
+def aux_accuracy(model: S2STransformer, mcfg: S2SConfig, data_dir: Path, codes: dict[str, np.ndarray],
+                 split: str = "val", limit: int = 0) -> dict:
+    """How often the training-only reply-class head names the reply a `split` turn asks for,
+    heard alone (no context; recalls left out): a fast probe of whether the turn's last
+    position knows what was said, without decoding. n = 0 when the model has no head."""
+    if model.aux_head is None:
+        return {"aux_accuracy": None, "aux_n": 0}
+    classes = corpus.reply_classes()
+    rows = [r for r in synth.read_jsonl(Path(data_dir) / "splits" / f"{split}.jsonl")
+            if r["kind"] != "name_recall" and r["reply_text"] in classes and r["user_audio"] in codes]
+    if limit:
+        rows = rows[:: max(1, len(rows) // limit)][:limit]
+    right = 0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(rows), 16):
+            chunk = rows[i : i + 16]
+            batch = prefix_batch(mcfg, [TrainExample(get_voice(r["voice"] or "arjun").speaker_index,
+                                                     codes[r["user_audio"]], np.zeros((mcfg.n_codebooks, 0), np.int64),
+                                                     aux_class=classes[r["reply_text"]]) for r in chunk])
+            _, hidden = model.forward_with_hidden(batch.tokens, batch.voice, batch.prefix_len)
+            h = hidden[torch.arange(len(chunk)), batch.aux_position]
+            right += int((model.aux_head(h).argmax(-1) == batch.aux_target).sum())
+    model.train(was_training)
+    return {"aux_accuracy": round(right / max(1, len(rows)), 4), "aux_n": len(rows)}
+
+
 def _quick_val(model: S2STransformer, mcfg: S2SConfig, cfg: S2STrainConfig, step: int) -> dict:
     """Greedy-decode a few val-split turns and score them as `eval` does (reply/voice accuracy,
     frames per reply: a model that has not learned EOS runs every reply to the frame cap)."""
@@ -261,15 +338,19 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     codec_cfg = json.loads((Path(cfg.codec_dir) / "config.json").read_text())
     arch = CodecArch.from_dict(codec_cfg["arch"])
     k = arch.codebooks_for(arch.default_bandwidth)
-    mcfg = demo_model_config(arch.frame_rate, k, arch.bins)
+    mcfg = demo_model_config(arch.frame_rate, k, arch.bins, arch.dimension)
     if cfg.aux_weight:
         mcfg = replace(mcfg, aux_classes=len(corpus.reply_classes()))
     if cfg.model:
         mcfg = S2SConfig.from_dict({**mcfg.to_dict(), **cfg.model})
     codes = load_codes(Path(cfg.codes_path or Path(cfg.data_dir) / "codes.npz"))
     composer = load_composer(Path(cfg.data_dir), codes, mcfg, cfg)
-    silence = silence_codes(load_codec(Path(cfg.codec_dir)), k) if cfg.lead_silence_s > 0 or cfg.tail_silence_s > 0 else None
-    model = S2STransformer(mcfg).to(cfg.device).train()
+    codec = load_codec(Path(cfg.codec_dir))
+    silence = silence_codes(codec, k) if cfg.lead_silence_s > 0 or cfg.tail_silence_s > 0 else None
+    model = S2STransformer(mcfg)
+    if mcfg.acoustic_dim:
+        model.set_code_vectors(codec_code_vectors(codec))
+    model = model.to(cfg.device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "emb" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "emb" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -302,6 +383,10 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
         batch = make_batch(mcfg, _augmented(batches.pop(), rng, cfg, mcfg.codebook_size, silence,
                                             arch.frame_rate)).to(cfg.device)
         value = loss(model, batch, cfg.aux_weight)
+        if cfg.recognition_batch and cfg.aux_weight and model.aux_head is not None:
+            turns = _augmented([composer.draw_turn(rng) for _ in range(cfg.recognition_batch)], rng, cfg,
+                               mcfg.codebook_size, silence, arch.frame_rate)
+            value = value + cfg.aux_weight * recognition_loss(model, prefix_batch(mcfg, turns).to(cfg.device))
         opt.zero_grad(set_to_none=True)
         value.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -319,7 +404,11 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
             log.info("s2s: %s", row)
             acc_loss, acc_n = 0.0, 0
         if cfg.val_every and step % cfg.val_every == 0:
-            history.append(_quick_val(model, mcfg, cfg, step))
+            row = _quick_val(model, mcfg, cfg, step)
+            row.update({f"val_{k}": v for k, v in aux_accuracy(model, mcfg, cfg.data_dir, codes, "val").items()})
+            row.update({f"train_{k}": v for k, v in aux_accuracy(model, mcfg, cfg.data_dir, codes, "train", 150).items()})
+            log.info("s2s aux probe: %s", {k: v for k, v in row.items() if "aux" in k})
+            history.append(row)
             model.train()
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             tmp = run_dir / "state.tmp"

@@ -224,3 +224,64 @@ def test_random_weights_need_the_flag(cfg, tmp_path, caplog):
         loaded = m.load_model(tmp_path / "missing", allow_random=True, random_cfg=cfg)
     assert loaded.random and loaded.weights_id == "random"
     assert "RANDOM" in caplog.text
+
+
+LISTENING = dict(acoustic_dim=8, voice_at_reply=True, bidirectional_prefix=True)
+
+
+@pytest.fixture
+def listening(cfg, rng):
+    lcfg = dataclasses.replace(cfg, **LISTENING)
+    torch.manual_seed(0)
+    net = m.S2STransformer(lcfg).eval()
+    net.set_code_vectors(rng.normal(size=(lcfg.n_codebooks, lcfg.codebook_size, lcfg.acoustic_dim)))
+    return lcfg, net
+
+
+def test_listening_options_keep_the_kv_cache_exact(listening, rng):
+    cfg, model = listening
+    prefix = m.build_prefix(cfg, codes(rng, cfg, 9), *context_from_turns([(codes(rng, cfg, 5), codes(rng, cfg, 4))],
+                                                                         cfg.n_codebooks))
+    grid, _ = m.delayed_reply(cfg, codes(rng, cfg, 12))
+    seq = np.concatenate([prefix, grid[:, :-1]], axis=1)
+    tokens = torch.from_numpy(seq)
+    p = prefix.shape[1]
+    full = model(tokens[None], torch.tensor([1]), torch.tensor([p]))[0]
+    cache = m.KVCache(cfg, slots=1)
+    torch.testing.assert_close(model.prefill(torch.from_numpy(prefix), 1, cache, 0), full[:, p - 1],
+                               atol=1e-5, rtol=1e-4)
+    for pos in range(p, seq.shape[1]):
+        step = model.decode_step(tokens[:, pos][None], torch.tensor([pos]), cache)[0]
+        torch.testing.assert_close(step, full[:, pos], atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="prefix_len"):
+        model(tokens[None], torch.tensor([1]))
+
+
+def test_bidirectional_prefix_reads_later_user_frames_and_reply_stays_causal(listening, rng):
+    cfg, model = listening
+    user = codes(rng, cfg, 8)
+    prefix = m.build_prefix(cfg, user)
+    grid, _ = m.delayed_reply(cfg, codes(rng, cfg, 6))
+    seq = torch.from_numpy(np.concatenate([prefix, grid[:, :-1]], axis=1))[None]
+    p = torch.tensor([prefix.shape[1]])
+    changed = seq.clone()
+    changed[0, :, p - 3] = (changed[0, :, p - 3] + 1) % cfg.codebook_size  # a late user frame
+    a, b = model(seq, torch.tensor([0]), p)[0], model(changed, torch.tensor([0]), p)[0]
+    assert not torch.allclose(a[:, 2], b[:, 2], atol=1e-5)  # an early user frame sees it
+    later = seq.clone()
+    later[0, :, -1] = (later[0, :, -1] + 1) % cfg.codebook_size  # the last reply input
+    c = model(later, torch.tensor([0]), p)[0]
+    torch.testing.assert_close(a[:, :-1], c[:, :-1])  # nothing before it does
+
+
+def test_code_vectors_travel_with_the_checkpoint_and_are_checked(listening, tmp_path):
+    cfg, model = listening
+    m.save_checkpoint(model, cfg, tmp_path / "ck", {"name": "listening"})
+    loaded = m.load_checkpoint(tmp_path / "ck")
+    assert torch.equal(loaded.model.code_vectors, model.code_vectors)
+    assert torch.count_nonzero(model.code_vectors[:, cfg.codebook_size:]) == 0  # special tokens
+    with pytest.raises(ValueError, match="code vectors must be"):
+        model.set_code_vectors(np.zeros((cfg.n_codebooks, cfg.codebook_size, cfg.acoustic_dim + 1)))
+    batch = m.make_batch(cfg, [m.TrainExample(0, np.zeros((2, 4), np.int64), np.ones((2, 3), np.int64))])
+    m.loss(model.train(), batch).backward()
+    assert model.acoustic_proj.weight.grad is not None and not model.code_vectors.requires_grad

@@ -62,6 +62,13 @@ def test_s2s_train_step_and_eval_shapes(tiny_data, tiny_codec, tmp_path):
     loaded = load_checkpoint(s2s_cfg.out_dir)
     assert loaded.cfg.n_codebooks == TINY_ARCH.codebooks_for(1.5)
     assert loaded.cfg.codebook_size == TINY_ARCH.bins
+    # it reads the codec's own latent: the checkpoint carries the codec's codebooks
+    assert loaded.cfg.acoustic_dim == TINY_ARCH.dimension and loaded.cfg.bidirectional_prefix
+    from telugu_s2s.training.s2s_train import codec_code_vectors
+
+    vectors = codec_code_vectors(load(cfg.out_dir))
+    k = loaded.cfg.n_codebooks
+    assert torch.equal(loaded.model.code_vectors[:, : TINY_ARCH.bins], torch.from_numpy(vectors[:k]))
 
 
 def test_eval_scores_turns_as_rendered_and_as_the_gateway_pads_them(tiny_data, tiny_codec, tmp_path):
@@ -270,6 +277,34 @@ def test_the_auxiliary_head_learns_from_the_turn_end_and_generation_ignores_it()
     with torch.no_grad():
         model.aux_head.weight.zero_()
     assert all(np.array_equal(a, b) for a, b in zip(first, generate(model, user, 0)))
+
+
+def test_recognition_turns_are_heard_alone_and_train_only_the_reply_class_head():
+    import random
+
+    from telugu_s2s.s2s.model import S2SConfig, S2STransformer
+    from telugu_s2s.training import corpus
+    from telugu_s2s.training.s2s_train import prefix_batch, recognition_loss
+
+    composer, _ = _composer()
+    classes = corpus.reply_classes()
+    rng = random.Random(0)
+    turns = [composer.draw_turn(rng) for _ in range(200)]
+    assert all(t.aux_class >= 0 and not t.context_turns and t.reply_codes.shape[1] == 0 for t in turns)
+    assert classes[corpus.FALLBACK] in {t.aux_class for t in turns}  # out-of-domain turns too
+    assert len({t.aux_class for t in turns}) >= 8 and len({t.voice_index for t in turns}) == 4
+    cfg = S2SConfig(n_codebooks=2, codebook_size=1024, n_layers=1, d_model=32, n_heads=2, max_seq_len=256,
+                    context_budget=16, aux_classes=len(classes), bidirectional_prefix=True, voice_at_reply=True)
+    batch = prefix_batch(cfg, turns[:4])
+    for i, t in enumerate(turns[:4]):
+        n = t.user_codes.shape[1]
+        assert batch.prefix_len[i] == n + 3 and batch.aux_position[i] == n + 2  # [VOICE][SEP][user][SEP]
+        assert batch.tokens[i, 0, batch.aux_position[i]] == cfg.sep
+    torch.manual_seed(0)
+    model = S2STransformer(cfg)
+    recognition_loss(model, batch).backward()
+    assert model.aux_head.weight.grad.abs().sum() > 0
+    assert model.heads.weight.grad is None or model.heads.weight.grad.abs().sum() == 0  # no reply loss
 
 
 def test_eval_summary_reports_each_category_with_its_n_and_the_confusions():
