@@ -12,7 +12,8 @@ from telugu_s2s.common.audio import AudioFormat, AudioFormatError, Encoding, G71
 from telugu_s2s.common.voices import VOICES, UnknownVoiceError, get_voice
 from telugu_s2s.gateway import metrics
 from telugu_s2s.gateway.auth import current_principal
-from telugu_s2s.gateway.call import Call, CallDeps
+from telugu_s2s.gateway.call import CallDeps
+from telugu_s2s.gateway.lifecycle import run_call
 from telugu_s2s.gateway.config import Config
 from telugu_s2s.gateway.errors import CallError, DownstreamError, DownstreamUnavailable, SessionNotFound
 from telugu_s2s.gateway.events import (
@@ -225,17 +226,15 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
             await context.write(event_to_pb(ev))
 
         try:
-            call = Call(self.cfg, self.deps, tenant=tenant_of(context), recv=recv, send=send)
-            try:
-                await call.run()
-            except CallError as exc:
-                failure = exc
-            except Exception as exc:  # noqa: BLE001 - a bug must not crash the server
-                log.exception("call failed")
-                failure = CallError(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+            await run_call(self.cfg, self.deps, tenant=tenant_of(context), recv=recv, send=send)
+        except CallError as exc:
+            failure = exc
         except asyncio.CancelledError:
             code = grpc.StatusCode.CANCELLED
             raise
+        except Exception as exc:  # noqa: BLE001 - a bug must not crash the server
+            log.exception("call failed")
+            failure = CallError(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
         finally:
             if failure is not None:
                 code = failure.code

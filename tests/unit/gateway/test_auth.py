@@ -307,7 +307,7 @@ async def test_request_id_and_tenant_on_every_log_line_of_a_call(secured, keys, 
         _ = [m async for m in call]
         initial = dict(await call.initial_metadata())
     assert initial.get("x-request-id") == "req-123"
-    records = [r for r in caplog.records if r.name == "telugu_s2s.gateway.call"]
+    records = [r for r in caplog.records if r.name in ("telugu_s2s.gateway.call", "telugu_s2s.gateway.lifecycle")]
     assert {"call started", "turn finished"} <= {r.getMessage() for r in records}
     turn_lines = [r for r in records if r.getMessage() == "turn finished"]
     assert turn_lines and all(getattr(r, "turn_id", "") for r in turn_lines)
