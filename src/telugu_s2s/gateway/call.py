@@ -41,7 +41,8 @@ from telugu_s2s.gateway.generation import S2SGenerator
 from telugu_s2s.gateway.input import InputPipeline
 from telugu_s2s.gateway.memory import TurnMemory
 from telugu_s2s.gateway.output import PacedOutput, Reply
-from telugu_s2s.gateway.reply import ReplyPipeline, ms_between
+from telugu_s2s.gateway.reply import ReplyPipeline
+from telugu_s2s.gateway.turn import Turn, TurnTooShort, classify
 from telugu_s2s.gateway.vad import SpeechEnd, SpeechStart
 from telugu_s2s.s2s.protocol import GenerationParams, GenerationRequest
 from telugu_s2s.security import logctx
@@ -77,29 +78,6 @@ class Session:
     tenant: str
     settings: CallSettings
     info: CodecInfo
-
-
-class TurnTooShort(Exception):
-    pass
-
-
-@dataclass
-class Turn:
-    id: str
-    speech: SpeechEnd
-    t_decided: float
-    voice: str
-    reply: Reply
-    prev: "Turn | None"
-    codes_task: asyncio.Task | None = None
-    task: asyncio.Task | None = None
-    pipeline: asyncio.Task | None = None
-    encode_done_t: float | None = None
-    context_fetch_ms: float = 0.0
-    interrupted: str = ""  # "", "barge_in" or "control"
-    interrupt_t: float = 0.0
-    finished: bool = False  # every reply chunk was written or dropped, and played out
-    playing_out: asyncio.Event | None = None  # set while the written reply still plays (_play_out)
 
 
 class Call:
@@ -314,15 +292,15 @@ class Call:
             metrics.BARGE_IN_STOP.observe(stop_s)
             metrics.TURNS.labels("interrupted").inc()
             self.output.put_event(ResponseInterruptedEvent(turn.id, reply.played_ms))
-            await self._store(turn, self._latency(turn))
+            await self._store(turn, turn.latency())
             return
         if failure is not None:
-            code, outcome = self._classify(failure)
+            code, outcome = classify(failure, self.deps.unavailable_errors)
             metrics.TURNS.labels(outcome).inc()
             self._error(code, str(failure) or type(failure).__name__, turn.id)
-            self.output.put_event(ResponseDoneEvent(turn.id, reply.played_ms, self._latency(turn), self.turns_in_context))
+            self.output.put_event(ResponseDoneEvent(turn.id, reply.played_ms, turn.latency(), self.turns_in_context))
             return
-        latency = self._latency(turn)
+        latency = turn.latency()
         if reply.first_write_t is not None:
             metrics.RESPONSE_LATENCY.observe(latency.response_latency_ms / 1000.0)
             metrics.VOICE_TO_VOICE.observe(latency.voice_to_voice_ms / 1000.0)
@@ -331,29 +309,6 @@ class Call:
         metrics.TURNS.labels("done").inc()
         await self._store(turn, latency)
         self.output.put_event(ResponseDoneEvent(turn.id, reply.played_ms, latency, self.turns_in_context))
-
-    def _classify(self, exc: BaseException) -> tuple[str, str]:
-        if isinstance(exc, TurnTooShort):
-            return "TURN_TOO_SHORT", "too_short"
-        if isinstance(exc, (DownstreamUnavailable, DownstreamError)) and exc.service == "codec":
-            # A codec stream that fails mid-way often only reports INTERNAL; same outcome for the caller.
-            return "CODEC_UNAVAILABLE", "failed"
-        if self.deps.unavailable_errors and isinstance(exc, self.deps.unavailable_errors):
-            return "S2S_UNAVAILABLE", "failed"
-        return "GENERATION_FAILED", "failed"
-
-    def _latency(self, turn: Turn) -> Latency:
-        r = turn.reply
-        response = ms_between(turn.t_decided, r.first_write_t)
-        hangover = turn.speech.decided_at_ms - turn.speech.audio_end_ms
-        return Latency(
-            response_latency_ms=response,
-            voice_to_voice_ms=response + hangover if r.first_write_t is not None else 0.0,
-            encode_flush_ms=ms_between(turn.t_decided, turn.encode_done_t),
-            context_fetch_ms=turn.context_fetch_ms,
-            first_frame_ms=ms_between(r.gen_sent_t, r.first_frame_t),
-            first_decode_ms=ms_between(r.first_decode_sent_t, r.first_audio_t),
-        )
 
     async def _store(self, turn: Turn, latency: Latency) -> None:
         assert turn.codes_task is not None
