@@ -26,7 +26,7 @@ import random
 import statistics
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
 import numpy as np
 import torch

@@ -57,7 +57,7 @@ _CONTROLS = {
 
 
 def tenant_of(context: grpc.aio.ServicerContext) -> str:
-    """The caller's tenant, set by the API-key interceptor (gateway/auth.py); "" in dev mode."""
+    """The caller's tenant, set by the API-key interceptor (gateway/auth); "" in dev mode."""
     return current_principal().tenant
 
 

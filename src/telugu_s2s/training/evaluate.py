@@ -23,7 +23,6 @@ codebook usage (share of codes used on the test audio).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass

@@ -471,3 +471,18 @@ async def test_two_tenants_with_default_keys_each_get_their_share(make_stack, tm
     other = await _open_calls(s, keys["globex"], 2)
     for live in held + other:
         assert (await live.finish()).code == grpc.StatusCode.OK
+
+
+def test_methods_come_from_the_proto_and_no_principal_is_an_error_not_the_dev_tenant():
+    import contextvars
+
+    from telugu_s2s.gateway.auth import CONVERSATION_SERVICE, METHODS, NoPrincipal, current_principal
+    from telugu_s2s.v1 import conversation_pb2
+
+    service = conversation_pb2.DESCRIPTOR.services_by_name["Conversation"]
+    assert CONVERSATION_SERVICE == "telugu_s2s.v1.Conversation"
+    assert METHODS == tuple(m.name for m in service.methods)
+    assert {"Converse", "GetSession", "DeleteSession", "ListVoices"} <= set(METHODS)
+    # Outside an RPC the interceptor admitted there is no caller identity: fail closed.
+    with pytest.raises(NoPrincipal, match="did not admit"):
+        contextvars.Context().run(current_principal)
