@@ -42,7 +42,11 @@ venv: $(STAMP)
 protos: venv
 	$(BIN)/python scripts/gen_protos.py
 
-test: apt venv
+lint: venv
+	$(BIN)/ruff check src
+	$(BIN)/ruff format --check src
+
+test: apt venv lint
 	$(BIN)/python -m pytest -m "not soak"
 
 test-unit: venv

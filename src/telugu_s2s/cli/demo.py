@@ -34,8 +34,15 @@ def demo(a, cfg: StackConfig, banner_random) -> int:
             for i, (example, voice) in enumerate(DEMO_TURNS, 1):
                 wav_out = out_dir / f"reply_{i}_{voice}.wav"
                 print(f"\nturn {i}: {example} -> voice {voice}", flush=True)
-                res = run_talk(stack.cfg.gateway_target, EXAMPLES / example, wav_out, voice, session,
-                               realtime=True, output_rate=16000)
+                res = run_talk(
+                    stack.cfg.gateway_target,
+                    EXAMPLES / example,
+                    wav_out,
+                    voice,
+                    session,
+                    realtime=True,
+                    output_rate=16000,
+                )
                 session = res["session_id"]
                 results.append(res)
                 print(json.dumps(res, ensure_ascii=False, indent=2), flush=True)
@@ -43,9 +50,13 @@ def demo(a, cfg: StackConfig, banner_random) -> int:
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print("\nlatency (ms):  " + "   ".join(
-        f"turn {i}: response {r['response_latency_ms']:.0f}, voice-to-voice {r['voice_to_voice_ms']:.0f}"
-        for i, r in enumerate(results, 1)))
+    print(
+        "\nlatency (ms):  "
+        + "   ".join(
+            f"turn {i}: response {r['response_latency_ms']:.0f}, voice-to-voice {r['voice_to_voice_ms']:.0f}"
+            for i, r in enumerate(results, 1)
+        )
+    )
     if missing:
         banner_random(missing)
     return 0

@@ -26,14 +26,21 @@ def _add_stack_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--triton-metrics-port", type=int, default=d.triton_metrics_port)
     g.add_argument("--redis-port", type=int, default=d.redis_port)
     g.add_argument("--web-port", type=int, default=d.web_port, help="browser demo page (0 disables)")
-    g.add_argument("--context-backend", choices=("auto", "redis", "memory"), default="auto",
-                   help="auto: redis-server when installed, else memory://")
+    g.add_argument(
+        "--context-backend",
+        choices=("auto", "redis", "memory"),
+        default="auto",
+        help="auto: redis-server when installed, else memory://",
+    )
     g.add_argument("--run-dir", type=Path, default=d.run_dir, help="logs and redis data (default .run/)")
     g.add_argument("--codec-weights", default="", help="official encodec_24khz .th file or a codec checkpoint dir")
     g.add_argument("--codec-checkpoint", type=Path, default=d.codec_checkpoint_dir)
     g.add_argument("--s2s-checkpoint", type=Path, default=d.s2s_checkpoint_dir)
-    g.add_argument("--allow-random-weights", action="store_true",
-                   help="run on UNTRAINED weights when no checkpoint exists (replies are noise)")
+    g.add_argument(
+        "--allow-random-weights",
+        action="store_true",
+        help="run on UNTRAINED weights when no checkpoint exists (replies are noise)",
+    )
 
 
 def _stack_config(a: argparse.Namespace) -> StackConfig:
@@ -63,7 +70,7 @@ class _Terminated(Exception):
     pass
 
 
-def _raise_terminated(signum, frame):  # noqa: ARG001
+def _raise_terminated(signum, frame):
     raise _Terminated()
 
 
@@ -104,10 +111,14 @@ def cmd_up(a: argparse.Namespace) -> int:
 
 def _banner_random(missing: list[str]) -> None:
     bar = "!" * 78
-    print(f"\n{bar}\n!! UNTRAINED WEIGHTS: {', '.join(missing)} not found.\n"
-          "!! The service runs end to end, but its replies are noise, not Telugu.\n"
-          "!! Get real weights: `telugu-s2s train all` (docs/training.md).\n"
-          f"{bar}\n", file=sys.stderr, flush=True)
+    print(
+        f"\n{bar}\n!! UNTRAINED WEIGHTS: {', '.join(missing)} not found.\n"
+        "!! The service runs end to end, but its replies are noise, not Telugu.\n"
+        "!! Get real weights: `telugu-s2s train all` (docs/training.md).\n"
+        f"{bar}\n",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def cmd_talk(a: argparse.Namespace) -> int:
@@ -155,21 +166,31 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
 
     talk = sub.add_parser("talk", help="speak an audio file to the gateway and save the reply")
-    talk.add_argument("--input", type=Path, required=True,
-                      help="audio file: WAV (PCM, float, EXTENSIBLE, mu-law, A-law), FLAC or OGG; any rate")
+    talk.add_argument(
+        "--input",
+        type=Path,
+        required=True,
+        help="audio file: WAV (PCM, float, EXTENSIBLE, mu-law, A-law), FLAC or OGG; any rate",
+    )
     talk.add_argument("--output", type=Path, required=True, help="reply WAV to write")
     talk.add_argument("--voice", default="", help="arjun, ravi, priya or lakshmi")
     talk.add_argument("--session", default="", help="resume this session id")
     talk.add_argument("--target", default="127.0.0.1:50051", help="gateway host:port")
     mode = talk.add_mutually_exclusive_group()
-    mode.add_argument("--realtime", dest="realtime", action="store_true", default=True,
-                      help="send audio at real-time pace (default)")
+    mode.add_argument(
+        "--realtime", dest="realtime", action="store_true", default=True, help="send audio at real-time pace (default)"
+    )
     mode.add_argument("--fast", dest="realtime", action="store_false", help="send audio as fast as possible")
     talk.add_argument("--output-rate", type=int, default=16000, help="reply sample rate (8000/16000/24000/48000)")
-    talk.add_argument("--encoding", choices=("pcm16", "mulaw", "alaw"), default="pcm16",
-                      help="how the audio goes on the wire (mulaw/alaw: telephony, 8000 Hz)")
-    talk.add_argument("--rate", type=int, default=0,
-                      help="wire sample rate (default 16000 for pcm16, 8000 for mulaw/alaw)")
+    talk.add_argument(
+        "--encoding",
+        choices=("pcm16", "mulaw", "alaw"),
+        default="pcm16",
+        help="how the audio goes on the wire (mulaw/alaw: telephony, 8000 Hz)",
+    )
+    talk.add_argument(
+        "--rate", type=int, default=0, help="wire sample rate (default 16000 for pcm16, 8000 for mulaw/alaw)"
+    )
     talk.add_argument("--api-key", default="", help="bearer key for a gateway that requires one")
     talk.add_argument("--ca-file", default="", help="CA certificate (PEM) of a gateway that serves TLS")
     talk.set_defaults(func=cmd_talk)
@@ -194,17 +215,23 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", default="", help="write the results as JSON here")
     bench.add_argument("--markdown", default="", help="write the Markdown table here")
     bench.add_argument("--api-key", default="", help="bearer key for a gateway that requires one")
-    bench.add_argument("--run-dir", type=Path, default=StackConfig().run_dir,
-                       help="the stack's run dir: its pids.json attributes CPU to this stack's processes")
+    bench.add_argument(
+        "--run-dir",
+        type=Path,
+        default=StackConfig().run_dir,
+        help="the stack's run dir: its pids.json attributes CPU to this stack's processes",
+    )
     bench.set_defaults(func=cmd_bench)
 
     from telugu_s2s.cli import keys as keys_cli
 
     keys_cli.add_parser(sub)
 
-    for name, text in (("data", "make the training corpus"),
-                       ("train", "train the codec / S2S models (`train all` runs the whole pipeline)"),
-                       ("eval", "evaluate the trained models")):
+    for name, text in (
+        ("data", "make the training corpus"),
+        ("train", "train the codec / S2S models (`train all` runs the whole pipeline)"),
+        ("eval", "evaluate the trained models"),
+    ):
         t = sub.add_parser(name, help=text, add_help=False)
         t.set_defaults(func=None)
     return p

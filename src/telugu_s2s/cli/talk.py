@@ -9,8 +9,8 @@ import sys
 import grpc
 
 from telugu_s2s.client.caller import NO_SPEECH, CallFailed, CallOptions, CallResult, converse
-from telugu_s2s.common.audio import G711_RATE, AudioFormatError, Encoding
 from telugu_s2s.client.wav import WavError, read_wav_as, write_wav
+from telugu_s2s.common.audio import G711_RATE, AudioFormatError, Encoding
 
 
 def summary(result: CallResult) -> dict:
@@ -26,8 +26,7 @@ def summary(result: CallResult) -> dict:
         "interrupted": bool(turn and turn.interrupted),
         "response_latency_ms": round(lat.get("response_latency_ms", 0.0), 1),
         "voice_to_voice_ms": round(lat.get("voice_to_voice_ms", 0.0), 1),
-        "stages": {k: round(v, 1) for k, v in lat.items()
-                   if k not in ("response_latency_ms", "voice_to_voice_ms")},
+        "stages": {k: round(v, 1) for k, v in lat.items() if k not in ("response_latency_ms", "voice_to_voice_ms")},
         "untrained_model": result.untrained_model,
         "errors": [list(e) for e in result.errors + (turn.errors if turn else [])],
     }
@@ -42,19 +41,37 @@ def input_rate(encoding: str, rate: int) -> int:
     return rate or (16000 if Encoding(encoding) is Encoding.PCM16 else G711_RATE)
 
 
-def run_talk(target: str, input_path, output_path, voice: str, session: str, realtime: bool,
-             output_rate: int, api_key: str = "", ca_file: str = "", encoding: str = "pcm16",
-             rate: int = 0) -> dict:
+def run_talk(
+    target: str,
+    input_path,
+    output_path,
+    voice: str,
+    session: str,
+    realtime: bool,
+    output_rate: int,
+    api_key: str = "",
+    ca_file: str = "",
+    encoding: str = "pcm16",
+    rate: int = 0,
+) -> dict:
     """Speak one audio file as one turn (sent as `encoding` at `rate`); save the reply."""
-    opts = CallOptions(voice=voice, session_id=session, realtime=realtime, output_rate=output_rate,
-                       metadata=(("authorization", f"Bearer {api_key}"),) if api_key else (),
-                       tls_ca_file=ca_file, input_encoding=Encoding(encoding),
-                       input_rate=input_rate(encoding, rate))
+    opts = CallOptions(
+        voice=voice,
+        session_id=session,
+        realtime=realtime,
+        output_rate=output_rate,
+        metadata=(("authorization", f"Bearer {api_key}"),) if api_key else (),
+        tls_ca_file=ca_file,
+        input_encoding=Encoding(encoding),
+        input_rate=input_rate(encoding, rate),
+    )
     audio = read_wav_as(input_path, opts.input_format.sample_rate_hz)
     result = asyncio.run(converse(target, [audio], opts))
     if not result.turns:
-        raise CallFailed(grpc.StatusCode.UNKNOWN,
-                         "the call ended without a reply: " + "; ".join(f"{c}: {m}" for c, m in result.errors))
+        raise CallFailed(
+            grpc.StatusCode.UNKNOWN,
+            "the call ended without a reply: " + "; ".join(f"{c}: {m}" for c, m in result.errors),
+        )
     if any(code == NO_SPEECH for code, _ in result.turns[-1].errors):
         raise NoSpeech(f"no speech detected in {input_path}")
     write_wav(output_path, result.turns[-1].reply_pcm(), output_rate)
@@ -63,8 +80,19 @@ def run_talk(target: str, input_path, output_path, voice: str, session: str, rea
 
 def talk(a) -> int:
     try:
-        out = run_talk(a.target, a.input, a.output, a.voice, a.session, a.realtime, a.output_rate, a.api_key,
-                       a.ca_file, a.encoding, a.rate)
+        out = run_talk(
+            a.target,
+            a.input,
+            a.output,
+            a.voice,
+            a.session,
+            a.realtime,
+            a.output_rate,
+            a.api_key,
+            a.ca_file,
+            a.encoding,
+            a.rate,
+        )
     except (WavError, AudioFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -194,7 +194,9 @@ def report(cfg: BenchConfig, res: BenchResult) -> dict:
         "wall_s": round(res.wall_s, 1),
         "throughput_turns_per_s": round((res.turns_ok + res.turns_interrupted) / res.wall_s, 3) if res.wall_s else 0,
         "cpu_seconds": res.cpu_s,
-        "cpu_percent_of_one_core": {k: round(100 * v / res.wall_s, 1) for k, v in res.cpu_s.items()} if res.wall_s else {},
+        "cpu_percent_of_one_core": {k: round(100 * v / res.wall_s, 1) for k, v in res.cpu_s.items()}
+        if res.wall_s
+        else {},
         "machine": machine(),
     }
 
@@ -217,8 +219,10 @@ def markdown(rep: dict) -> str:
     ]
     lines += [row(f"stage: {k}", v) for k, v in rep["stages_ms"].items()]
     if rep["cpu_percent_of_one_core"]:
-        lines += ["", "CPU (% of one core): " + ", ".join(
-            f"{k} {v}" for k, v in sorted(rep["cpu_percent_of_one_core"].items()))]
+        lines += [
+            "",
+            "CPU (% of one core): " + ", ".join(f"{k} {v}" for k, v in sorted(rep["cpu_percent_of_one_core"].items())),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -229,9 +233,17 @@ def main(a) -> int:
         return 2
     pids_file = Path(a.run_dir) / "pids.json"
     pids = json.loads(pids_file.read_text()) if pids_file.exists() else None
-    cfg = BenchConfig(target=a.target, sessions=a.sessions, turns=a.turns, examples=examples,
-                      barge_in_share=a.barge_in_share, seed=a.seed, voice=a.voice, api_key=a.api_key,
-                      pids=pids)
+    cfg = BenchConfig(
+        target=a.target,
+        sessions=a.sessions,
+        turns=a.turns,
+        examples=examples,
+        barge_in_share=a.barge_in_share,
+        seed=a.seed,
+        voice=a.voice,
+        api_key=a.api_key,
+        pids=pids,
+    )
     res = asyncio.run(run_bench(cfg))
     rep = report(cfg, res)
     md = markdown(rep)

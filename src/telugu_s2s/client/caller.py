@@ -171,22 +171,23 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
         # bad voice) then ends with its real status instead of racing our writes.
         await session_ready.wait()
         clock = time.monotonic() if opts.realtime else None
+
+        def done_or_barging(i: int) -> bool:  # reads the reply's progress live
+            return finished >= i or (reply_playing.is_set() and reply_audio_ms >= opts.barge_in_after_ms)
+
         for i, utt in enumerate(utterances):
             if i > 0:
                 if i in opts.barge_in_on:
-                    await wait_or_fill(
-                        lambda: finished >= i
-                        or (reply_playing.is_set() and reply_audio_ms >= opts.barge_in_after_ms)
-                    )
+                    await wait_or_fill(lambda i=i: done_or_barging(i))
                 else:
-                    await wait_or_fill(lambda: finished >= i)
+                    await wait_or_fill(lambda i=i: finished >= i)
             reply_audio_ms = 0.0
             starts_before = speech_starts
             for data in _chunks(utt, chunk, in_fmt):
                 clock = await send_audio(data, clock)
             for _ in range(opts.pause_ms // CHUNK_MS):
                 clock = await send_audio(silence, clock)
-            await wait_or_fill(lambda: speech_starts > starts_before or finished > i, NO_SPEECH_GRACE_S)
+            await wait_or_fill(lambda i=i, b=starts_before: speech_starts > b or finished > i, NO_SPEECH_GRACE_S)
             if speech_starts == starts_before and finished <= i:
                 # The gateway heard nothing it took for speech: say so now, not after a timeout.
                 result.turns.append(TurnResult(errors=[(NO_SPEECH, f"no speech detected in utterance {i + 1}")]))

@@ -39,8 +39,7 @@ ARCHS = {
     # The official 24 kHz EnCodec architecture (same size as encodec_24khz-d7cc33bc.th).
     "official": CodecArch(),
     # The project's small codec (n_filters=16), 16 kHz, 50 Hz frames.
-    "small": CodecArch(sample_rate=16000, n_filters=16, pad_mode="constant",
-                       target_bandwidths=(1.0, 2.0, 4.0)),
+    "small": CodecArch(sample_rate=16000, n_filters=16, pad_mode="constant", target_bandwidths=(1.0, 2.0, 4.0)),
 }
 BANDWIDTH = {"official": 1.5, "small": 1.0}
 
@@ -101,7 +100,10 @@ def measure_batch_scaling(codec: StreamingCodec, sizes=(1, 4, 16), steps: int = 
             codec.encode_batch(x, enc)
             codec.decode_batch(c, dec)
         row = {"streams": b}
-        for op, fn in (("encode", lambda: codec.encode_batch(x, enc)), ("decode", lambda: codec.decode_batch(c, dec))):
+        for op, fn in (
+            ("encode", lambda x=x, enc=enc: codec.encode_batch(x, enc)),
+            ("decode", lambda c=c, dec=dec: codec.decode_batch(c, dec)),
+        ):
             times = []
             for _ in range(steps):
                 t0 = time.perf_counter()
@@ -114,8 +116,16 @@ def measure_batch_scaling(codec: StreamingCodec, sizes=(1, 4, 16), steps: int = 
     return out
 
 
-async def _trial(codec: StreamingCodec, op: str, n_streams: int, seconds: float, chunk_ms: float,
-                 workers: int, max_batch: int, batch_wait_ms: float) -> dict:
+async def _trial(
+    codec: StreamingCodec,
+    op: str,
+    n_streams: int,
+    seconds: float,
+    chunk_ms: float,
+    workers: int,
+    max_batch: int,
+    batch_wait_ms: float,
+) -> dict:
     engine = CodecEngine(codec, workers=workers, max_batch=max_batch, batch_wait_s=batch_wait_ms / 1000)
     await engine.start()
     await engine.warm_up()
@@ -124,7 +134,9 @@ async def _trial(codec: StreamingCodec, op: str, n_streams: int, seconds: float,
     skip = max(1, n_ticks // 10)  # the first ticks include start-up transients
     audio = _audio(codec, seconds + 1)
     chunk = int(codec.sample_rate * dt)
-    codes = np.random.default_rng(0).integers(0, codec.codebook_size, size=(codec.n_codebooks, int((seconds + 1) * codec.frame_rate) + 2))
+    codes = np.random.default_rng(0).integers(
+        0, codec.codebook_size, size=(codec.n_codebooks, int((seconds + 1) * codec.frame_rate) + 2)
+    )
     latencies: list[float] = []
     loop = asyncio.get_running_loop()
     t_start = loop.time() + 0.05
@@ -140,8 +152,7 @@ async def _trial(codec: StreamingCodec, op: str, n_streams: int, seconds: float,
                 if delay > 0:
                     await asyncio.sleep(delay)
                 if op == "encode":
-                    _, out = await session.push(
-                        (audio[tick * chunk : (tick + 1) * chunk] * 32767).astype(np.int16))
+                    _, out = await session.push((audio[tick * chunk : (tick + 1) * chunk] * 32767).astype(np.int16))
                     produced = out.shape[1]
                 else:
                     due_frames = int((tick + 1) * dt * codec.frame_rate)
@@ -177,12 +188,15 @@ def find_capacity(codec: StreamingCodec, op: str, args, max_batch: int) -> dict:
     trials = []
 
     def ok(n: int) -> bool:
-        r = asyncio.run(_trial(codec, op, n, args.seconds, args.chunk_ms, args.workers, max_batch,
-                               args.batch_wait_ms))
+        r = asyncio.run(_trial(codec, op, n, args.seconds, args.chunk_ms, args.workers, max_batch, args.batch_wait_ms))
         r["pass"] = r["p95_ms"] is not None and r["p95_ms"] <= args.p95_ms
         trials.append(r)
-        print(f"  {op:6s} max_batch={max_batch:3d} streams={n:4d} p50={r['p50_ms']} ms "
-              f"p95={r['p95_ms']} ms {'ok' if r['pass'] else 'over'}", file=sys.stderr, flush=True)
+        print(
+            f"  {op:6s} max_batch={max_batch:3d} streams={n:4d} p50={r['p50_ms']} ms "
+            f"p95={r['p95_ms']} ms {'ok' if r['pass'] else 'over'}",
+            file=sys.stderr,
+            flush=True,
+        )
         return r["pass"]
 
     lo, hi = 0, None
@@ -206,8 +220,11 @@ def find_capacity(codec: StreamingCodec, op: str, args, max_batch: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m telugu_s2s.codec.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m telugu_s2s.codec.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--arch", nargs="+", choices=sorted(ARCHS), default=["official", "small"])
     p.add_argument("--ops", nargs="+", choices=["encode", "decode"], default=["encode", "decode"])
     p.add_argument("--rtf-seconds", type=float, default=5.0, help="audio length for the RTF runs")
@@ -246,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
             "frame_rate": codec.frame_rate,
             "n_codebooks": codec.n_codebooks,
         }
-        print(f"[{name}] {params / 1e6:.1f} M params, {codec.sample_rate} Hz, {codec.frame_rate:g} Hz frames",
-              file=sys.stderr, flush=True)
+        print(
+            f"[{name}] {params / 1e6:.1f} M params, {codec.sample_rate} Hz, {codec.frame_rate:g} Hz frames",
+            file=sys.stderr,
+            flush=True,
+        )
         entry["rtf_1_stream"] = measure_rtf(codec, args.rtf_seconds, args.chunk_ms)
         print(f"  rtf {entry['rtf_1_stream']}", file=sys.stderr, flush=True)
         entry["batch_scaling"] = measure_batch_scaling(codec)
@@ -268,8 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         name: {
             "encode_rtf": e["rtf_1_stream"]["encode_rtf"],
             "decode_rtf": e["rtf_1_stream"]["decode_rtf"],
-            "encode_ms_per_stream_frame_by_batch": {r["streams"]: r["encode_ms_per_stream_frame"] for r in e["batch_scaling"]},
-            "decode_ms_per_stream_frame_by_batch": {r["streams"]: r["decode_ms_per_stream_frame"] for r in e["batch_scaling"]},
+            "encode_ms_per_stream_frame_by_batch": {
+                r["streams"]: r["encode_ms_per_stream_frame"] for r in e["batch_scaling"]
+            },
+            "decode_ms_per_stream_frame_by_batch": {
+                r["streams"]: r["decode_ms_per_stream_frame"] for r in e["batch_scaling"]
+            },
             **{
                 f"{op}_max_streams_{mode}": e["capacity"][op][mode]["max_streams"]
                 for op in e.get("capacity", {})

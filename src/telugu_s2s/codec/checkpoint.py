@@ -69,8 +69,8 @@ class CodecArch:
         return max(1, int(1000 * bandwidth_kbps // (frame_rate * math.log2(self.bins))))
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CodecArch":
-        known = {f for f in cls.__dataclass_fields__}
+    def from_dict(cls, d: dict) -> CodecArch:
+        known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown codec arch fields: {sorted(unknown)}")
@@ -96,17 +96,17 @@ def build_model(arch: CodecArch):
     from encodec.modules import SEANetDecoder, SEANetEncoder
     from encodec.quantization import ResidualVectorQuantizer
 
-    common = dict(
-        channels=arch.channels,
-        dimension=arch.dimension,
-        n_filters=arch.n_filters,
-        n_residual_layers=arch.n_residual_layers,
-        ratios=list(arch.ratios),
-        norm=arch.norm,
-        causal=arch.causal,
-        pad_mode=arch.pad_mode,
-        lstm=arch.lstm,
-    )
+    common = {
+        "channels": arch.channels,
+        "dimension": arch.dimension,
+        "n_filters": arch.n_filters,
+        "n_residual_layers": arch.n_residual_layers,
+        "ratios": list(arch.ratios),
+        "norm": arch.norm,
+        "causal": arch.causal,
+        "pad_mode": arch.pad_mode,
+        "lstm": arch.lstm,
+    }
     encoder = SEANetEncoder(**common)
     decoder = SEANetDecoder(**common)
     quantizer = ResidualVectorQuantizer(dimension=arch.dimension, n_q=arch.n_q, bins=arch.bins)

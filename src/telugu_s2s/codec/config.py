@@ -50,25 +50,38 @@ class Config:
     tls: ServerTls = ServerTls()
 
     @classmethod
-    def from_env(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> "Config":
+    def from_env(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
         env = os.environ if env is None else env
         p = argparse.ArgumentParser(prog="python -m telugu_s2s.codec", description="Codec gRPC service")
         p.add_argument("--host", default=env.get("TS2S_CODEC_HOST", "0.0.0.0"))
         p.add_argument("--port", type=int, default=int(env.get("TS2S_CODEC_PORT", DEFAULT_PORT)))
         p.add_argument(
-            "--metrics-port", type=int,
+            "--metrics-port",
+            type=int,
             default=int(env.get("TS2S_CODEC_METRICS_PORT", DEFAULT_METRICS_PORT)),
             help="Prometheus /metrics port (0 disables)",
         )
-        p.add_argument("--weights", default=env.get("TS2S_CODEC_WEIGHTS") or None,
-                       help="official encodec_24khz-d7cc33bc.th file or a project checkpoint dir")
-        p.add_argument("--checkpoint-dir", type=Path,
-                       default=Path(env["TS2S_CODEC_CHECKPOINT_DIR"]) if env.get("TS2S_CODEC_CHECKPOINT_DIR")
-                       else default_checkpoint_dir())
-        p.add_argument("--allow-random-weights", action="store_true",
-                       default=_bool(env.get("TS2S_CODEC_ALLOW_RANDOM_WEIGHTS")))
-        p.add_argument("--bandwidth-kbps", type=float, default=float(env["TS2S_CODEC_BANDWIDTH_KBPS"]) if env.get("TS2S_CODEC_BANDWIDTH_KBPS") else None,
-                       help="default: 1.5, or the checkpoint's highest bandwidth when lower")
+        p.add_argument(
+            "--weights",
+            default=env.get("TS2S_CODEC_WEIGHTS") or None,
+            help="official encodec_24khz-d7cc33bc.th file or a project checkpoint dir",
+        )
+        p.add_argument(
+            "--checkpoint-dir",
+            type=Path,
+            default=Path(env["TS2S_CODEC_CHECKPOINT_DIR"])
+            if env.get("TS2S_CODEC_CHECKPOINT_DIR")
+            else default_checkpoint_dir(),
+        )
+        p.add_argument(
+            "--allow-random-weights", action="store_true", default=_bool(env.get("TS2S_CODEC_ALLOW_RANDOM_WEIGHTS"))
+        )
+        p.add_argument(
+            "--bandwidth-kbps",
+            type=float,
+            default=float(env["TS2S_CODEC_BANDWIDTH_KBPS"]) if env.get("TS2S_CODEC_BANDWIDTH_KBPS") else None,
+            help="default: 1.5, or the checkpoint's highest bandwidth when lower",
+        )
         p.add_argument("--device", choices=["cpu", "cuda"], default=env.get("TS2S_CODEC_DEVICE", "cpu"))
         p.add_argument("--torch-threads", type=int, default=int(env.get("TS2S_CODEC_TORCH_THREADS", 1)))
         p.add_argument("--batch-wait-ms", type=float, default=float(env.get("TS2S_CODEC_BATCH_WAIT_MS", 2.0)))

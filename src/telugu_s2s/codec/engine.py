@@ -76,7 +76,7 @@ class CodecEngine:
         self._tasks: set[asyncio.Task] = set()
         self._collector: asyncio.Task | None = None
         self._closed = False
-        self._streams: dict[int, "_Session"] = {}
+        self._streams: dict[int, _Session] = {}
         self._ids = itertools.count()
 
     # ------------------------------------------------------------ lifecycle
@@ -120,13 +120,13 @@ class CodecEngine:
     def active_streams(self) -> int:
         return len(self._streams)
 
-    def open_encoder(self) -> "EncodeSession":
+    def open_encoder(self) -> EncodeSession:
         return EncodeSession(self)
 
-    def open_decoder(self) -> "DecodeSession":
+    def open_decoder(self) -> DecodeSession:
         return DecodeSession(self)
 
-    def _register(self, session: "_Session") -> int:
+    def _register(self, session: _Session) -> int:
         sid = next(self._ids)
         self._streams[sid] = session
         if self.metrics:
@@ -207,7 +207,7 @@ class CodecEngine:
         try:
             try:
                 await loop.run_in_executor(self._executor, self._compute, batch)
-            except Exception as exc:  # noqa: BLE001 - delivered to every stream of the batch
+            except Exception as exc:
                 log.exception("codec batch failed")
                 for job in batch:
                     if not job.future.done():

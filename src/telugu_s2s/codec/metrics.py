@@ -15,33 +15,38 @@ class CodecMetrics:
     def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
         kw = {"registry": registry}
         self.batch_size = Histogram(
-            "telugu_s2s_codec_batch_streams", "Streams advanced together in one forward pass",
-            ["op"], buckets=BATCH_BUCKETS, **kw,
+            "telugu_s2s_codec_batch_streams",
+            "Streams advanced together in one forward pass",
+            ["op"],
+            buckets=BATCH_BUCKETS,
+            **kw,
         )
         self.batch_compute = Histogram(
-            "telugu_s2s_codec_batch_compute_seconds", "Model compute time of one batch",
-            ["op"], buckets=LATENCY_BUCKETS, **kw,
+            "telugu_s2s_codec_batch_compute_seconds",
+            "Model compute time of one batch",
+            ["op"],
+            buckets=LATENCY_BUCKETS,
+            **kw,
         )
         self.queue_wait = Histogram(
-            "telugu_s2s_codec_queue_wait_seconds", "Time a request waited for a batch slot",
-            ["op"], buckets=LATENCY_BUCKETS, **kw,
+            "telugu_s2s_codec_queue_wait_seconds",
+            "Time a request waited for a batch slot",
+            ["op"],
+            buckets=LATENCY_BUCKETS,
+            **kw,
         )
         self.rtf = Histogram(
             "telugu_s2s_codec_real_time_factor",
             "Compute seconds per second of audio, per batch (compute / (audio x streams))",
-            ["op"], buckets=RTF_BUCKETS, **kw,
+            ["op"],
+            buckets=RTF_BUCKETS,
+            **kw,
         )
-        self.active_streams = Gauge(
-            "telugu_s2s_codec_active_streams", "Open Encode/Decode streams", ["op"], **kw
-        )
+        self.active_streams = Gauge("telugu_s2s_codec_active_streams", "Open Encode/Decode streams", ["op"], **kw)
         self.frames = Counter("telugu_s2s_codec_frames_total", "Codec frames processed", ["op"], **kw)
-        self.audio_seconds = Counter(
-            "telugu_s2s_codec_audio_seconds_total", "Seconds of audio processed", ["op"], **kw
-        )
+        self.audio_seconds = Counter("telugu_s2s_codec_audio_seconds_total", "Seconds of audio processed", ["op"], **kw)
         self.segments = Counter("telugu_s2s_codec_segments_total", "Segments ended", ["op"], **kw)
-        self.errors = Counter(
-            "telugu_s2s_codec_errors_total", "Streams ended with an error", ["op", "code"], **kw
-        )
+        self.errors = Counter("telugu_s2s_codec_errors_total", "Streams ended with an error", ["op", "code"], **kw)
 
 
 _DEFAULT: CodecMetrics | None = None

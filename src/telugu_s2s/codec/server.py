@@ -53,7 +53,7 @@ class CodecInfoData:
     random_weights: bool
 
     @classmethod
-    def of(cls, codec: StreamingCodec) -> "CodecInfoData":
+    def of(cls, codec: StreamingCodec) -> CodecInfoData:
         return cls(
             sample_rate_hz=codec.sample_rate,
             frame_rate_hz=codec.frame_rate,
@@ -134,9 +134,7 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
 
     # ------------------------------------------------------------ Encode
     def _code_frames(self, first: int, codes: np.ndarray, eos: bool) -> codec_pb2.CodeFrames:
-        return codec_pb2.CodeFrames(
-            codes=codes_lib.to_proto(codes), first_frame=first, end_of_segment=eos
-        )
+        return codec_pb2.CodeFrames(codes=codes_lib.to_proto(codes), first_frame=first, end_of_segment=eos)
 
     async def Encode(self, request_iterator, context):
         session = self.engine.open_encoder()
@@ -318,8 +316,13 @@ async def start(cfg: Config, loaded: LoadedCodec | None = None, metrics: CodecMe
         metrics=metrics,
     )
     service = TlsGrpcService(
-        "codec", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.grace_s,
-        interceptors=[HealthDetailInterceptor(info)], tls=cfg.tls,
+        "codec",
+        cfg.host,
+        cfg.port,
+        service_names=[SERVICE_NAME],
+        grace_s=cfg.grace_s,
+        interceptors=[HealthDetailInterceptor(info)],
+        tls=cfg.tls,
     )
     codec_pb2_grpc.add_CodecServicer_to_server(CodecServicer(engine, info, metrics), service.server)
     service.on_close(engine.close)
@@ -334,10 +337,16 @@ async def start(cfg: Config, loaded: LoadedCodec | None = None, metrics: CodecMe
         level,
         "codec serving" + (f" ({RANDOM_WEIGHTS_WARNING})" if info.random_weights else ""),
         extra={
-            "port": port, "weights": info.weights, "random_weights": info.random_weights,
-            "sample_rate_hz": info.sample_rate_hz, "frame_rate_hz": info.frame_rate_hz,
-            "n_codebooks": info.n_codebooks, "bandwidth_kbps": info.bandwidth_kbps,
-            "workers": cfg.torch_threads, "max_batch": cfg.max_batch, "batch_wait_ms": cfg.batch_wait_ms,
+            "port": port,
+            "weights": info.weights,
+            "random_weights": info.random_weights,
+            "sample_rate_hz": info.sample_rate_hz,
+            "frame_rate_hz": info.frame_rate_hz,
+            "n_codebooks": info.n_codebooks,
+            "bandwidth_kbps": info.bandwidth_kbps,
+            "workers": cfg.torch_threads,
+            "max_batch": cfg.max_batch,
+            "batch_wait_ms": cfg.batch_wait_ms,
         },
     )
     return RunningCodec(service, engine, info, port)

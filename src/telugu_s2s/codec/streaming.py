@@ -308,10 +308,7 @@ class StreamingSEANet:
         if len(states) == 1:
             st = list(states[0].tensors)
         else:
-            st = [
-                torch.cat([s.tensors[i] for s in states], dim=bd)
-                for i, bd in enumerate(self._slots.batch_dims)
-            ]
+            st = [torch.cat([s.tensors[i] for s in states], dim=bd) for i, bd in enumerate(self._slots.batch_dims)]
         y = self._op(x, st)
         if len(states) == 1:
             states[0].tensors = st
@@ -344,8 +341,9 @@ class _RVQ:
         for layer in vq.layers:
             embed = layer._codebook.embed  # [bins, dim]
             embed_t = embed.t()
-            self.layers.append((layer.project_in, layer.project_out, embed, embed_t,
-                                embed_t.pow(2).sum(0, keepdim=True)))
+            self.layers.append(
+                (layer.project_in, layer.project_out, embed, embed_t, embed_t.pow(2).sum(0, keepdim=True))
+            )
 
     def encode(self, x: torch.Tensor, n_q: int) -> torch.Tensor:
         """x [B, D, T] -> codes [K, B, T]."""
@@ -415,9 +413,7 @@ class StreamingCodec:
                 f"has {arch.n_q}; use at most {max(arch.target_bandwidths)} kbps"
             )
         # The bandwidth the codes actually carry (what Info reports).
-        self.bandwidth_kbps = (
-            self.n_codebooks * math.log2(arch.bins) * math.ceil(self.sample_rate / self.hop) / 1000
-        )
+        self.bandwidth_kbps = self.n_codebooks * math.log2(arch.bins) * math.ceil(self.sample_rate / self.hop) / 1000
         self.device = torch.device(device)
         model = fold_weight_norm(loaded.model, arch).to(self.device)
         for p in model.parameters():

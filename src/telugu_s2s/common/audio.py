@@ -30,7 +30,7 @@ class AudioFormat:
     def bytes_per_sample(self) -> int:
         return 2 if self.encoding is Encoding.PCM16 else 1
 
-    def validate(self) -> "AudioFormat":
+    def validate(self) -> AudioFormat:
         if self.encoding is Encoding.PCM16:
             if self.sample_rate_hz not in PCM16_RATES:
                 raise AudioFormatError(
@@ -38,9 +38,7 @@ class AudioFormat:
                     f"use one of {', '.join(map(str, PCM16_RATES))}"
                 )
         elif self.sample_rate_hz != G711_RATE:
-            raise AudioFormatError(
-                f"{self.encoding.name} audio must be 8000 Hz, got {self.sample_rate_hz} Hz"
-            )
+            raise AudioFormatError(f"{self.encoding.name} audio must be 8000 Hz, got {self.sample_rate_hz} Hz")
         return self
 
     def duration_ms(self, n_bytes: int) -> float:

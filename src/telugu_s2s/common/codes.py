@@ -27,13 +27,9 @@ def from_proto(msg: common_pb2.Codes, *, codebook_size: int | None = None) -> np
     n_q, n_t = int(msg.n_codebooks), int(msg.n_frames)
     values = np.fromiter(msg.values, dtype=np.int64, count=len(msg.values))
     if values.size != n_q * n_t:
-        raise CodesError(
-            f"codes carry {values.size} values but n_codebooks x n_frames = {n_q} x {n_t} = {n_q * n_t}"
-        )
+        raise CodesError(f"codes carry {values.size} values but n_codebooks x n_frames = {n_q} x {n_t} = {n_q * n_t}")
     if codebook_size is not None and values.size and values.max() >= codebook_size:
-        raise CodesError(
-            f"code value {int(values.max())} is out of range for a codebook of size {codebook_size}"
-        )
+        raise CodesError(f"code value {int(values.max())} is out of range for a codebook of size {codebook_size}")
     return values.reshape(n_q, n_t)
 
 

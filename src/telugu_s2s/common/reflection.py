@@ -20,11 +20,14 @@ def enable(server: grpc.aio.Server, service_names: Iterable[str]) -> None:
     """Serve reflection (v1 and v1alpha) for `service_names` plus v1alpha reflection itself."""
     servicer = reflection.aio.ReflectionServicer([*service_names, V1ALPHA_SERVICE_NAME])
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
-    v1 = grpc.method_handlers_generic_handler(V1_SERVICE_NAME, {
-        "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
-            servicer.ServerReflectionInfo,
-            request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
-            response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
-        ),
-    })
+    v1 = grpc.method_handlers_generic_handler(
+        V1_SERVICE_NAME,
+        {
+            "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                servicer.ServerReflectionInfo,
+                request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+            ),
+        },
+    )
     server.add_generic_rpc_handlers((v1,))

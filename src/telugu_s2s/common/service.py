@@ -46,11 +46,7 @@ class HealthState:
 
     async def set(self, serving: bool) -> None:
         self.serving = serving
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in self.names:
             await self.servicer.set(name, status)
 
@@ -149,6 +145,6 @@ class GrpcService:
         for fn in self._on_close:
             try:
                 await fn()
-            except Exception:  # noqa: BLE001 - cleanup must not mask the stop
+            except Exception:
                 log.exception("%s cleanup failed", self.name)
         log.info("%s stopped", self.name)

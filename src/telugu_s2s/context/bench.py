@@ -31,7 +31,7 @@ def _codes(frames: int, rng: random.Random) -> common_pb2.Codes:
 
 def _pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
 async def _run(url: str, n: int) -> dict[str, list[float]]:
@@ -42,8 +42,9 @@ async def _run(url: str, n: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"AppendTurn": [], "GetContext(10 turns)": []}
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as ch:
         stub = context_pb2_grpc.ContextStoreStub(ch)
-        ref = context_pb2.SessionRef(session_id=(await stub.CreateSession(
-            context_pb2.CreateSessionRequest(voice="priya"))).session_id)
+        ref = context_pb2.SessionRef(
+            session_id=(await stub.CreateSession(context_pb2.CreateSessionRequest(voice="priya"))).session_id
+        )
         req_a = context_pb2.AppendTurnRequest(session=ref, turn=turn)
         req_c = context_pb2.GetContextRequest(session=ref)
         for _ in range(20):  # warm-up, and fill the 10 turns
@@ -72,13 +73,15 @@ def main() -> None:
     else:
         from telugu_s2s.context.redis_local import LocalRedis
 
-        with tempfile.TemporaryDirectory() as d, LocalRedis(
-            Path(d), appendonly=True, appendfsync="always" if a.fsync_always else "everysec"
-        ) as server:
+        with (
+            tempfile.TemporaryDirectory() as d,
+            LocalRedis(Path(d), appendonly=True, appendfsync="always" if a.fsync_always else "everysec") as server,
+        ):
             results = asyncio.run(_run(server.url, a.n))
     for name, xs in results.items():
-        print(f"{a.backend:6s} {name:22s} n={len(xs)} median={statistics.median(xs):.2f} ms "
-              f"p95={_pct(xs, 0.95):.2f} ms")
+        print(
+            f"{a.backend:6s} {name:22s} n={len(xs)} median={statistics.median(xs):.2f} ms p95={_pct(xs, 0.95):.2f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -74,9 +74,7 @@ class Config:
         return self.redis_url.startswith("memory:")
 
     @classmethod
-    def from_env(
-        cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
-    ) -> Config:
+    def from_env(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
         env = os.environ if env is None else env
         p = argparse.ArgumentParser(
             prog="python -m telugu_s2s.context",
@@ -90,23 +88,36 @@ class Config:
         opt("--port", "TS2S_CONTEXT_PORT", cls.port, "gRPC port (0 picks a free one)")
         opt("--metrics-host", "TS2S_CONTEXT_METRICS_HOST", cls.metrics_host, "metrics address")
         opt("--metrics-port", "TS2S_CONTEXT_METRICS_PORT", cls.metrics_port, "Prometheus port, 0 = off")
-        opt("--redis-url", "TS2S_CONTEXT_REDIS_URL", cls.redis_url,
-            "redis://, rediss:// (TLS), unix:// or memory:// (single process only)")
+        opt(
+            "--redis-url",
+            "TS2S_CONTEXT_REDIS_URL",
+            cls.redis_url,
+            "redis://, rediss:// (TLS), unix:// or memory:// (single process only)",
+        )
         opt("--key-prefix", "TS2S_CONTEXT_KEY_PREFIX", cls.key_prefix, "prefix of every Redis key")
         opt("--ttl-s", "TS2S_CONTEXT_TTL_S", cls.ttl_s, "session time-to-live in seconds")
         opt("--max-turns", "TS2S_CONTEXT_MAX_TURNS", cls.max_turns, "turns remembered per session")
-        opt("--max-turn-bytes", "TS2S_CONTEXT_MAX_TURN_BYTES", cls.max_turn_bytes,
-            "largest serialized turn accepted")
-        opt("--max-session-bytes", "TS2S_CONTEXT_MAX_SESSION_BYTES", cls.max_session_bytes,
-            "largest total size of the remembered turns of one session")
-        opt("--redis-pool-size", "TS2S_CONTEXT_REDIS_POOL_SIZE", cls.redis_pool_size,
-            "Redis connection pool size")
-        opt("--redis-timeout-s", "TS2S_CONTEXT_REDIS_TIMEOUT_S", cls.redis_timeout_s,
-            "Redis socket and pool wait timeout")
-        opt("--health-interval-s", "TS2S_CONTEXT_HEALTH_INTERVAL_S", cls.health_interval_s,
-            "period of the background Redis health probe")
-        opt("--drain-grace-s", "TS2S_CONTEXT_DRAIN_GRACE_S", cls.drain_grace_s,
-            "time in-flight calls get on SIGTERM")
+        opt("--max-turn-bytes", "TS2S_CONTEXT_MAX_TURN_BYTES", cls.max_turn_bytes, "largest serialized turn accepted")
+        opt(
+            "--max-session-bytes",
+            "TS2S_CONTEXT_MAX_SESSION_BYTES",
+            cls.max_session_bytes,
+            "largest total size of the remembered turns of one session",
+        )
+        opt("--redis-pool-size", "TS2S_CONTEXT_REDIS_POOL_SIZE", cls.redis_pool_size, "Redis connection pool size")
+        opt(
+            "--redis-timeout-s",
+            "TS2S_CONTEXT_REDIS_TIMEOUT_S",
+            cls.redis_timeout_s,
+            "Redis socket and pool wait timeout",
+        )
+        opt(
+            "--health-interval-s",
+            "TS2S_CONTEXT_HEALTH_INTERVAL_S",
+            cls.health_interval_s,
+            "period of the background Redis health probe",
+        )
+        opt("--drain-grace-s", "TS2S_CONTEXT_DRAIN_GRACE_S", cls.drain_grace_s, "time in-flight calls get on SIGTERM")
         opt("--log-level", "TS2S_CONTEXT_LOG_LEVEL", cls.log_level, "log level")
         opt("--log-format", "TS2S_CONTEXT_LOG_FORMAT", "json", "json or text")
         a = p.parse_args(list(argv) if argv is not None else None)
@@ -117,8 +128,9 @@ class Config:
             cert_file=env.get("TS2S_CONTEXT_REDIS_TLS_CERT_FILE") or None,
             key_file=env.get("TS2S_CONTEXT_REDIS_TLS_KEY_FILE") or None,
             verify=env.get("TS2S_CONTEXT_REDIS_TLS_VERIFY", "required"),
-            check_hostname=_bool(env.get("TS2S_CONTEXT_REDIS_TLS_CHECK_HOSTNAME", "1"),
-                                 "TS2S_CONTEXT_REDIS_TLS_CHECK_HOSTNAME"),
+            check_hostname=_bool(
+                env.get("TS2S_CONTEXT_REDIS_TLS_CHECK_HOSTNAME", "1"), "TS2S_CONTEXT_REDIS_TLS_CHECK_HOSTNAME"
+            ),
         )
         try:
             server_tls = ServerTls.from_env("TS2S_CONTEXT_", env)
@@ -177,7 +189,9 @@ class Config:
             )
         if self.is_memory:
             if self.redis_url.rstrip("/") != "memory:":
-                raise ConfigError(f"TS2S_CONTEXT_REDIS_URL: the memory backend is just memory://, got {self.redis_url!r}")
+                raise ConfigError(
+                    f"TS2S_CONTEXT_REDIS_URL: the memory backend is just memory://, got {self.redis_url!r}"
+                )
             return
         parts = urlsplit(self.redis_url)
         if parts.scheme not in ("redis", "rediss", "unix"):
@@ -207,16 +221,12 @@ def _read_password(env: Mapping[str, str]) -> str | None:
     direct = env.get("TS2S_CONTEXT_REDIS_PASSWORD")
     path = env.get("TS2S_CONTEXT_REDIS_PASSWORD_FILE")
     if direct and path:
-        raise ConfigError(
-            "set only one of TS2S_CONTEXT_REDIS_PASSWORD and TS2S_CONTEXT_REDIS_PASSWORD_FILE"
-        )
+        raise ConfigError("set only one of TS2S_CONTEXT_REDIS_PASSWORD and TS2S_CONTEXT_REDIS_PASSWORD_FILE")
     if path:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(
-                f"TS2S_CONTEXT_REDIS_PASSWORD_FILE: cannot read {path}: {exc.strerror or exc}"
-            ) from exc
+            raise ConfigError(f"TS2S_CONTEXT_REDIS_PASSWORD_FILE: cannot read {path}: {exc.strerror or exc}") from exc
         # A trailing newline is an artefact of how the file was written, not part of the secret.
         password = text.rstrip("\r\n")
         if not password:

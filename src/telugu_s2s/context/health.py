@@ -38,7 +38,10 @@ class StoreHealthProbe:
         except StoreUnavailable as exc:
             up, reason = False, str(exc)
         except TimeoutError:
-            up, reason = False, f"context store unavailable: {self.store.description} did not answer PING within {self.timeout_s:g} s"
+            up, reason = (
+                False,
+                f"context store unavailable: {self.store.description} did not answer PING within {self.timeout_s:g} s",
+            )
         if up != self.up:
             if up:
                 log.info("context store reachable; serving", extra={"store": self.store.description})
@@ -72,5 +75,5 @@ class StoreHealthProbe:
             self._kick.clear()
             try:
                 await self.check()
-            except Exception:  # noqa: BLE001 - the probe must keep running
+            except Exception:
                 log.exception("health probe failed")

@@ -10,8 +10,21 @@ from prometheus_client import Counter, Histogram
 
 # Resolves 0.5 ms .. 2.5 s, with steps through 10-500 ms.
 LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075,
-    0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    1.0,
+    2.5,
 )
 
 REDIS_OP_SECONDS = Histogram(

@@ -27,9 +27,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import (
     AuthenticationError,
-    ConnectionError as RedisConnectionError,
     RedisError,
     ResponseError,
+)
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+)
+from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
 )
 
@@ -76,7 +80,9 @@ end
 """
 
 # ARGV: tenant, voice, ttl_ms
-_CREATE = _LUA_COMMON + """
+_CREATE = (
+    _LUA_COMMON
+    + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
 local now = string.format('%d', now_ms())
 redis.call('HSET', KEYS[1], 'tenant', ARGV[1], 'voice', ARGV[2], 'created_ms', now,
@@ -84,31 +90,43 @@ redis.call('HSET', KEYS[1], 'tenant', ARGV[1], 'voice', ARGV[2], 'created_ms', n
 touch(ARGV[3])
 return {'ok', info()}
 """
+)
 
 # ARGV: tenant, ttl_ms
-_GET = _LUA_COMMON + """
+_GET = (
+    _LUA_COMMON
+    + """
 if not owned(ARGV[1]) then return {'notfound'} end
 touch(ARGV[2])
 return {'ok', info()}
 """
+)
 
 # ARGV: tenant
-_DELETE = _LUA_COMMON + """
+_DELETE = (
+    _LUA_COMMON
+    + """
 if not owned(ARGV[1]) then return {'notfound'} end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return {'ok'}
 """
+)
 
 # ARGV: tenant, ttl_ms, voice
-_SET_VOICE = _LUA_COMMON + """
+_SET_VOICE = (
+    _LUA_COMMON
+    + """
 if not owned(ARGV[1]) then return {'notfound'} end
 redis.call('HSET', KEYS[1], 'voice', ARGV[3], 'updated_ms', string.format('%d', now_ms()))
 touch(ARGV[2])
 return {'ok', info()}
 """
+)
 
 # ARGV: tenant, ttl_ms, max_turns, max_session_bytes, token, payload, acks_kept
-_APPEND = _LUA_COMMON + """
+_APPEND = (
+    _LUA_COMMON
+    + """
 if not owned(ARGV[1]) then return {'notfound'} end
 local seen = redis.call('ZSCORE', KEYS[3], ARGV[5])
 if seen then
@@ -137,9 +155,12 @@ redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[7]) + 1))
 touch(ARGV[2])
 return {'ok', redis.call('LLEN', KEYS[2]), index}
 """
+)
 
 # ARGV: tenant, ttl_ms, n
-_CONTEXT = _LUA_COMMON + """
+_CONTEXT = (
+    _LUA_COMMON
+    + """
 if not owned(ARGV[1]) then return {'notfound'} end
 touch(ARGV[2])
 local n = tonumber(ARGV[3])
@@ -147,6 +168,7 @@ local items = {}
 if n > 0 then items = redis.call('LRANGE', KEYS[2], -n, -1) end
 return {'ok', info(), items}
 """
+)
 
 
 class RedisStore(Store):
@@ -163,7 +185,7 @@ class RedisStore(Store):
         self._prefix = key_prefix
         self.address = address
         self.description = f"redis at {address}"
-        self._ttl_ms = str(max(1, int(round(self.limits.ttl_s * 1000))))
+        self._ttl_ms = str(max(1, round(self.limits.ttl_s * 1000)))
         self._create = client.register_script(_CREATE)
         self._get = client.register_script(_GET)
         self._delete = client.register_script(_DELETE)
@@ -187,15 +209,15 @@ class RedisStore(Store):
         """One blocking connection pool: a burst waits up to `timeout_s` for a connection
         instead of failing. Connection errors are retried once with a short backoff (a
         retried append is deduplicated by its token)."""
-        kwargs: dict[str, Any] = dict(
-            max_connections=pool_size,
-            timeout=timeout_s,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
-            health_check_interval=30,
-        )
+        kwargs: dict[str, Any] = {
+            "max_connections": pool_size,
+            "timeout": timeout_s,
+            "socket_timeout": timeout_s,
+            "socket_connect_timeout": timeout_s,
+            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
+            "retry_on_error": [RedisConnectionError, RedisTimeoutError, ConnectionResetError],
+            "health_check_interval": 30,
+        }
         if password:
             kwargs["password"] = password
         if url.startswith("rediss://") and ssl_options:
@@ -252,14 +274,10 @@ class RedisStore(Store):
             ) from exc
         except ResponseError as exc:
             metrics.REDIS_ERRORS.labels(op, "other").inc()
-            raise StoreUnavailable(
-                f"context store unavailable: redis at {self.address} refused {op}: {exc}"
-            ) from exc
+            raise StoreUnavailable(f"context store unavailable: redis at {self.address} refused {op}: {exc}") from exc
         except RedisError as exc:
             metrics.REDIS_ERRORS.labels(op, "other").inc()
-            raise StoreUnavailable(
-                f"context store unavailable: redis at {self.address} failed {op}: {exc}"
-            ) from exc
+            raise StoreUnavailable(f"context store unavailable: redis at {self.address} failed {op}: {exc}") from exc
         finally:
             metrics.REDIS_OP_SECONDS.labels(op).observe(time.perf_counter() - start)
         return result
@@ -283,7 +301,7 @@ class RedisStore(Store):
         for _ in range(3):
             sid = new_session_id()
             res = await self._call(
-                "create", lambda: self._create(keys=self._keys(sid), args=[tenant, voice, self._ttl_ms])
+                "create", lambda sid=sid: self._create(keys=self._keys(sid), args=[tenant, voice, self._ttl_ms])
             )
             if res[0] == b"ok":
                 return self._info(sid, tenant, res[1])
@@ -300,18 +318,14 @@ class RedisStore(Store):
 
     async def delete_session(self, key: SessionKey) -> bool:
         key.validate()
-        res = await self._call(
-            "delete", lambda: self._delete(keys=self._keys(key.session_id), args=[key.tenant])
-        )
+        res = await self._call("delete", lambda: self._delete(keys=self._keys(key.session_id), args=[key.tenant]))
         return res[0] == b"ok"
 
     async def set_voice(self, key: SessionKey, voice: str) -> SessionInfo:
         key.validate()
         res = await self._call(
             "set_voice",
-            lambda: self._set_voice(
-                keys=self._keys(key.session_id), args=[key.tenant, self._ttl_ms, voice]
-            ),
+            lambda: self._set_voice(keys=self._keys(key.session_id), args=[key.tenant, self._ttl_ms, voice]),
         )
         if res[0] != b"ok":
             raise SessionNotFound(key.session_id)
@@ -328,8 +342,7 @@ class RedisStore(Store):
             "append",
             lambda: self._append(
                 keys=self._keys(key.session_id),
-                args=[key.tenant, self._ttl_ms, lim.max_turns, lim.max_session_bytes, token,
-                      payload, ACKS_KEPT],
+                args=[key.tenant, self._ttl_ms, lim.max_turns, lim.max_session_bytes, token, payload, ACKS_KEPT],
             ),
         )
         if res[0] == b"notfound":

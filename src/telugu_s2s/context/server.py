@@ -40,12 +40,15 @@ async def start(cfg: Config, *, store: Store | None = None, metrics: bool = True
     recovers on its own when Redis comes back."""
     store = store or open_store(cfg)
     service = TlsGrpcService(
-        "context", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.drain_grace_s,
-        interceptors=[RequestIdInterceptor()], tls=cfg.server_tls,
+        "context",
+        cfg.host,
+        cfg.port,
+        service_names=[SERVICE_NAME],
+        grace_s=cfg.drain_grace_s,
+        interceptors=[RequestIdInterceptor()],
+        tls=cfg.server_tls,
     )
-    probe = StoreHealthProbe(
-        store, service.health, interval_s=cfg.health_interval_s, timeout_s=cfg.redis_timeout_s
-    )
+    probe = StoreHealthProbe(store, service.health, interval_s=cfg.health_interval_s, timeout_s=cfg.redis_timeout_s)
     context_pb2_grpc.add_ContextStoreServicer_to_server(
         ContextServicer(store, on_unavailable=probe.kick), service.server
     )

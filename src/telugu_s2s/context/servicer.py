@@ -129,7 +129,7 @@ class ContextServicer(context_pb2_grpc.ContextStoreServicer):
         code = grpc.StatusCode.OK
         try:
             return await fn()
-        except Exception as exc:  # noqa: BLE001 - mapped to a status below
+        except Exception as exc:
             message = str(exc)
             for kind, status in _STATUS:
                 if isinstance(exc, kind):
@@ -184,9 +184,7 @@ class ContextServicer(context_pb2_grpc.ContextStoreServicer):
             if not request.HasField("turn"):
                 raise BadRequest("AppendTurnRequest.turn is missing")
             result = await self.store.append_turn(key, encode_turn(request.turn))
-            return context_pb2.AppendTurnResponse(
-                turn_count=result.turn_count, turn_index=result.turn_index
-            )
+            return context_pb2.AppendTurnResponse(turn_count=result.turn_count, turn_index=result.turn_index)
 
         return await self._run("AppendTurn", context, run)
 

@@ -41,8 +41,7 @@ class InvalidSessionId(StoreError):
     def __init__(self, session_id: str) -> None:
         shown = session_id if len(session_id) <= 40 else session_id[:40] + "..."
         super().__init__(
-            f"malformed session id {shown!r}: a session id is 32 lowercase hex characters, "
-            "as returned by CreateSession"
+            f"malformed session id {shown!r}: a session id is 32 lowercase hex characters, as returned by CreateSession"
         )
 
 

@@ -7,8 +7,8 @@ import sys
 
 from telugu_s2s.common import logs
 from telugu_s2s.gateway.config import Config
-from telugu_s2s.security import logctx
 from telugu_s2s.gateway.server import serve
+from telugu_s2s.security import logctx
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,7 +24,7 @@ class AudioHistory:
         return self._start + len(self._buf)
 
     def index_at_ms(self, ms: float) -> int:
-        return int(round(ms * self.rate / 1000.0))
+        return round(ms * self.rate / 1000.0)
 
     def append(self, samples: np.ndarray, keep_from: int | None = None) -> None:
         """Append; drop what is older than `capacity` (but nothing from `keep_from` on)."""

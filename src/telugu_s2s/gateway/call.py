@@ -34,8 +34,15 @@ from telugu_s2s.gateway.context_client import ContextClient, Latency, TurnRecord
 from telugu_s2s.gateway.downstream import DownstreamMonitor
 from telugu_s2s.gateway.errors import CallError, DownstreamError, DownstreamUnavailable, SessionNotFound
 from telugu_s2s.gateway.events import (
-    CallSettings, ControlInput, ControlType, ErrorEvent, ResponseDoneEvent, ResponseInterruptedEvent,
-    ResponseStartedEvent, SpeechStartedEvent, SpeechStoppedEvent,
+    CallSettings,
+    ControlInput,
+    ControlType,
+    ErrorEvent,
+    ResponseDoneEvent,
+    ResponseInterruptedEvent,
+    ResponseStartedEvent,
+    SpeechStartedEvent,
+    SpeechStoppedEvent,
 )
 from telugu_s2s.gateway.generation import S2SGenerator
 from telugu_s2s.gateway.input import InputPipeline
@@ -81,15 +88,25 @@ class Session:
 
 
 class Call:
-    def __init__(self, cfg: Config, deps: CallDeps, session: Session, output: PacedOutput, *, voice: str,
-                 turns_in_context: int, on_turn_done: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        deps: CallDeps,
+        session: Session,
+        output: PacedOutput,
+        *,
+        voice: str,
+        turns_in_context: int,
+        on_turn_done: Callable[[], None],
+    ) -> None:
         self.cfg, self.deps, self.session, self.output = cfg, deps, session, output
         self.voice = voice
         self.turns_in_context = turns_in_context
         self._on_turn_done = on_turn_done
         self.input = InputPipeline(session.settings, session.info, deps.codec, self)
-        self.memory = TurnMemory(deps.context, session.id, session.tenant, session.info.n_codebooks,
-                                 cfg.context_turns, self._error)
+        self.memory = TurnMemory(
+            deps.context, session.id, session.tenant, session.info.n_codebooks, cfg.context_turns, self._error
+        )
         self._tasks: set[asyncio.Task] = set()
         self._turns: list[Turn] = []
         self._last_turn: Turn | None = None
@@ -130,7 +147,9 @@ class Call:
     async def on_control(self, msg: ControlInput) -> None:
         if msg.type is ControlType.COMMIT_TURN:
             if not await self.input.force_end():
-                self._error("TURN_TOO_SHORT", "COMMIT_TURN but no speech was detected since the last turn; nothing to answer")
+                self._error(
+                    "TURN_TOO_SHORT", "COMMIT_TURN but no speech was detected since the last turn; nothing to answer"
+                )
                 metrics.TURNS.labels("too_short").inc()
         elif msg.type is ControlType.INTERRUPT:
             self._interrupt("control")  # nothing playing: nothing to do
@@ -146,7 +165,9 @@ class Call:
         try:
             await self.deps.context.set_voice(self.session.id, self.session.tenant, voice)
         except (DownstreamUnavailable, DownstreamError, SessionNotFound) as exc:
-            self._error("CONTEXT_NOT_SAVED", f"voice {voice} applies to this call but was not saved to the session: {exc}")
+            self._error(
+                "CONTEXT_NOT_SAVED", f"voice {voice} applies to this call but was not saved to the session: {exc}"
+            )
 
     # ------------------------------------------------------------------ InputHooks
 
@@ -173,8 +194,14 @@ class Call:
 
     def on_turn(self, ev: SpeechEnd, encoder: EncodeStream, t_decided: float) -> None:
         self.output.put_event(SpeechStoppedEvent(ev.audio_end_ms, ev.decided_at_ms))
-        turn = Turn(id=uuid.uuid4().hex, speech=ev, t_decided=t_decided, voice=self.voice,
-                    reply=Reply(out_rate=self.session.settings.output_format.sample_rate_hz), prev=self._last_turn)
+        turn = Turn(
+            id=uuid.uuid4().hex,
+            speech=ev,
+            t_decided=t_decided,
+            voice=self.voice,
+            reply=Reply(out_rate=self.session.settings.output_format.sample_rate_hz),
+            prev=self._last_turn,
+        )
         turn.codes_task = self._spawn(self._flush_codes(turn, encoder), f"turn-{turn.id[:8]}-encode")
         turn.task = self._spawn(self._run_turn(turn), f"turn-{turn.id[:8]}")
         self._turns = [t for t in self._turns if t.task is not None and not t.task.done()]
@@ -209,7 +236,7 @@ class Call:
     async def _flush_codes(self, turn: Turn, encoder: EncodeStream) -> np.ndarray:
         codes = await encoder.finish()
         turn.encode_done_t = time.perf_counter()
-        metrics.STAGE.labels("encode_flush").observe((turn.encode_done_t - turn.t_decided))
+        metrics.STAGE.labels("encode_flush").observe(turn.encode_done_t - turn.t_decided)
         keep_ms = turn.speech.audio_end_ms - turn.speech.audio_start_ms + USER_TAIL_MS
         if not turn.speech.forced:
             return codes[:, : math.ceil(keep_ms * self.session.info.frame_rate_hz / 1000.0)]
@@ -234,8 +261,14 @@ class Call:
                 await self._play_out(turn)
             turn.finished = True
             await self._finish_turn(turn, failure)
-            log.info("turn finished", extra={"interrupted": bool(turn.interrupted), "played_ms": turn.reply.played_ms,
-                                             "failed": type(failure).__name__ if failure is not None else ""})
+            log.info(
+                "turn finished",
+                extra={
+                    "interrupted": bool(turn.interrupted),
+                    "played_ms": turn.reply.played_ms,
+                    "failed": type(failure).__name__ if failure is not None else "",
+                },
+            )
         finally:
             if turn.pipeline is not None and not turn.pipeline.done():
                 turn.pipeline.cancel()
@@ -257,8 +290,11 @@ class Call:
         if user.shape[1] == 0:
             raise TurnTooShort("the turn produced no codec frames; speak a little longer")
         req = GenerationRequest(
-            request_id=turn.id, user_codes=np.ascontiguousarray(user, dtype=np.int32),
-            voice_index=get_voice(turn.voice).speaker_index, context_codes=ctx_codes, context_segments=ctx_segments,
+            request_id=turn.id,
+            user_codes=np.ascontiguousarray(user, dtype=np.int32),
+            voice_index=get_voice(turn.voice).speaker_index,
+            context_codes=ctx_codes,
+            context_segments=ctx_segments,
             params=GenerationParams(max_frames=self.cfg.max_reply_frames(info.frame_rate_hz)),
         )
 
@@ -322,8 +358,16 @@ class Call:
         reply = concat(turn.reply.generated, info.n_codebooks)
         if turn.interrupted:
             reply = reply[:, : math.ceil(turn.reply.played_ms * info.frame_rate_hz / 1000.0)]
-        count = await self.memory.store(TurnRecord(
-            turn_id=turn.id, user_codes=user, reply_codes=reply, interrupted=bool(turn.interrupted),
-            played_ms=turn.reply.played_ms, voice=turn.voice, latency=latency))
+        count = await self.memory.store(
+            TurnRecord(
+                turn_id=turn.id,
+                user_codes=user,
+                reply_codes=reply,
+                interrupted=bool(turn.interrupted),
+                played_ms=turn.reply.played_ms,
+                voice=turn.voice,
+                latency=latency,
+            )
+        )
         if count is not None:
             self.turns_in_context = count

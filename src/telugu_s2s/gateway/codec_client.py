@@ -78,10 +78,10 @@ class CodecClient:
             return False
         return resp.status == health_pb2.HealthCheckResponse.SERVING
 
-    def encoder(self, info: CodecInfo, queue_chunks: int = 256) -> "EncodeStream":
+    def encoder(self, info: CodecInfo, queue_chunks: int = 256) -> EncodeStream:
         return EncodeStream(self, info, queue_chunks)
 
-    def decoder(self, info: CodecInfo) -> "DecodeStream":
+    def decoder(self, info: CodecInfo) -> DecodeStream:
         return DecodeStream(self, info)
 
     async def close(self) -> None:

@@ -111,7 +111,7 @@ class Config:
             raise ConfigError(str(exc)) from exc
 
     @classmethod
-    def from_env(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> "Config":
+    def from_env(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
         """Defaults < TS2S_GATEWAY_* environment variables < command-line flags."""
         env = os.environ if env is None else env
         parser = argparse.ArgumentParser(prog="python -m telugu_s2s.gateway", description=__doc__)
@@ -142,8 +142,9 @@ class Config:
     def client_tls(self, service: str) -> ClientTls:
         """TLS settings of the channel to `service` ("codec" or "context")."""
         g = lambda name: getattr(self, f"{service}_tls_{name}")  # noqa: E731
-        return ClientTls(g("ca_file"), g("cert_file"), g("key_file"), g("server_name"),
-                         prefix=f"TS2S_GATEWAY_{service.upper()}_")
+        return ClientTls(
+            g("ca_file"), g("cert_file"), g("key_file"), g("server_name"), prefix=f"TS2S_GATEWAY_{service.upper()}_"
+        )
 
     def max_reply_frames(self, frame_rate_hz: float) -> int:
         return max(1, int(self.max_reply_s * frame_rate_hz))

@@ -36,7 +36,7 @@ class Latency:
         return common_pb2.Latency(**self.__dict__)
 
     @classmethod
-    def from_proto(cls, msg: common_pb2.Latency) -> "Latency":
+    def from_proto(cls, msg: common_pb2.Latency) -> Latency:
         return cls(
             response_latency_ms=msg.response_latency_ms,
             voice_to_voice_ms=msg.voice_to_voice_ms,

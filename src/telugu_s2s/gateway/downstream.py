@@ -113,11 +113,11 @@ class DownstreamMonitor:
         while not self._stop.is_set():
             try:
                 await self.check_once()
-            except Exception:  # noqa: BLE001 - the checker must keep running
+            except Exception:
                 log.exception("downstream check failed")
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=self.interval_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def stop(self) -> None:

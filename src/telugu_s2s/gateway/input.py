@@ -85,8 +85,10 @@ class InputPipeline:
         fmt = self.format
         ms = fmt.duration_ms(len(data))
         if not data:
-            raise CallError(grpc.StatusCode.INVALID_ARGUMENT,
-                            f"empty audio chunk; send {MIN_CHUNK_MS}-{MAX_CHUNK_MS} ms of audio per chunk")
+            raise CallError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"empty audio chunk; send {MIN_CHUNK_MS}-{MAX_CHUNK_MS} ms of audio per chunk",
+            )
         if not MIN_CHUNK_MS <= ms <= MAX_CHUNK_MS:
             raise CallError(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -96,7 +98,9 @@ class InputPipeline:
         try:
             return audio_mod.decode_bytes(data, fmt)
         except audio_mod.AudioFormatError as exc:
-            raise CallError(grpc.StatusCode.INVALID_ARGUMENT, f"{exc}; send whole 16-bit samples in each chunk") from exc
+            raise CallError(
+                grpc.StatusCode.INVALID_ARGUMENT, f"{exc}; send whole 16-bit samples in each chunk"
+            ) from exc
 
     async def _pump(self, upto: int | None = None) -> None:
         assert self._encoder is not None

@@ -24,7 +24,13 @@ from telugu_s2s.gateway.call import Call, CallDeps, Session
 from telugu_s2s.gateway.config import Config
 from telugu_s2s.gateway.errors import CallError, DownstreamError, DownstreamUnavailable, SessionNotFound
 from telugu_s2s.gateway.events import (
-    AudioInput, CallSettings, ClientInput, ControlInput, ControlType, ServerEvent, SessionStartedEvent,
+    AudioInput,
+    CallSettings,
+    ClientInput,
+    ControlInput,
+    ControlType,
+    ServerEvent,
+    SessionStartedEvent,
 )
 from telugu_s2s.gateway.output import PacedOutput, WriterStalled
 
@@ -36,15 +42,27 @@ DRAIN_MESSAGE = (
 )
 
 
-async def run_call(cfg: Config, deps: CallDeps, *, tenant: str, recv: Callable[[], Awaitable[ClientInput | None]],
-                   send: Callable[[ServerEvent], Awaitable[None]]) -> None:
+async def run_call(
+    cfg: Config,
+    deps: CallDeps,
+    *,
+    tenant: str,
+    recv: Callable[[], Awaitable[ClientInput | None]],
+    send: Callable[[ServerEvent], Awaitable[None]],
+) -> None:
     """Run one call to its end. Raises CallError for a call that must end with an error status."""
     await _Lifecycle(cfg, deps, tenant, recv, send).run()
 
 
 class _Lifecycle:
-    def __init__(self, cfg: Config, deps: CallDeps, tenant: str,
-                 recv: Callable[[], Awaitable[ClientInput | None]], send: Callable[[ServerEvent], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        deps: CallDeps,
+        tenant: str,
+        recv: Callable[[], Awaitable[ClientInput | None]],
+        send: Callable[[ServerEvent], Awaitable[None]],
+    ) -> None:
         self.cfg, self.deps, self.tenant, self._recv = cfg, deps, tenant, recv
         self._output = PacedOutput(send, cfg.write_stall_s, cfg.playback_lead_ms)
         self._loop = asyncio.get_running_loop()
@@ -85,8 +103,9 @@ class _Lifecycle:
         drained = False
         try:
             while True:
-                done, _ = await asyncio.wait({reader, writer, drain}, timeout=self._check_deadlines(),
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {reader, writer, drain}, timeout=self._check_deadlines(), return_when=asyncio.FIRST_COMPLETED
+                )
                 if writer in done:
                     writer.result()
                     return
@@ -100,8 +119,9 @@ class _Lifecycle:
                     break
             # Input ended (END_OF_INPUT or half-close): finish the replies, then end with OK.
             while self._call is not None and (pending := self._call.pending()):
-                done, _ = await asyncio.wait({*pending, writer}, timeout=self._check_deadlines(),
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {*pending, writer}, timeout=self._check_deadlines(), return_when=asyncio.FIRST_COMPLETED
+                )
                 if writer in done:
                     writer.result()
                     return
@@ -118,8 +138,9 @@ class _Lifecycle:
         for task in tasks:
             task.cancel()
         # Wait for every task, even if this coroutine is itself being cancelled.
-        gathered = asyncio.gather(*tasks, self._call.close() if self._call else asyncio.sleep(0),
-                                  return_exceptions=True)
+        gathered = asyncio.gather(
+            *tasks, self._call.close() if self._call else asyncio.sleep(0), return_exceptions=True
+        )
         try:
             await asyncio.shield(gathered)
         except asyncio.CancelledError:
@@ -132,7 +153,9 @@ class _Lifecycle:
         first = await self._recv()
         self._touch()
         if first is None:
-            raise CallError(grpc.StatusCode.INVALID_ARGUMENT, "the call ended before its SessionConfig; send a SessionConfig first")
+            raise CallError(
+                grpc.StatusCode.INVALID_ARGUMENT, "the call ended before its SessionConfig; send a SessionConfig first"
+            )
         if not isinstance(first, CallSettings):
             raise CallError(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -183,12 +206,27 @@ class _Lifecycle:
             raise CallError(grpc.StatusCode.UNAVAILABLE, f"context service error: {exc}") from exc
         self._session_id = rec.session_id
         session = Session(rec.session_id, self.tenant, settings, info)
-        log.info("call started", extra={"session_id": rec.session_id, "resumed": resumed, "voice": voice,
-                                        "turns": rec.turn_count})
-        self._output.put_event(SessionStartedEvent(
-            session_id=rec.session_id, resumed=resumed, turns_in_context=rec.turn_count, voice=voice,
-            input_format=settings.input_format, output_format=settings.output_format,
-            untrained_model=info.random_weights,
-        ))
-        return Call(self.cfg, self.deps, session, self._output, voice=voice, turns_in_context=rec.turn_count,
-                    on_turn_done=self._touch)
+        log.info(
+            "call started",
+            extra={"session_id": rec.session_id, "resumed": resumed, "voice": voice, "turns": rec.turn_count},
+        )
+        self._output.put_event(
+            SessionStartedEvent(
+                session_id=rec.session_id,
+                resumed=resumed,
+                turns_in_context=rec.turn_count,
+                voice=voice,
+                input_format=settings.input_format,
+                output_format=settings.output_format,
+                untrained_model=info.random_weights,
+            )
+        )
+        return Call(
+            self.cfg,
+            self.deps,
+            session,
+            self._output,
+            voice=voice,
+            turns_in_context=rec.turn_count,
+            on_turn_done=self._touch,
+        )

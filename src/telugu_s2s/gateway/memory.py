@@ -16,8 +16,15 @@ from telugu_s2s.s2s.protocol import context_from_turns
 
 
 class TurnMemory:
-    def __init__(self, context: ContextClient, session_id: str, tenant: str, n_codebooks: int, max_turns: int,
-                 report: Callable[[str, str, str], None]) -> None:
+    def __init__(
+        self,
+        context: ContextClient,
+        session_id: str,
+        tenant: str,
+        n_codebooks: int,
+        max_turns: int,
+        report: Callable[[str, str, str], None],
+    ) -> None:
         """`report(code, message, turn_id)` sends an in-band error to the caller."""
         self._context, self._session_id, self._tenant = context, session_id, tenant
         self._k, self._max_turns, self._report = n_codebooks, max_turns, report
@@ -30,8 +37,11 @@ class TurnMemory:
             if self._max_turns == 0:
                 return context_from_turns([], self._k), 0.0
             _, turns = await self._context.get_context(self._session_id, self._tenant, self._max_turns)
-            pairs = [(t.user_codes, t.reply_codes) for t in turns
-                     if t.user_codes.shape[0] == self._k and t.reply_codes.shape[0] == self._k]
+            pairs = [
+                (t.user_codes, t.reply_codes)
+                for t in turns
+                if t.user_codes.shape[0] == self._k and t.reply_codes.shape[0] == self._k
+            ]
             return context_from_turns(pairs, self._k), (time.perf_counter() - t0) * 1000.0
         except (DownstreamUnavailable, DownstreamError, SessionNotFound) as exc:
             self._report("CONTEXT_UNAVAILABLE", f"replying without the earlier turns: {exc}", turn_id)

@@ -6,8 +6,26 @@ from prometheus_client import Counter, Gauge, Histogram
 
 # Resolves 5-500 ms finely, with a tail to 10 s.
 LATENCY_BUCKETS = (
-    0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5,
-    0.75, 1.0, 2.0, 5.0, 10.0,
+    0.005,
+    0.01,
+    0.02,
+    0.03,
+    0.04,
+    0.05,
+    0.075,
+    0.1,
+    0.125,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.0,
+    5.0,
+    10.0,
 )
 
 KEYS_RELOADS = Counter(

@@ -45,7 +45,7 @@ class Reply:
 
     @property
     def played_ms(self) -> int:
-        return int(round(1000.0 * self.played_samples / self.out_rate))
+        return round(1000.0 * self.played_samples / self.out_rate)
 
     def ahead_s(self) -> float:
         """How far the written audio runs ahead of real-time playback (<= 0: all heard)."""
@@ -63,8 +63,9 @@ class _AudioItem:
 
 
 class PacedOutput:
-    def __init__(self, send: Callable[[ServerEvent], Awaitable[None]], write_stall_s: float,
-                 playback_lead_ms: float) -> None:
+    def __init__(
+        self, send: Callable[[ServerEvent], Awaitable[None]], write_stall_s: float, playback_lead_ms: float
+    ) -> None:
         self._send = send
         self._stall_s = write_stall_s
         self._lead_s = playback_lead_ms / 1000.0

@@ -43,8 +43,14 @@ def ms_between(t0: float | None, t1: float | None) -> float:
 
 
 class ReplyPipeline:
-    def __init__(self, codec: CodecClient, generator: S2SGenerator, info: CodecInfo, out_fmt: AudioFormat,
-                 emit: Callable[[bytes, int], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        codec: CodecClient,
+        generator: S2SGenerator,
+        info: CodecInfo,
+        out_fmt: AudioFormat,
+        emit: Callable[[bytes, int], Awaitable[None]],
+    ) -> None:
         """`emit(data, n_samples)` takes each reply chunk, already in `out_fmt`."""
         self._codec = codec
         self._generator = generator
@@ -67,7 +73,8 @@ class ReplyPipeline:
                 if out.samples.size and reply.first_audio_t is None:
                     reply.first_audio_t = time.perf_counter()
                     metrics.STAGE.labels("first_decode").observe(
-                        ms_between(reply.first_decode_sent_t, reply.first_audio_t) / 1000)
+                        ms_between(reply.first_decode_sent_t, reply.first_audio_t) / 1000
+                    )
                 samples = resampler.process(out.samples, last=out.end_of_segment)
                 for i in range(0, samples.size, chunk):
                     part = samples[i : i + chunk]
@@ -98,7 +105,9 @@ class ReplyPipeline:
                     continue
                 if reply.first_frame_t is None:
                     reply.first_frame_t = time.perf_counter()
-                    metrics.STAGE.labels("first_frame").observe(ms_between(reply.gen_sent_t, reply.first_frame_t) / 1000)
+                    metrics.STAGE.labels("first_frame").observe(
+                        ms_between(reply.gen_sent_t, reply.first_frame_t) / 1000
+                    )
                 reply.generated.append(block.astype(np.int64))
                 if reply.first_decode_sent_t is None:
                     reply.first_decode_sent_t = time.perf_counter()

@@ -39,11 +39,22 @@ class Gateway:
         self.cfg = cfg
         defaults = Limits.fair_share(cfg.max_calls, cfg.key_default_call_share, cfg.key_default_calls_per_minute)
         self.auth = build_authenticator(cfg.auth, cfg.api_keys_file, defaults)
-        self.keys_watcher = None if self.auth is None else KeysWatcher(
-            cfg.api_keys_file, self.auth, cfg.keys_reload_interval_s,
-            on_result=lambda result: metrics.KEYS_RELOADS.labels(result).inc())
+        self.keys_watcher = (
+            None
+            if self.auth is None
+            else KeysWatcher(
+                cfg.api_keys_file,
+                self.auth,
+                cfg.keys_reload_interval_s,
+                on_result=lambda result: metrics.KEYS_RELOADS.labels(result).inc(),
+            )
+        )
         self.service = TlsGrpcService(
-            "gateway", cfg.host, cfg.port, service_names=[SERVICE_NAME], grace_s=cfg.drain_grace_s,
+            "gateway",
+            cfg.host,
+            cfg.port,
+            service_names=[SERVICE_NAME],
+            grace_s=cfg.drain_grace_s,
             # gRPC itself refuses only what is far over the limit (with its own text, and the
             # call ends here as CANCELLED); the servicer refuses the rest, says why, and counts it.
             options=[("grpc.max_receive_message_length", max(cfg.max_message_bytes, TRANSPORT_MAX_MESSAGE_BYTES))],
@@ -55,7 +66,8 @@ class Gateway:
             cfg.codec_target, cfg.downstream_timeout_s, codec_tls.aio_channel(cfg.codec_target, channel_options())
         )
         self.context = ContextClient(
-            cfg.context_target, cfg.downstream_timeout_s,
+            cfg.context_target,
+            cfg.downstream_timeout_s,
             context_tls.aio_channel(cfg.context_target, channel_options()),
         )
         self.generator = generator
@@ -69,8 +81,8 @@ class Gateway:
         )
         key_current = None if self.auth is None else self.auth.is_current
         self.servicer = ConversationServicer(
-            cfg, CallDeps(self.codec, self.context, generator, self.monitor, unavailable_errors,
-                          key_current=key_current)
+            cfg,
+            CallDeps(self.codec, self.context, generator, self.monitor, unavailable_errors, key_current=key_current),
         )
         conversation_pb2_grpc.add_ConversationServicer_to_server(self.servicer, self.service.server)
         self.service.on_drain(self.monitor.stop)

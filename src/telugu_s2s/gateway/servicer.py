@@ -8,12 +8,11 @@ import re
 
 import grpc
 
-from telugu_s2s.common.audio import AudioFormat, AudioFormatError, Encoding, G711_RATE
+from telugu_s2s.common.audio import G711_RATE, AudioFormat, AudioFormatError, Encoding
 from telugu_s2s.common.voices import VOICES, UnknownVoiceError, get_voice
 from telugu_s2s.gateway import metrics
 from telugu_s2s.gateway.auth import current_principal
 from telugu_s2s.gateway.call import CallDeps
-from telugu_s2s.gateway.lifecycle import run_call
 from telugu_s2s.gateway.config import Config
 from telugu_s2s.gateway.errors import CallError, DownstreamError, DownstreamUnavailable, SessionNotFound
 from telugu_s2s.gateway.events import (
@@ -32,9 +31,11 @@ from telugu_s2s.gateway.events import (
     SpeechStartedEvent,
     SpeechStoppedEvent,
 )
+from telugu_s2s.gateway.lifecycle import run_call
 from telugu_s2s.gateway.refusal import refuse
 from telugu_s2s.gateway.vad import VadSettings
-from telugu_s2s.v1 import common_pb2, conversation_pb2 as pb, conversation_pb2_grpc
+from telugu_s2s.v1 import common_pb2, conversation_pb2_grpc
+from telugu_s2s.v1 import conversation_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,9 @@ def parse_session_config(msg: pb.SessionConfig) -> CallSettings:
     vad = VadSettings(
         aggressiveness=v.aggressiveness if v.HasField("aggressiveness") else defaults.aggressiveness,
         prefix_padding_ms=v.prefix_padding_ms if v.HasField("prefix_padding_ms") else defaults.prefix_padding_ms,
-        silence_duration_ms=v.silence_duration_ms if v.HasField("silence_duration_ms") else defaults.silence_duration_ms,
+        silence_duration_ms=v.silence_duration_ms
+        if v.HasField("silence_duration_ms")
+        else defaults.silence_duration_ms,
         min_speech_ms=v.min_speech_ms if v.HasField("min_speech_ms") else defaults.min_speech_ms,
     )
     try:
@@ -136,7 +139,9 @@ def parse_client_message(msg: pb.ClientMessage) -> ClientInput:
     if kind == "control":
         ctype = _CONTROLS.get(msg.control.type)
         if ctype is None:
-            raise _invalid(f"Control.type {msg.control.type} is not supported; use COMMIT_TURN, INTERRUPT, END_OF_INPUT or SET_VOICE")
+            raise _invalid(
+                f"Control.type {msg.control.type} is not supported; use COMMIT_TURN, INTERRUPT, END_OF_INPUT or SET_VOICE"
+            )
         if ctype is ControlType.SET_VOICE and not msg.control.voice:
             raise _invalid("SET_VOICE needs Control.voice (arjun, ravi, priya or lakshmi)")
         return ControlInput(ctype, msg.control.voice)
@@ -163,9 +168,13 @@ def event_to_pb(ev: ServerEvent) -> pb.ServerMessage:
             )
         )
     if isinstance(ev, SpeechStartedEvent):
-        return pb.ServerMessage(speech_started=pb.SpeechStarted(audio_start_ms=ev.audio_start_ms, decided_at_ms=ev.decided_at_ms))
+        return pb.ServerMessage(
+            speech_started=pb.SpeechStarted(audio_start_ms=ev.audio_start_ms, decided_at_ms=ev.decided_at_ms)
+        )
     if isinstance(ev, SpeechStoppedEvent):
-        return pb.ServerMessage(speech_stopped=pb.SpeechStopped(audio_end_ms=ev.audio_end_ms, decided_at_ms=ev.decided_at_ms))
+        return pb.ServerMessage(
+            speech_stopped=pb.SpeechStopped(audio_end_ms=ev.audio_end_ms, decided_at_ms=ev.decided_at_ms)
+        )
     if isinstance(ev, ResponseStartedEvent):
         return pb.ServerMessage(response_started=pb.ResponseStarted(turn_id=ev.turn_id, voice=ev.voice))
     if isinstance(ev, ResponseDoneEvent):
@@ -232,7 +241,7 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
         except asyncio.CancelledError:
             code = grpc.StatusCode.CANCELLED
             raise
-        except Exception as exc:  # noqa: BLE001 - a bug must not crash the server
+        except Exception as exc:
             log.exception("call failed")
             failure = CallError(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
         finally:

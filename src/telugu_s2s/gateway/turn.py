@@ -23,7 +23,7 @@ class Turn:
     t_decided: float
     voice: str
     reply: Reply
-    prev: "Turn | None"
+    prev: Turn | None
     codes_task: asyncio.Task | None = None
     task: asyncio.Task | None = None
     pipeline: asyncio.Task | None = None

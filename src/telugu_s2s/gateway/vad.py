@@ -31,7 +31,7 @@ class VadSettings:
     silence_duration_ms: int = 500
     min_speech_ms: int = 200
 
-    def validate(self) -> "VadSettings":
+    def validate(self) -> VadSettings:
         """Raise ValueError naming the field and its allowed range."""
         if not 0 <= self.aggressiveness <= 3:
             raise ValueError(f"vad.aggressiveness must be 0..3, got {self.aggressiveness}")

@@ -88,9 +88,7 @@ def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Pro
     src = Path(__file__).resolve().parents[2]
     if (src / "telugu_s2s").is_dir():
         full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p)
-    popen = subprocess.Popen(
-        args, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True
-    )
+    popen = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True)
     log.close()
     return Proc(name, popen, log_path)
 

@@ -140,8 +140,10 @@ class LocalStack:
             self.say(f"context: redis-server on 127.0.0.1:{cfg.redis_port} (AOF on, data in {cfg.run_dir / 'redis'})")
         else:
             url = "memory://"
-            self.say("context: redis-server is not installed, using the in-process memory:// backend "
-                     "(single process only; sessions are lost on restart)")
+            self.say(
+                "context: redis-server is not installed, using the in-process memory:// backend "
+                "(single process only; sessions are lost on restart)"
+            )
         self._context_url = url
         self._start_context_service(logs)
 
@@ -206,8 +208,10 @@ class LocalStack:
             **dict(cfg.extra_gateway_env),
         }
         if env["TS2S_GATEWAY_AUTH"] == "disabled":
-            self.say(f"gateway: API keys DISABLED (local dev mode, TS2S_GATEWAY_AUTH=disabled); "
-                     f"gateway listens on {cfg.gateway_target}")
+            self.say(
+                f"gateway: API keys DISABLED (local dev mode, TS2S_GATEWAY_AUTH=disabled); "
+                f"gateway listens on {cfg.gateway_target}"
+            )
         proc = spawn("gateway", python_module("telugu_s2s.gateway"), env, logs)
         self.procs.append(proc)
         wait_grpc_serving(proc, cfg.gateway_target, 60)
@@ -364,7 +368,8 @@ class LocalStack:
     def endpoints(self) -> list[tuple[str, str]]:
         cfg = self.cfg
         web = [("web page (talk in a browser)", f"http://{cfg.host}:{cfg.web_port}/")] if cfg.web_port else []
-        return web + [
+        return [
+            *web,
             ("gateway (gRPC, public API)", cfg.gateway_target),
             ("gateway metrics", f"http://{cfg.host}:{cfg.gateway_metrics_port}/metrics"),
             ("codec (gRPC)", f"{cfg.host}:{cfg.codec_port}"),
@@ -402,7 +407,7 @@ class LocalStack:
             self._redis.stop()
             self._redis = None
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         self.start()
         return self
 

@@ -37,8 +37,17 @@ def write_demo_checkpoint(directory: Path, layers: int, d_model: int, heads: int
 
     from telugu_s2s.s2s.model import S2SConfig, S2STransformer, save_checkpoint
 
-    cfg = S2SConfig(n_codebooks=codebooks, codebook_size=1024, n_layers=layers, d_model=d_model, n_heads=heads,
-                    max_seq_len=2048, context_budget=256, context_stride=4, max_reply_frames=1200)
+    cfg = S2SConfig(
+        n_codebooks=codebooks,
+        codebook_size=1024,
+        n_layers=layers,
+        d_model=d_model,
+        n_heads=heads,
+        max_seq_len=2048,
+        context_budget=256,
+        context_stride=4,
+        max_reply_frames=1200,
+    )
     torch.manual_seed(0)
     model = S2STransformer(cfg)
     with torch.no_grad():
@@ -64,14 +73,23 @@ async def _one(client, req) -> tuple[float, float, int, int]:
     return first or total, total, frames, first_frames
 
 
-async def run_levels(target: str, levels: list[int], rounds: int, frames: int, user_frames: int,
-                     context_turns: int, codebooks: int, fpr: int) -> list[dict]:
+async def run_levels(
+    target: str,
+    levels: list[int],
+    rounds: int,
+    frames: int,
+    user_frames: int,
+    context_turns: int,
+    codebooks: int,
+    fpr: int,
+) -> list[dict]:
     from telugu_s2s.s2s.client import TritonS2SClient
     from telugu_s2s.s2s.protocol import GenerationParams, GenerationRequest, context_from_turns
 
     rng = np.random.default_rng(0)
-    turns = [(rng.integers(0, 1024, (codebooks, 150)), rng.integers(0, 1024, (codebooks, 150)))
-             for _ in range(context_turns)]
+    turns = [
+        (rng.integers(0, 1024, (codebooks, 150)), rng.integers(0, 1024, (codebooks, 150))) for _ in range(context_turns)
+    ]
     ctx, seg = context_from_turns(turns, codebooks)
     client = TritonS2SClient(target)
     results = []
@@ -81,8 +99,9 @@ async def run_levels(target: str, levels: list[int], rounds: int, frames: int, u
 
         def req(i: int) -> GenerationRequest:
             user = rng.integers(0, 1024, (codebooks, user_frames)).astype(np.int32)
-            return GenerationRequest(f"bench-{i}", user, i % 4, ctx, seg,
-                                     GenerationParams(max_frames=frames, frames_per_response=fpr))
+            return GenerationRequest(
+                f"bench-{i}", user, i % 4, ctx, seg, GenerationParams(max_frames=frames, frames_per_response=fpr)
+            )
 
         await _one(client, req(0))  # warm-up
         for n in levels:
@@ -96,20 +115,35 @@ async def run_levels(target: str, levels: list[int], rounds: int, frames: int, u
                     ttff.append(first)
                     fps.append(got / total)
                     steady.append((got - got_first) / max(total - first, 1e-9))
-            results.append({
-                "concurrency": n, "streams": len(fps),
-                "ttff_ms_median": 1000 * _pct(ttff, 50), "ttff_ms_p95": 1000 * _pct(ttff, 95),
-                "fps_median": _pct(fps, 50), "fps_p5": _pct(fps, 5),
-                "steady_fps_median": _pct(steady, 50), "steady_fps_p5": _pct(steady, 5),
-                "aggregate_fps": n * rounds * frames / wall,
-            })
+            results.append(
+                {
+                    "concurrency": n,
+                    "streams": len(fps),
+                    "ttff_ms_median": 1000 * _pct(ttff, 50),
+                    "ttff_ms_p95": 1000 * _pct(ttff, 95),
+                    "fps_median": _pct(fps, 50),
+                    "fps_p5": _pct(fps, 5),
+                    "steady_fps_median": _pct(steady, 50),
+                    "steady_fps_p5": _pct(steady, 5),
+                    "aggregate_fps": n * rounds * frames / wall,
+                }
+            )
     finally:
         await client.close()
     return results
 
 
-def run_in_process(levels: list[int], frames: int, user_frames: int, context_turns: int, layers: int,
-                   d_model: int, heads: int, codebooks: int, threads: int) -> list[dict]:
+def run_in_process(
+    levels: list[int],
+    frames: int,
+    user_frames: int,
+    context_turns: int,
+    layers: int,
+    d_model: int,
+    heads: int,
+    codebooks: int,
+    threads: int,
+) -> list[dict]:
     """The decode engine alone (no Triton, no client): prefill ms and batched step ms."""
     import torch
 
@@ -124,8 +158,9 @@ def run_in_process(levels: list[int], frames: int, user_frames: int, context_tur
     with torch.no_grad():
         model.heads.bias[cfg.codebook_size] = -1e4
     rng = np.random.default_rng(0)
-    turns = [(rng.integers(0, 1024, (codebooks, 150)), rng.integers(0, 1024, (codebooks, 150)))
-             for _ in range(context_turns)]
+    turns = [
+        (rng.integers(0, 1024, (codebooks, 150)), rng.integers(0, 1024, (codebooks, 150))) for _ in range(context_turns)
+    ]
     ctx, seg = context_from_turns(turns, codebooks)
     prefix = build_prefix(cfg, rng.integers(0, 1024, (codebooks, user_frames)), ctx, seg)
     out = []
@@ -142,9 +177,17 @@ def run_in_process(levels: list[int], frames: int, user_frames: int, context_tur
             engine.step()
             steps.append(time.perf_counter() - t0)
         med = _pct(steps, 50)
-        out.append({"concurrency": n, "prefix_positions": prefix.shape[1], "prefill_ms_median": 1000 * _pct(prefill, 50),
-                    "step_ms_median": 1000 * med, "step_ms_p95": 1000 * _pct(steps, 95),
-                    "fps_per_stream": 1.0 / med, "aggregate_fps": n / med})
+        out.append(
+            {
+                "concurrency": n,
+                "prefix_positions": prefix.shape[1],
+                "prefill_ms_median": 1000 * _pct(prefill, 50),
+                "step_ms_median": 1000 * med,
+                "step_ms_p95": 1000 * _pct(steps, 95),
+                "fps_per_stream": 1.0 / med,
+                "aggregate_fps": n / med,
+            }
+        )
     return out
 
 
@@ -166,20 +209,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-batching", action="store_true", help="server steps requests one by one")
     ap.add_argument("--json", default=None, help="also write results here")
     ap.add_argument("--server-log", default=None, help="self-started server: keep its log here")
-    ap.add_argument("--in-process", action="store_true",
-                    help="time the decode engine alone (no Triton, no client), random weights")
+    ap.add_argument(
+        "--in-process", action="store_true", help="time the decode engine alone (no Triton, no client), random weights"
+    )
     args = ap.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
     if args.in_process:
-        rows = run_in_process(levels, args.frames, args.user_frames, args.context_turns, args.layers,
-                              args.d_model, args.heads, args.codebooks, args.torch_threads)
-        print("| N | prefix positions | prefill ms (median) | batched step ms median | p95 "
-              "| frames/s per stream | aggregate frames/s |")
+        rows = run_in_process(
+            levels,
+            args.frames,
+            args.user_frames,
+            args.context_turns,
+            args.layers,
+            args.d_model,
+            args.heads,
+            args.codebooks,
+            args.torch_threads,
+        )
+        print(
+            "| N | prefix positions | prefill ms (median) | batched step ms median | p95 "
+            "| frames/s per stream | aggregate frames/s |"
+        )
         print("|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['concurrency']} | {r['prefix_positions']} | {r['prefill_ms_median']:.1f} "
-                  f"| {r['step_ms_median']:.2f} | {r['step_ms_p95']:.2f} | {r['fps_per_stream']:.0f} "
-                  f"| {r['aggregate_fps']:.0f} |")
+            print(
+                f"| {r['concurrency']} | {r['prefix_positions']} | {r['prefill_ms_median']:.1f} "
+                f"| {r['step_ms_median']:.2f} | {r['step_ms_p95']:.2f} | {r['fps_per_stream']:.0f} "
+                f"| {r['aggregate_fps']:.0f} |"
+            )
         if args.json:
             Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
         return 0
@@ -191,15 +248,21 @@ def main(argv: list[str] | None = None) -> int:
         from telugu_s2s.s2s.triton_local import LocalTriton
 
         tmp = tempfile.TemporaryDirectory(prefix="ts2s-bench-")
-        info.update(write_demo_checkpoint(Path(tmp.name) / "ckpt", args.layers, args.d_model, args.heads,
-                                          args.codebooks))
+        info.update(
+            write_demo_checkpoint(Path(tmp.name) / "ckpt", args.layers, args.d_model, args.heads, args.codebooks)
+        )
         info["weights"] = "RANDOM (untrained), EOS disabled"
         server = LocalTriton(
-            grpc_port=_free_port(), http_port=_free_port(), metrics_port=_free_port(),
-            env={"TS2S_S2S_CHECKPOINT_DIR": str(Path(tmp.name) / "ckpt"),
-                 "TS2S_S2S_TORCH_THREADS": str(args.torch_threads),
-                 "TS2S_S2S_CONTINUOUS_BATCHING": "0" if args.no_batching else "1"},
-            work_dir=tmp.name, log_path=args.server_log,
+            grpc_port=_free_port(),
+            http_port=_free_port(),
+            metrics_port=_free_port(),
+            env={
+                "TS2S_S2S_CHECKPOINT_DIR": str(Path(tmp.name) / "ckpt"),
+                "TS2S_S2S_TORCH_THREADS": str(args.torch_threads),
+                "TS2S_S2S_CONTINUOUS_BATCHING": "0" if args.no_batching else "1",
+            },
+            work_dir=tmp.name,
+            log_path=args.server_log,
         )
         server.start()
         server.wait_ready(300)
@@ -207,23 +270,42 @@ def main(argv: list[str] | None = None) -> int:
         info["continuous_batching"] = not args.no_batching
         info["torch_threads"] = args.torch_threads
     try:
-        results = asyncio.run(run_levels(args.target, levels, args.rounds, args.frames, args.user_frames,
-                                         args.context_turns, args.codebooks, args.frames_per_response))
+        results = asyncio.run(
+            run_levels(
+                args.target,
+                levels,
+                args.rounds,
+                args.frames,
+                args.user_frames,
+                args.context_turns,
+                args.codebooks,
+                args.frames_per_response,
+            )
+        )
     finally:
         if server is not None:
             server.stop()
         if tmp is not None:
             tmp.cleanup()
     print(json.dumps(info))
-    print("| N | streams | TTFF median ms | TTFF p95 ms | frames/s per stream median | p5 (slowest) "
-          f"| after 1st frame median | p5 | aggregate frames/s | faster than real time ({args.frame_rate:g}/s)? |")
+    print(
+        "| N | streams | TTFF median ms | TTFF p95 ms | frames/s per stream median | p5 (slowest) "
+        f"| after 1st frame median | p5 | aggregate frames/s | faster than real time ({args.frame_rate:g}/s)? |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        rt = ("yes" if r["steady_fps_p5"] >= args.frame_rate
-              else "median only" if r["steady_fps_median"] >= args.frame_rate else "no")
-        print(f"| {r['concurrency']} | {r['streams']} | {r['ttff_ms_median']:.0f} | {r['ttff_ms_p95']:.0f} "
-              f"| {r['fps_median']:.1f} | {r['fps_p5']:.1f} | {r['steady_fps_median']:.1f} | {r['steady_fps_p5']:.1f} "
-              f"| {r['aggregate_fps']:.0f} | {rt} |")
+        rt = (
+            "yes"
+            if r["steady_fps_p5"] >= args.frame_rate
+            else "median only"
+            if r["steady_fps_median"] >= args.frame_rate
+            else "no"
+        )
+        print(
+            f"| {r['concurrency']} | {r['streams']} | {r['ttff_ms_median']:.0f} | {r['ttff_ms_p95']:.0f} "
+            f"| {r['fps_median']:.1f} | {r['fps_p5']:.1f} | {r['steady_fps_median']:.1f} | {r['steady_fps_p5']:.1f} "
+            f"| {r['aggregate_fps']:.0f} | {rt} |"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps({"info": info, "results": results}, indent=2) + "\n")
     return 0

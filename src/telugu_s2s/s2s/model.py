@@ -150,7 +150,7 @@ class S2SConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "S2SConfig":
+    def from_dict(cls, d: dict) -> S2SConfig:
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
@@ -219,7 +219,9 @@ class _Attention(nn.Module):
         b, _, length, _ = y.shape
         return self.out(y.transpose(1, 2).reshape(b, length, -1))
 
-    def full(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def full(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Causal attention, or `mask` (bool [B, 1, L, L], True = may attend) when given."""
         q, k, v = self._split(x)
         # No dropout on the attention weights: with dropout_p > 0 the CPU picks the unfused
@@ -231,8 +233,14 @@ class _Attention(nn.Module):
         return self._merge(y), k, v
 
     def step(
-        self, x: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-        rows: torch.Tensor, pos: torch.Tensor, span: int, mask: torch.Tensor,
+        self,
+        x: torch.Tensor,
+        k_cache: torch.Tensor,
+        v_cache: torch.Tensor,
+        rows: torch.Tensor,
+        pos: torch.Tensor,
+        span: int,
+        mask: torch.Tensor,
     ) -> torch.Tensor:
         q, k, v = self._split(x)  # [B, H, 1, Dh]
         k_cache[rows, :, pos] = k[:, :, 0]
@@ -288,7 +296,9 @@ class S2STransformer(nn.Module):
         v = torch.as_tensor(np.asarray(vectors), dtype=self.code_vectors.dtype)
         want = (self.cfg.codebook_size, self.cfg.acoustic_dim)
         if v.dim() != 3 or v.shape[0] < self.cfg.n_codebooks or tuple(v.shape[1:]) != want:
-            raise ValueError(f"code vectors must be [>= {self.cfg.n_codebooks}, {want[0]}, {want[1]}], got {tuple(v.shape)}")
+            raise ValueError(
+                f"code vectors must be [>= {self.cfg.n_codebooks}, {want[0]}, {want[1]}], got {tuple(v.shape)}"
+            )
         self.code_vectors.zero_()
         self.code_vectors[:, : self.cfg.codebook_size] = v[: self.cfg.n_codebooks].to(self.code_vectors.device)
 
@@ -328,8 +338,7 @@ class S2STransformer(nn.Module):
         if tokens.shape[2] > self.cfg.max_seq_len:
             raise ValueError(f"sequence of {tokens.shape[2]} positions exceeds max_seq_len {self.cfg.max_seq_len}")
 
-    def _full(self, tokens: torch.Tensor, voice: torch.Tensor, keep_kv: bool,
-              prefix_len: torch.Tensor | None = None):
+    def _full(self, tokens: torch.Tensor, voice: torch.Tensor, keep_kv: bool, prefix_len: torch.Tensor | None = None):
         """prefix_len [B]: each row's prefix length (where its reply starts); needed by
         `voice_at_reply` and `bidirectional_prefix`, ignored otherwise."""
         self._check(tokens)
@@ -358,13 +367,16 @@ class S2STransformer(nn.Module):
                 kvs.append((k, v))
         return x, kvs
 
-    def forward(self, tokens: torch.Tensor, voice: torch.Tensor, prefix_len: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, tokens: torch.Tensor, voice: torch.Tensor, prefix_len: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Teacher forcing: tokens [B, K, L] (position 0 = VOICE), voice [B] -> logits [B, K, L, V+1]."""
         x, _ = self._full(tokens, voice, keep_kv=False, prefix_len=prefix_len)
         return self._logits(x)
 
-    def forward_with_hidden(self, tokens: torch.Tensor, voice: torch.Tensor,
-                            prefix_len: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_with_hidden(
+        self, tokens: torch.Tensor, voice: torch.Tensor, prefix_len: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """As `forward`, plus the final hidden states [B, L, d] (for training-only heads)."""
         x, _ = self._full(tokens, voice, keep_kv=False, prefix_len=prefix_len)
         return self._logits(x), x
@@ -373,8 +385,12 @@ class S2STransformer(nn.Module):
     def prefill(self, tokens: torch.Tensor, voice: int, cache: KVCache, slot: int) -> torch.Tensor:
         """Run a prefix [K, P] for one stream into cache `slot`; return the last logits [K, V+1]."""
         length = tokens.shape[1]
-        x, kvs = self._full(tokens.unsqueeze(0), torch.tensor([voice], device=tokens.device), keep_kv=True,
-                            prefix_len=torch.tensor([length], device=tokens.device))
+        x, kvs = self._full(
+            tokens.unsqueeze(0),
+            torch.tensor([voice], device=tokens.device),
+            keep_kv=True,
+            prefix_len=torch.tensor([length], device=tokens.device),
+        )
         for i, (k, v) in enumerate(kvs):
             cache.k[i][slot, :, :length].copy_(k[0])
             cache.v[i][slot, :, :length].copy_(v[0])
@@ -532,9 +548,17 @@ class TrainBatch:
     aux_target: torch.Tensor | None = None  # long [B]: class, -1 = none
     prefix_len: torch.Tensor | None = None  # long [B]: where each row's reply starts
 
-    def to(self, device: torch.device | str) -> "TrainBatch":
-        tensors = (self.tokens, self.voice, self.targets, self.loss_mask, self.loss_weight,
-                   self.aux_position, self.aux_target, self.prefix_len)
+    def to(self, device: torch.device | str) -> TrainBatch:
+        tensors = (
+            self.tokens,
+            self.voice,
+            self.targets,
+            self.loss_mask,
+            self.loss_weight,
+            self.aux_position,
+            self.aux_target,
+            self.prefix_len,
+        )
         return TrainBatch(*(None if t is None else t.to(device) for t in tensors))
 
 
@@ -588,8 +612,16 @@ def make_batch(cfg: S2SConfig, examples: Sequence[TrainExample]) -> TrainBatch:
     if cfg.aux_classes and any(ex.aux_class >= 0 for ex in examples):
         aux_pos = first
         aux_tgt = torch.tensor([ex.aux_class for ex in examples], dtype=torch.long)
-    return TrainBatch(torch.from_numpy(tokens), voice, torch.from_numpy(targets), torch.from_numpy(mask), weight,
-                      aux_pos, aux_tgt, first + 1)
+    return TrainBatch(
+        torch.from_numpy(tokens),
+        voice,
+        torch.from_numpy(targets),
+        torch.from_numpy(mask),
+        weight,
+        aux_pos,
+        aux_tgt,
+        first + 1,
+    )
 
 
 def loss(model: S2STransformer, batch: TrainBatch, aux_weight: float = 0.0) -> torch.Tensor:
@@ -670,7 +702,10 @@ def random_model(cfg: S2SConfig | None = None, seed: int = 0, device: str | torc
 
 
 def load_model(
-    directory: str | Path, *, allow_random: bool = False, device: str | torch.device = "cpu",
+    directory: str | Path,
+    *,
+    allow_random: bool = False,
+    device: str | torch.device = "cpu",
     random_cfg: S2SConfig | None = None,
 ) -> LoadedS2S:
     """The checkpoint in `directory`; random weights only if it is missing AND allow_random."""
@@ -707,7 +742,24 @@ def generate(
 
 
 __all__ = [
-    "FORMAT", "S2SConfig", "S2STransformer", "KVCache", "LoadedS2S", "TrainExample", "TrainBatch",
-    "build_context", "build_prefix", "delayed_reply", "undelay", "make_example_arrays", "make_batch",
-    "loss", "save_checkpoint", "load_checkpoint", "load_model", "random_model", "read_config", "generate",
+    "FORMAT",
+    "KVCache",
+    "LoadedS2S",
+    "S2SConfig",
+    "S2STransformer",
+    "TrainBatch",
+    "TrainExample",
+    "build_context",
+    "build_prefix",
+    "delayed_reply",
+    "generate",
+    "load_checkpoint",
+    "load_model",
+    "loss",
+    "make_batch",
+    "make_example_arrays",
+    "random_model",
+    "read_config",
+    "save_checkpoint",
+    "undelay",
 ]

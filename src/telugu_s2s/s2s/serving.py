@@ -41,7 +41,7 @@ class ServingConfig:
     @classmethod
     def from_sources(
         cls, parameters: Mapping[str, str], env: Mapping[str, str], default_checkpoint_dir: Path
-    ) -> "ServingConfig":
+    ) -> ServingConfig:
         def pick(env_key: str, param_key: str, default: str) -> str:
             value = env.get(env_key) or parameters.get(param_key) or ""
             return value.strip() or default
@@ -174,13 +174,17 @@ class _Unbatched:
 class BatchingLoop:
     """Continuous batching over a DecodeEngine on one background thread."""
 
-    def __init__(self, model, max_active: int = 64, initial_slots: int = 8,
-                 on_step: Callable[[int, float], None] | None = None, batched: bool = True) -> None:
+    def __init__(
+        self,
+        model,
+        max_active: int = 64,
+        initial_slots: int = 8,
+        on_step: Callable[[int, float], None] | None = None,
+        batched: bool = True,
+    ) -> None:
         from telugu_s2s.s2s.decoding import DecodeEngine
 
-        self._fresh_engine = lambda: (
-            DecodeEngine(model, initial_slots=initial_slots) if batched else _Unbatched(model)
-        )
+        self._fresh_engine = lambda: DecodeEngine(model, initial_slots=initial_slots) if batched else _Unbatched(model)
         self.engine = self._fresh_engine()
         self.max_active = max_active
         self.on_step = on_step
@@ -213,9 +217,16 @@ class BatchingLoop:
         log.info(
             "decode loop stopped: %d steps (mean batch %.2f, %.2f ms/step), prefill %.1f s, "
             "cancel checks %.1f s, emit %.1f s, %d frames, %d done, %d cancelled, %d failed",
-            st.steps, st.batch_sizes / max(st.steps, 1), 1000 * st.step_seconds / max(st.steps, 1),
-            st.prefill_seconds, st.cancel_check_seconds, st.emit_seconds, st.frames, st.completed,
-            st.cancelled, st.failed,
+            st.steps,
+            st.batch_sizes / max(st.steps, 1),
+            1000 * st.step_seconds / max(st.steps, 1),
+            st.prefill_seconds,
+            st.cancel_check_seconds,
+            st.emit_seconds,
+            st.frames,
+            st.completed,
+            st.cancelled,
+            st.failed,
         )
 
     # -- loop thread
@@ -279,7 +290,7 @@ class BatchingLoop:
                 for job in self._jobs:
                     try:
                         self.engine.remove(job.stream)
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - the job ends with the error below either way
                         pass
                     self._finish(job, "error", f"s2s decode loop failed: {exc}")
                 self._jobs = []

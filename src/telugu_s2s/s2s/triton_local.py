@@ -58,7 +58,7 @@ class TritonStartError(RuntimeError):
 
 def pytriton_dir() -> Path:
     try:
-        import pytriton  # noqa: F401  (the package ships the server binary)
+        import pytriton
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise TritonNotAvailable("nvidia-pytriton is not installed: pip install 'telugu-s2s[triton-local]'") from exc
     return Path(pytriton.__file__).resolve().parent / "tritonserver"
@@ -185,8 +185,13 @@ class LocalTriton:
         # so only when started from the main thread; atexit covers normal exits.
         tie = _die_with_parent if threading.current_thread() is threading.main_thread() else None
         self.proc = subprocess.Popen(
-            cmd, env=server_env(extra=self.extra_env), stdout=self._log_file, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=tie,
+            cmd,
+            env=server_env(extra=self.extra_env),
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=tie,
         )
         atexit.register(self.stop)
 
@@ -240,7 +245,7 @@ class LocalTriton:
             self._tmp = None
         return rc
 
-    def __enter__(self) -> "LocalTriton":
+    def __enter__(self) -> LocalTriton:
         self.start()
         try:
             self.wait_ready()
@@ -279,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stopping = threading.Event()
 
-    def _on_signal(signum, frame):  # noqa: ARG001
+    def _on_signal(signum, frame):
         stopping.set()
 
     signal.signal(signal.SIGTERM, _on_signal)

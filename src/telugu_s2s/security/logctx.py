@@ -22,7 +22,8 @@ import grpc
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
-_fields: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("ts2s_log_fields", default={})
+# Never mutated in place: set_fields() sets a new dict.
+_fields: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("ts2s_log_fields", default={})  # noqa: B039
 
 
 def new_request_id() -> str:
@@ -78,7 +79,10 @@ _PATTERNS = (
     (re.compile(r"(?i)\b(bearer|basic|digest|negotiate)(\s+)[^\s'\",]+"), r"\1\2[REDACTED]"),
     (re.compile(r"ts2s_\S*"), "ts2s_[REDACTED]"),  # a key, up to a stray byte's tail
     (re.compile(r"(?i)((?:rediss?|https?|grpcs?|amqp|postgres(?:ql)?)://[^:/@\s]*:)[^@\s]+@"), r"\1[REDACTED]@"),
-    (re.compile(r"(?i)((?:password|passwd|secret|api[_-]?key|token)[\"']?\s*[=:]\s*[\"']?)[^\s'\",}]+"), r"\1[REDACTED]"),
+    (
+        re.compile(r"(?i)((?:password|passwd|secret|api[_-]?key|token)[\"']?\s*[=:]\s*[\"']?)[^\s'\",}]+"),
+        r"\1[REDACTED]",
+    ),
 )
 
 

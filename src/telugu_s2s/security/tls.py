@@ -63,7 +63,7 @@ class ServerTls:
         return bool(self.client_ca_file)
 
     @classmethod
-    def from_env(cls, prefix: str, env: Mapping[str, str]) -> "ServerTls":
+    def from_env(cls, prefix: str, env: Mapping[str, str]) -> ServerTls:
         return cls(
             cert_file=env.get(f"{prefix}TLS_CERT_FILE", ""),
             key_file=env.get(f"{prefix}TLS_KEY_FILE", ""),
@@ -75,9 +75,7 @@ class ServerTls:
         cert = _read(self.cert_file, f"{self.prefix}TLS_CERT_FILE")
         key = _read(self.key_file, f"{self.prefix}TLS_KEY_FILE")
         ca = _read(self.client_ca_file, f"{self.prefix}TLS_CLIENT_CA_FILE") if self.client_ca_file else None
-        return grpc.ssl_server_credentials(
-            [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
-        )
+        return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
     def describe(self) -> str:
         return "mTLS" if self.mutual else "TLS" if self.enabled else "plaintext"
@@ -102,7 +100,7 @@ class ClientTls:
         return bool(self.ca_file)
 
     @classmethod
-    def from_env(cls, prefix: str, env: Mapping[str, str]) -> "ClientTls":
+    def from_env(cls, prefix: str, env: Mapping[str, str]) -> ClientTls:
         return cls(
             ca_file=env.get(f"{prefix}TLS_CA_FILE", ""),
             cert_file=env.get(f"{prefix}TLS_CERT_FILE", ""),

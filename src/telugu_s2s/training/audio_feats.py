@@ -9,18 +9,25 @@ import torch
 LOG_FLOOR = 1e-5
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mel(sample_rate: int, n_fft: int, hop: int, n_mels: int):
     import torchaudio
 
     return torchaudio.transforms.MelSpectrogram(
-        sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1.0,
-        center=True, f_min=0.0, f_max=sample_rate / 2,
+        sample_rate=sample_rate,
+        n_fft=n_fft,
+        hop_length=hop,
+        n_mels=n_mels,
+        power=1.0,
+        center=True,
+        f_min=0.0,
+        f_max=sample_rate / 2,
     )
 
 
-def log_mel(x: torch.Tensor, sample_rate: int, n_fft: int = 1024, hop: int | None = None,
-            n_mels: int = 80) -> torch.Tensor:
+def log_mel(
+    x: torch.Tensor, sample_rate: int, n_fft: int = 1024, hop: int | None = None, n_mels: int = 80
+) -> torch.Tensor:
     """Natural-log mel magnitude, log(mel + 1e-5). x: [..., T] -> [..., n_mels, frames].
 
     An additive floor, not a clamp: a clamp has no gradient below the floor, so a decoder
@@ -29,8 +36,9 @@ def log_mel(x: torch.Tensor, sample_rate: int, n_fft: int = 1024, hop: int | Non
     return torch.log(mel(x) + LOG_FLOOR)
 
 
-def multires_mel_loss(y_hat: torch.Tensor, y: torch.Tensor, sample_rate: int,
-                      scales: tuple[int, ...] = (256, 512, 1024, 2048)) -> torch.Tensor:
+def multires_mel_loss(
+    y_hat: torch.Tensor, y: torch.Tensor, sample_rate: int, scales: tuple[int, ...] = (256, 512, 1024, 2048)
+) -> torch.Tensor:
     """Sum over resolutions of L1 + L2 between log-mels (the codec reconstruction loss)."""
     total = y.new_zeros(())
     for n_fft in scales:

@@ -74,12 +74,25 @@ def build_parser() -> argparse.ArgumentParser:
     ds = dsub.add_parser("synth", help="render the Telugu corpus with espeak-ng")
     _common(ds)
     ds.add_argument("--workers", type=int, default=2)
-    ds.add_argument("--more-callers", action="store_true",
-                    help="20 more espeak-ng training callers (30 in all) and 2 more held-out ones (4 in all)")
-    ds.add_argument("--formant-jitter", type=_share, default=0.0, metavar="F",
-                    help="per-clip vocal-tract scale 1 +- F for training callers (e.g. 0.1; 0 = off)")
-    ds.add_argument("--variants", type=_at_least_one, default=1, metavar="N",
-                    help="clips per (training caller, utterance), each rendered and degraded anew (default 1)")
+    ds.add_argument(
+        "--more-callers",
+        action="store_true",
+        help="20 more espeak-ng training callers (30 in all) and 2 more held-out ones (4 in all)",
+    )
+    ds.add_argument(
+        "--formant-jitter",
+        type=_share,
+        default=0.0,
+        metavar="F",
+        help="per-clip vocal-tract scale 1 +- F for training callers (e.g. 0.1; 0 = off)",
+    )
+    ds.add_argument(
+        "--variants",
+        type=_at_least_one,
+        default=1,
+        metavar="N",
+        help="clips per (training caller, utterance), each rendered and degraded anew (default 1)",
+    )
 
     train = sub.add_parser("train", help="train a model")
     tsub = train.add_subparsers(dest="train_cmd", required=True)
@@ -103,12 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test")
     ev.add_argument("--max-turns", type=int, default=0)
     ev.add_argument("--turn-stride", type=int, default=1, help="score every n-th turn (1 = all)")
-    ev.add_argument("--user-padding-ms", type=_ms_pair, default=(0, 0), metavar="LEAD,TAIL",
-                    help="silence before/after each user turn, e.g. 300,100 as the gateway hands turns over")
+    ev.add_argument(
+        "--user-padding-ms",
+        type=_ms_pair,
+        default=(0, 0),
+        metavar="LEAD,TAIL",
+        help="silence before/after each user turn, e.g. 300,100 as the gateway hands turns over",
+    )
     ev.add_argument("--skip-codec", action="store_true")
     ev.add_argument("--skip-s2s", action="store_true")
-    ev.add_argument("--served", action="store_true",
-                    help="speak the test dialogues into a running stack (--target) at real-time pace and score its replies")
+    ev.add_argument(
+        "--served",
+        action="store_true",
+        help="speak the test dialogues into a running stack (--target) at real-time pace and score its replies",
+    )
     ev.add_argument("--target", default="127.0.0.1:50051", help="gateway address for --served")
     ev.add_argument("--concurrency", type=_at_least_one, default=4, help="calls at once for --served")
     ev.add_argument("--max-dialogues", type=int, default=0, help="--served: at most this many calls (0 = all)")
@@ -117,8 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="write models/MANIFEST.json; copy the S2S checkpoint to Triton")
     _common(ex)
     ex.add_argument("--eval-json", type=Path, default=None)
-    ex.add_argument("--served-eval-json", type=Path, default=None,
-                    help="the report of `eval --served --json ...` against a stack serving these models")
+    ex.add_argument(
+        "--served-eval-json",
+        type=Path,
+        default=None,
+        help="the report of `eval --served --json ...` against a stack serving these models",
+    )
     ex.add_argument("--triton-repo", type=Path, default=None, help="Triton model repository to copy into")
 
     al = sub.add_parser("all", help="data -> codec -> S2S corpus -> encode -> s2s -> eval -> export")
@@ -127,13 +152,27 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--s2s-steps", type=int, default=None)
     al.add_argument("--triton-repo", type=Path, default=None)
     al.add_argument("--official-weights", type=Path, default=None)
-    al.add_argument("--s2s-callers", choices=("more", "default"), default="more",
-                    help="callers of the S2S corpus: 22 (more, default) or the codec corpus's 10")
-    al.add_argument("--s2s-variants", type=_at_least_one, default=3, metavar="N",
-                    help="clips per (training caller, utterance) in the S2S corpus (default 3)")
-    al.add_argument("--s2s-formant-jitter", type=_share, default=0.1, metavar="F",
-                    help="vocal-tract jitter of the S2S corpus (default 0.1; 0 with --s2s-callers default "
-                         "trains S2S on the codec corpus itself)")
+    al.add_argument(
+        "--s2s-callers",
+        choices=("more", "default"),
+        default="more",
+        help="callers of the S2S corpus: 22 (more, default) or the codec corpus's 10",
+    )
+    al.add_argument(
+        "--s2s-variants",
+        type=_at_least_one,
+        default=3,
+        metavar="N",
+        help="clips per (training caller, utterance) in the S2S corpus (default 3)",
+    )
+    al.add_argument(
+        "--s2s-formant-jitter",
+        type=_share,
+        default=0.1,
+        metavar="F",
+        help="vocal-tract jitter of the S2S corpus (default 0.1; 0 with --s2s-callers default "
+        "trains S2S on the codec corpus itself)",
+    )
     return p
 
 
@@ -147,19 +186,32 @@ def _threads(args) -> None:
 def cmd_synth(args) -> dict:
     from telugu_s2s.training.synth import SynthConfig, callers_with_more, held_out_with_more, synth
 
-    cfg = SynthConfig(data_dir=args.data_dir, seed=args.seed, workers=args.workers,
-                      jitter_formant=getattr(args, "formant_jitter", 0.0), train_variants=getattr(args, "variants", 1))
+    cfg = SynthConfig(
+        data_dir=args.data_dir,
+        seed=args.seed,
+        workers=args.workers,
+        jitter_formant=getattr(args, "formant_jitter", 0.0),
+        train_variants=getattr(args, "variants", 1),
+    )
     if getattr(args, "more_callers", False):
-        cfg = replace(cfg, callers=callers_with_more(cfg.callers, cfg.held_out),
-                      held_out=held_out_with_more(cfg.held_out))
+        cfg = replace(
+            cfg, callers=callers_with_more(cfg.callers, cfg.held_out), held_out=held_out_with_more(cfg.held_out)
+        )
     return synth(cfg, progress=not args.no_progress)
 
 
 def cmd_codec(args, steps: int | None = None) -> dict:
     from telugu_s2s.training.codec_train import CodecTrainConfig, train_codec
 
-    cfg = CodecTrainConfig(data_dir=args.data_dir, run_dir=args.runs_dir / "codec", out_dir=args.models_dir / "codec",
-                           seed=args.seed, device=args.device, threads=args.threads, progress=not args.no_progress)
+    cfg = CodecTrainConfig(
+        data_dir=args.data_dir,
+        run_dir=args.runs_dir / "codec",
+        out_dir=args.models_dir / "codec",
+        seed=args.seed,
+        device=args.device,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
     steps = steps or getattr(args, "steps", None)
     if steps:
         cfg = replace(cfg, steps=steps)
@@ -180,9 +232,16 @@ def cmd_encode(args) -> dict:
 def cmd_s2s(args, steps: int | None = None) -> dict:
     from telugu_s2s.training.s2s_train import S2STrainConfig, train_s2s
 
-    cfg = S2STrainConfig(data_dir=args.data_dir, codec_dir=args.models_dir / "codec", run_dir=args.runs_dir / "s2s",
-                         out_dir=args.models_dir / "s2s", seed=args.seed, device=args.device,
-                         threads=args.threads, progress=not args.no_progress)
+    cfg = S2STrainConfig(
+        data_dir=args.data_dir,
+        codec_dir=args.models_dir / "codec",
+        run_dir=args.runs_dir / "s2s",
+        out_dir=args.models_dir / "s2s",
+        seed=args.seed,
+        device=args.device,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
     steps = steps or getattr(args, "steps", None)
     if steps:
         cfg = replace(cfg, steps=steps)
@@ -200,18 +259,35 @@ def cmd_eval(args) -> dict:
         from telugu_s2s.training.served_eval import ServedEvalConfig, eval_served
 
         _threads(args)
-        result = eval_served(ServedEvalConfig(
-            target=args.target, data_dir=args.data_dir, codec_dir=args.models_dir / "codec", split=args.split,
-            concurrency=args.concurrency, turn_stride=args.turn_stride, max_dialogues=args.max_dialogues,
-            api_key=args.api_key, progress=not args.no_progress))
+        result = eval_served(
+            ServedEvalConfig(
+                target=args.target,
+                data_dir=args.data_dir,
+                codec_dir=args.models_dir / "codec",
+                split=args.split,
+                concurrency=args.concurrency,
+                turn_stride=args.turn_stride,
+                max_dialogues=args.max_dialogues,
+                api_key=args.api_key,
+                progress=not args.no_progress,
+            )
+        )
         return _report(result, args)
-    cfg = EvalConfig(data_dir=args.data_dir, codec_dir=args.models_dir / "codec", s2s_dir=args.models_dir / "s2s",
-                     split=getattr(args, "split", "test"), official_weights=getattr(args, "official_weights", None),
-                     max_turns=getattr(args, "max_turns", 0), turn_stride=getattr(args, "turn_stride", 1),
-                     user_lead_ms=getattr(args, "user_padding_ms", (0, 0))[0],
-                     user_tail_ms=getattr(args, "user_padding_ms", (0, 0))[1],
-                     threads=args.threads, progress=not args.no_progress,
-                     skip_codec=getattr(args, "skip_codec", False), skip_s2s=getattr(args, "skip_s2s", False))
+    cfg = EvalConfig(
+        data_dir=args.data_dir,
+        codec_dir=args.models_dir / "codec",
+        s2s_dir=args.models_dir / "s2s",
+        split=getattr(args, "split", "test"),
+        official_weights=getattr(args, "official_weights", None),
+        max_turns=getattr(args, "max_turns", 0),
+        turn_stride=getattr(args, "turn_stride", 1),
+        user_lead_ms=getattr(args, "user_padding_ms", (0, 0))[0],
+        user_tail_ms=getattr(args, "user_padding_ms", (0, 0))[1],
+        threads=args.threads,
+        progress=not args.no_progress,
+        skip_codec=getattr(args, "skip_codec", False),
+        skip_s2s=getattr(args, "skip_s2s", False),
+    )
     return _report(evaluate(cfg), args)
 
 
@@ -224,8 +300,13 @@ def _report(result: dict, args) -> dict:
     return result
 
 
-def cmd_export(args, eval_scores: dict | None = None, timings: dict | None = None, command: str | None = None,
-               codec_data_dir: Path | None = None) -> dict:
+def cmd_export(
+    args,
+    eval_scores: dict | None = None,
+    timings: dict | None = None,
+    command: str | None = None,
+    codec_data_dir: Path | None = None,
+) -> dict:
     from telugu_s2s.training.export import export_triton, write_manifest
     from telugu_s2s.training.synth import load_info
 
@@ -240,8 +321,14 @@ def cmd_export(args, eval_scores: dict | None = None, timings: dict | None = Non
     if getattr(args, "served_eval_json", None):
         served = json.loads(Path(args.served_eval_json).read_text())
         extra["eval_served"] = {k: v for k, v in served.items() if k != "details"}
-    path = write_manifest(args.models_dir, command=command or "python -m telugu_s2s.training " + shlex.join(sys.argv[1:]),
-                          data_info=load_info(args.data_dir), eval_scores=eval_scores, timings=timings, extra=extra or None)
+    path = write_manifest(
+        args.models_dir,
+        command=command or "python -m telugu_s2s.training " + shlex.join(sys.argv[1:]),
+        data_info=load_info(args.data_dir),
+        eval_scores=eval_scores,
+        timings=timings,
+        extra=extra or None,
+    )
     out = {"manifest": str(path)}
     if getattr(args, "triton_repo", None):
         out["triton"] = str(export_triton(args.models_dir / "s2s", args.triton_repo))
@@ -289,8 +376,15 @@ def s2s_corpus_args(args) -> argparse.Namespace:
     more = args.s2s_callers == "more"
     if not more and not args.s2s_formant_jitter and args.s2s_variants == 1:
         return args
-    return argparse.Namespace(**{**vars(args), "data_dir": args.data_dir / "s2s", "more_callers": more,
-                                 "formant_jitter": args.s2s_formant_jitter, "variants": args.s2s_variants})
+    return argparse.Namespace(
+        **{
+            **vars(args),
+            "data_dir": args.data_dir / "s2s",
+            "more_callers": more,
+            "formant_jitter": args.s2s_formant_jitter,
+            "variants": args.s2s_variants,
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

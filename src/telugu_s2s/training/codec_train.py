@@ -126,7 +126,8 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
     model.to(cfg.device).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+        opt,
+        lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))),
     )
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -163,8 +164,14 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
                     latent_buf.append(e.transpose(1, 2).reshape(-1, e.shape[1]).cpu())
             buf = torch.cat(latent_buf)[-cfg.kmeans_frames :]
             usage0 = kmeans_init_rvq(model, buf.to(cfg.device), iters=cfg.kmeans_iters, seed=cfg.seed)
-            log.info("codec: bypass over at step %d; k-means init of %d codebooks on %d latent frames "
-                     "(share of codes with vectors: %s)", step, len(usage0), buf.shape[0], usage0)
+            log.info(
+                "codec: bypass over at step %d; k-means init of %d codebooks on %d latent frames "
+                "(share of codes with vectors: %s)",
+                step,
+                len(usage0),
+                buf.shape[0],
+                usage0,
+            )
             latent_buf = []
         if step > cfg.bypass_steps and cfg.reinit_below <= 0:
             latent_buf = []
@@ -186,37 +193,62 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
         opt.step()
         sched.step()
         step += 1
-        for k, v in (("loss", loss.item()), ("rec", rec.item()), ("commit", penalty.item()),
-                     ("latent_std", emb.detach().std().item()),
-                     ("used0", float(codes[0].unique().numel())),
-                     ("used_last", float(codes[-1].unique().numel())),
-                     ("restarts", float(sum(getattr(b, "last_restarts", 0) for b in books)))):
+        for k, v in (
+            ("loss", loss.item()),
+            ("rec", rec.item()),
+            ("commit", penalty.item()),
+            ("latent_std", emb.detach().std().item()),
+            ("used0", float(codes[0].unique().numel())),
+            ("used_last", float(codes[-1].unique().numel())),
+            ("restarts", float(sum(getattr(b, "last_restarts", 0) for b in books))),
+        ):
             agg[k] = agg.get(k, 0.0) + v
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
             n = cfg.log_every if step % cfg.log_every == 0 else (step % cfg.log_every)
-            rec_row = {"step": step, **{k: round(v / n, 4) for k, v in agg.items()},
-                       "usage_window": [round(len(u) / arch.bins, 3) for u in seen_codes],
-                       "steps_per_s": round((step - start_step) / (time.perf_counter() - t0), 3)}
+            rec_row = {
+                "step": step,
+                **{k: round(v / n, 4) for k, v in agg.items()},
+                "usage_window": [round(len(u) / arch.bins, 3) for u in seen_codes],
+                "steps_per_s": round((step - start_step) / (time.perf_counter() - t0), 3),
+            }
             history.append(rec_row)
             bar.set_postfix(rec=rec_row["rec"], used=rec_row["used0"], std=rec_row["latent_std"])
             if rec_row["used0"] <= 2 and not bypass:
                 log.warning("codec: codebook collapse? only %.0f codes used per batch", rec_row["used0"])
             log.info("codec: %s", rec_row)
             low = min(rec_row["usage_window"]) if seen_codes else 1.0
-            if (not bypass and low < cfg.reinit_below and step < cfg.reinit_until * cfg.steps
-                    and sum(b.shape[0] for b in latent_buf) >= cfg.kmeans_frames):
+            if (
+                not bypass
+                and low < cfg.reinit_below
+                and step < cfg.reinit_until * cfg.steps
+                and sum(b.shape[0] for b in latent_buf) >= cfg.kmeans_frames
+            ):
                 buf = torch.cat(latent_buf)[-cfg.kmeans_frames :]
                 usage0 = kmeans_init_rvq(model, buf.to(cfg.device), iters=cfg.kmeans_iters, seed=cfg.seed + step)
-                log.info("codec: codebook usage %.3f < %.2f at step %d: k-means re-init on the last %d latent "
-                         "frames", low, cfg.reinit_below, step, buf.shape[0])
+                log.info(
+                    "codec: codebook usage %.3f < %.2f at step %d: k-means re-init on the last %d latent frames",
+                    low,
+                    cfg.reinit_below,
+                    step,
+                    buf.shape[0],
+                )
                 rec_row["reinit"] = True
             agg, seen_codes = {}, []
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             tmp = run_dir / "state.tmp"
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "step": step, "history": history, "rng": rng.getstate(),
-                        "torch_rng": torch.get_rng_state()}, tmp)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                    "step": step,
+                    "history": history,
+                    "rng": rng.getstate(),
+                    "torch_rng": torch.get_rng_state(),
+                },
+                tmp,
+            )
             tmp.replace(state_path)
     bar.close()
     elapsed = time.perf_counter() - t0
@@ -231,7 +263,11 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
     }
     save(model, arch, Path(cfg.out_dir), meta)
     (run_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n")
-    result = {"steps": step, "seconds_this_run": round(elapsed, 1),
-              "steps_per_s": round((step - start_step) / max(elapsed, 1e-9), 3), "final": history[-1] if history else {}}
+    result = {
+        "steps": step,
+        "seconds_this_run": round(elapsed, 1),
+        "steps_per_s": round((step - start_step) / max(elapsed, 1e-9), 3),
+        "final": history[-1] if history else {},
+    }
     log.info("codec: trained %s", result)
     return result

@@ -173,19 +173,48 @@ N_PHRASINGS = 3
 # FALLBACK. Training hears OOD_TRAIN only; OOD_TEST measures the fallback on new sentences.
 FALLBACK = "క్షమించండి, మళ్ళీ చెప్పండి"
 OOD_TRAIN: tuple[str, ...] = (
-    "నేను నిన్న సినిమాకు వెళ్ళాను", "మా ఊరిలో పెద్ద చెరువు ఉంది", "క్రికెట్ మ్యాచ్ ఎవరు గెలిచారు?",
-    "ఆ పుస్తకం చాలా బాగుంది", "నేను రేపు ఉదయం", "మా కుక్క పేరు టామీ", "కంప్యూటర్ ఎలా పని చేస్తుంది?",
-    "ఆకాశం నీలంగా ఉంది", "నాకు పాటలు పాడటం ఇష్టం", "పెట్రోల్ ధర పెరిగింది", "ఎన్నికలు ఎప్పుడు జరుగుతాయి?",
-    "ఆ తర్వాత మేము", "చంద్రుడు ఎంత దూరంలో ఉన్నాడు?", "నా స్నేహితుడు అమెరికాలో ఉన్నాడు",
-    "పిల్లి పాలు తాగింది", "గణితం చాలా కష్టం", "ఈ చొక్కా రంగు ఏమిటి?", "మేము పండుగకు ఊరు వెళ్తున్నాం",
-    "ఏనుగు పెద్ద జంతువు", "అదేంటంటే", "రాజమండ్రి గోదావరి ఒడ్డున ఉంది", "నేను టీ తాగను",
-    "మీ కారు ఏ కంపెనీ?", "సముద్రంలో అలలు ఎక్కువ", "ఆ సినిమా హీరో ఎవరు?", "పుస్తకాలు బల్ల మీద ఉన్నాయి",
-    "ఎందుకంటే నేను", "మొక్కలకు నీళ్ళు పోయాలి",
+    "నేను నిన్న సినిమాకు వెళ్ళాను",
+    "మా ఊరిలో పెద్ద చెరువు ఉంది",
+    "క్రికెట్ మ్యాచ్ ఎవరు గెలిచారు?",
+    "ఆ పుస్తకం చాలా బాగుంది",
+    "నేను రేపు ఉదయం",
+    "మా కుక్క పేరు టామీ",
+    "కంప్యూటర్ ఎలా పని చేస్తుంది?",
+    "ఆకాశం నీలంగా ఉంది",
+    "నాకు పాటలు పాడటం ఇష్టం",
+    "పెట్రోల్ ధర పెరిగింది",
+    "ఎన్నికలు ఎప్పుడు జరుగుతాయి?",
+    "ఆ తర్వాత మేము",
+    "చంద్రుడు ఎంత దూరంలో ఉన్నాడు?",
+    "నా స్నేహితుడు అమెరికాలో ఉన్నాడు",
+    "పిల్లి పాలు తాగింది",
+    "గణితం చాలా కష్టం",
+    "ఈ చొక్కా రంగు ఏమిటి?",
+    "మేము పండుగకు ఊరు వెళ్తున్నాం",
+    "ఏనుగు పెద్ద జంతువు",
+    "అదేంటంటే",
+    "రాజమండ్రి గోదావరి ఒడ్డున ఉంది",
+    "నేను టీ తాగను",
+    "మీ కారు ఏ కంపెనీ?",
+    "సముద్రంలో అలలు ఎక్కువ",
+    "ఆ సినిమా హీరో ఎవరు?",
+    "పుస్తకాలు బల్ల మీద ఉన్నాయి",
+    "ఎందుకంటే నేను",
+    "మొక్కలకు నీళ్ళు పోయాలి",
 )
 OOD_TEST: tuple[str, ...] = (
-    "సూర్యుడు తూర్పున ఉదయిస్తాడు", "నా కలం ఎక్కడ పెట్టాను", "వచ్చే వారం పరీక్షలు", "పులి అడవిలో ఉంటుంది",
-    "మా అమ్మమ్మ కథలు చెబుతుంది", "ఈ రోడ్డు చాలా పాతది", "ఆ పాట ఎవరు పాడారు?", "నేను కొంచెం",
-    "రేపు క్రికెట్ ఆడదాం", "కిటికీ తెరవండి", "లైబ్రరీలో నిశ్శబ్దంగా ఉండాలి", "ఈ పండ్లు తాజాగా ఉన్నాయి",
+    "సూర్యుడు తూర్పున ఉదయిస్తాడు",
+    "నా కలం ఎక్కడ పెట్టాను",
+    "వచ్చే వారం పరీక్షలు",
+    "పులి అడవిలో ఉంటుంది",
+    "మా అమ్మమ్మ కథలు చెబుతుంది",
+    "ఈ రోడ్డు చాలా పాతది",
+    "ఆ పాట ఎవరు పాడారు?",
+    "నేను కొంచెం",
+    "రేపు క్రికెట్ ఆడదాం",
+    "కిటికీ తెరవండి",
+    "లైబ్రరీలో నిశ్శబ్దంగా ఉండాలి",
+    "ఈ పండ్లు తాజాగా ఉన్నాయి",
 )
 
 
@@ -248,7 +277,7 @@ def all_reply_texts() -> list[str]:
     texts = [a for _, _, a in QA_PAIRS]
     for name in NAMES:
         texts += [name_intro(name)[1], name_answer(name)]
-    return texts + [FALLBACK]
+    return [*texts, FALLBACK]
 
 
 def reply_classes() -> dict[str, int]:
@@ -258,8 +287,15 @@ def reply_classes() -> dict[str, int]:
 
 def corpus_digest() -> str:
     blob = json.dumps(
-        {"qa": QA_PAIRS, "phrasings": PHRASINGS, "names": NAMES, "intro": INTRO_PHRASINGS,
-         "recall": RECALL_PHRASINGS, "ood": [OOD_TRAIN, OOD_TEST], "fallback": FALLBACK},
+        {
+            "qa": QA_PAIRS,
+            "phrasings": PHRASINGS,
+            "names": NAMES,
+            "intro": INTRO_PHRASINGS,
+            "recall": RECALL_PHRASINGS,
+            "ood": [OOD_TRAIN, OOD_TEST],
+            "fallback": FALLBACK,
+        },
         ensure_ascii=False,
         sort_keys=True,
     )
@@ -273,8 +309,15 @@ class DialogueTurn:
     depends_on: int = -1  # a recall: the index of the introduction it answers
 
 
-def compose_dialogues(rng: random.Random, utts: list[Utterance], n_dialogues: int, min_turns: int = 3,
-                      max_turns: int = 5, recall_share: float = 0.6, ood_share: float = 0.15) -> list[list[DialogueTurn]]:
+def compose_dialogues(
+    rng: random.Random,
+    utts: list[Utterance],
+    n_dialogues: int,
+    min_turns: int = 3,
+    max_turns: int = 5,
+    recall_share: float = 0.6,
+    ood_share: float = 0.15,
+) -> list[list[DialogueTurn]]:
     """Dialogues composed at random from `utts`: any questions in any order, out-of-domain turns
     among them, and (in `recall_share` of them) a name introduction at a random position with
     its recall at a random later position, unrelated turns in between."""

@@ -188,15 +188,25 @@ class ReplyScorer:
     def score(self, audio: np.ndarray, expected: str, voice: str) -> dict:
         """audio: float32 at the codec's rate (empty = no reply)."""
         if audio.size < self.sr // 20:
-            return {"nearest": "", "reply_ok": False, "voice_ok": False, "seconds": round(audio.size / self.sr, 3),
-                    "duration_ratio": 0.0}
+            return {
+                "nearest": "",
+                "reply_ok": False,
+                "voice_ok": False,
+                "seconds": round(audio.size / self.sr, 3),
+                "duration_ratio": 0.0,
+            }
         feat = _feat(audio, self.sr)
         texts = self.texts[voice]
         got = texts[int(np.argmin(dtw_distances(feat, [self.feat[(t, voice)] for t in texts])))]
         vd = dtw_distances(feat, [self.feat[(expected, v)] for v in self.voices])
         seconds = audio.size / self.sr
-        return {"nearest": got, "reply_ok": got == expected, "voice_ok": self.voices[int(np.argmin(vd))] == voice,
-                "seconds": round(seconds, 3), "duration_ratio": round(seconds / self.seconds[(expected, voice)], 3)}
+        return {
+            "nearest": got,
+            "reply_ok": got == expected,
+            "voice_ok": self.voices[int(np.argmin(vd))] == voice,
+            "seconds": round(seconds, 3),
+            "duration_ratio": round(seconds / self.seconds[(expected, voice)], 3),
+        }
 
 
 def dialogue_turns(rows: list[dict]) -> list[list[dict]]:
@@ -291,10 +301,21 @@ def _split_by(details: list[dict], key) -> dict:
 
 
 def detail_row(r: dict, with_context: bool, score: dict, **extra) -> dict:
-    return {"dialogue_id": r["dialogue_id"], "turn": r["turn_index"], "kind": r["kind"], "intent": r.get("intent"),
-            "with_context": with_context, "categories": categories(r, with_context), "user_text": r["user_text"],
-            "caller": r["caller"], "aug": r.get("aug"), "expected": r["reply_text"], "voice": r["voice"],
-            **score, **extra}
+    return {
+        "dialogue_id": r["dialogue_id"],
+        "turn": r["turn_index"],
+        "kind": r["kind"],
+        "intent": r.get("intent"),
+        "with_context": with_context,
+        "categories": categories(r, with_context),
+        "user_text": r["user_text"],
+        "caller": r["caller"],
+        "aug": r.get("aug"),
+        "expected": r["reply_text"],
+        "voice": r["voice"],
+        **score,
+        **extra,
+    }
 
 
 def names_and_replies() -> tuple[int, int]:
@@ -329,8 +350,15 @@ def eval_s2s(cfg: EvalConfig) -> dict:
         gen = _generate(model, user, get_voice(r["voice"]).speaker_index, ctx, k, cfg.max_frames)
         frames_total += gen.shape[1]
         audio = codec_decode(codec.model, gen) if gen.shape[1] >= 2 else np.zeros(0, np.float32)
-        details.append(detail_row(r, with_ctx, scorer.score(audio, r["reply_text"], r["voice"]),
-                                  user_frames=int(user.shape[1]), frames=int(gen.shape[1])))
+        details.append(
+            detail_row(
+                r,
+                with_ctx,
+                scorer.score(audio, r["reply_text"], r["voice"]),
+                user_frames=int(user.shape[1]),
+                frames=int(gen.shape[1]),
+            )
+        )
     elapsed = time.perf_counter() - t0
     return {
         "split": cfg.split,

@@ -12,8 +12,15 @@ from telugu_s2s.codec.checkpoint import file_digest
 MAX_MODELS_BYTES = 40 * 1024 * 1024
 
 
-def write_manifest(models_dir: Path, *, command: str, data_info: dict, eval_scores: dict | None,
-                   timings: dict | None, extra: dict | None = None) -> Path:
+def write_manifest(
+    models_dir: Path,
+    *,
+    command: str,
+    data_info: dict,
+    eval_scores: dict | None,
+    timings: dict | None,
+    extra: dict | None = None,
+) -> Path:
     models_dir = Path(models_dir)
     files = {}
     total = 0

@@ -102,8 +102,9 @@ class FixedEuclideanCodebook(EuclideanCodebook):
         return quantize, embed_ind
 
 
-def fix_quantizer(model, restart_threshold: float = 0.05, commitment_weight: float = 1.0,
-                  reset_init: bool = True) -> list[FixedEuclideanCodebook]:
+def fix_quantizer(
+    model, restart_threshold: float = 0.05, commitment_weight: float = 1.0, reset_init: bool = True
+) -> list[FixedEuclideanCodebook]:
     """Swap every codebook of `model.quantizer` to the fixed class (in place)."""
     books = []
     for layer in model.quantizer.vq.layers:
@@ -119,8 +120,9 @@ def fix_quantizer(model, restart_threshold: float = 0.05, commitment_weight: flo
 
 
 @torch.no_grad()
-def kmeans(data: torch.Tensor, k: int, iters: int = 15, seed: int = 0,
-           chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+def kmeans(
+    data: torch.Tensor, k: int, iters: int = 15, seed: int = 0, chunk: int = 8192
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Plain k-means (k-means++-lite: random distinct init). Returns (centroids [k, D], counts [k]).
 
     Empty clusters are re-seeded from the points farthest from their centroid.

@@ -27,7 +27,14 @@ import torch
 
 from telugu_s2s.common.voices import get_voice
 from telugu_s2s.s2s.model import (
-    S2SConfig, S2STransformer, TrainBatch, TrainExample, build_prefix, delayed_reply, loss, make_batch,
+    S2SConfig,
+    S2STransformer,
+    TrainBatch,
+    TrainExample,
+    build_prefix,
+    delayed_reply,
+    loss,
+    make_batch,
     save_checkpoint,
 )
 from telugu_s2s.training import corpus, synth
@@ -40,18 +47,30 @@ log = logging.getLogger(__name__)
 CONTEXT_TOKENS_PER_S = 12.5
 
 
-def demo_model_config(frame_rate: float = 25.0, n_codebooks: int = 4, codebook_size: int = 1024,
-                      acoustic_dim: int = 0) -> S2SConfig:
+def demo_model_config(
+    frame_rate: float = 25.0, n_codebooks: int = 4, codebook_size: int = 1024, acoustic_dim: int = 0
+) -> S2SConfig:
     """The demo size: trains on a 2-core CPU. The context budget holds about three earlier
     turns at CONTEXT_TOKENS_PER_S, enough to reach a name given three turns back. With the
     codec's latent size as `acoustic_dim`, the model reads the codec's own latent of each frame,
     and it hears the whole user turn both ways (S2SConfig)."""
     return S2SConfig(
-        n_codebooks=n_codebooks, codebook_size=codebook_size, n_layers=4, d_model=128, n_heads=4,
-        ffn_mult=4, max_seq_len=1024, context_budget=192,
+        n_codebooks=n_codebooks,
+        codebook_size=codebook_size,
+        n_layers=4,
+        d_model=128,
+        n_heads=4,
+        ffn_mult=4,
+        max_seq_len=1024,
+        context_budget=192,
         context_stride=max(1, round(frame_rate / CONTEXT_TOKENS_PER_S)),
-        max_reply_frames=round(8 * frame_rate), n_voices=4, dropout=0.1, frame_rate=frame_rate,
-        acoustic_dim=acoustic_dim, voice_at_reply=True, bidirectional_prefix=True,
+        max_reply_frames=round(8 * frame_rate),
+        n_voices=4,
+        dropout=0.1,
+        frame_rate=frame_rate,
+        acoustic_dim=acoustic_dim,
+        voice_at_reply=True,
+        bidirectional_prefix=True,
     )
 
 
@@ -76,8 +95,12 @@ class S2STrainConfig:
     # What a drawn example's target turn is (weights; see Composer): questions, out-of-domain
     # sentences (reply: the fallback), name introductions (echo a name) and name recalls (the
     # name is in the context).
-    kind_weights: tuple[tuple[str, float], ...] = (("qa", 0.56), ("ood", 0.12), ("name_intro", 0.14),
-                                                   ("name_recall", 0.18))
+    kind_weights: tuple[tuple[str, float], ...] = (
+        ("qa", 0.56),
+        ("ood", 0.12),
+        ("name_intro", 0.14),
+        ("name_recall", 0.18),
+    )
     no_context_share: float = 0.3  # examples with no earlier turns (a recall always has its intro)
     aux_weight: float = 0.5  # the auxiliary reply-class head's share of the loss (0 = no head)
     ckpt_every: int = 100
@@ -130,9 +153,14 @@ class Composer:
     voice) -> decision steps; classes: reply text -> auxiliary class.
     """
 
-    def __init__(self, clips: list[Clip], replies: dict[tuple[str, str], np.ndarray],
-                 decisions: dict[tuple[str, str], tuple[int, ...]], classes: dict[str, int],
-                 cfg: "S2STrainConfig") -> None:
+    def __init__(
+        self,
+        clips: list[Clip],
+        replies: dict[tuple[str, str], np.ndarray],
+        decisions: dict[tuple[str, str], tuple[int, ...]],
+        classes: dict[str, int],
+        cfg: S2STrainConfig,
+    ) -> None:
         self.pools: dict[str, dict[str, list[Clip]]] = defaultdict(lambda: defaultdict(list))
         for c in clips:
             self.pools[c.caller][c.kind].append(c)
@@ -168,9 +196,15 @@ class Composer:
             ctx_clips[rng.randrange(len(ctx_clips))] = rng.choice(pool["name_intro"])
         context = [(c.codes, self.replies[(self._reply(c, name), voice)]) for c in ctx_clips]
         reply = self._reply(target, name)
-        ex = TrainExample(get_voice(voice).speaker_index, target.codes, self.replies[(reply, voice)], context,
-                          decision_steps=self.decisions.get((reply, voice), ()),
-                          decision_weight=self.cfg.decision_weight, aux_class=self.classes.get(reply, -1))
+        ex = TrainExample(
+            get_voice(voice).speaker_index,
+            target.codes,
+            self.replies[(reply, voice)],
+            context,
+            decision_steps=self.decisions.get((reply, voice), ()),
+            decision_weight=self.cfg.decision_weight,
+            aux_class=self.classes.get(reply, -1),
+        )
         return kind, ex
 
     def draw_turn(self, rng: random.Random) -> TrainExample:
@@ -182,21 +216,29 @@ class Composer:
         kind = rng.choices(self.kinds, self.weights)[0]
         clips = pool[kind] if kind != "name_recall" else pool["name_intro"]
         target = rng.choice(clips or pool["qa"])
-        return TrainExample(get_voice(rng.choice(VOICE_IDS)).speaker_index, target.codes,
-                            np.zeros((target.codes.shape[0], 0), np.int64),
-                            aux_class=self.classes.get(self._reply(target, ""), -1))
+        return TrainExample(
+            get_voice(rng.choice(VOICE_IDS)).speaker_index,
+            target.codes,
+            np.zeros((target.codes.shape[0], 0), np.int64),
+            aux_class=self.classes.get(self._reply(target, ""), -1),
+        )
 
     def batches(self, rng: random.Random, batch_size: int, n: int = 4) -> list[list[TrainExample]]:
         """`n` length-bucketed batches: n x batch_size draws sorted by length, then cut."""
         drawn = [self.draw(rng)[1] for _ in range(batch_size * n)]
-        drawn.sort(key=lambda ex: ex.user_codes.shape[1] + ex.reply_codes.shape[1]
-                   + sum(u.shape[1] + r.shape[1] for u, r in ex.context_turns) / 5)
+        drawn.sort(
+            key=lambda ex: (
+                ex.user_codes.shape[1]
+                + ex.reply_codes.shape[1]
+                + sum(u.shape[1] + r.shape[1] for u, r in ex.context_turns) / 5
+            )
+        )
         out = [drawn[i : i + batch_size] for i in range(0, len(drawn), batch_size)]
         rng.shuffle(out)
         return out
 
 
-def load_composer(data_dir: Path, codes: dict[str, np.ndarray], mcfg: S2SConfig, cfg: "S2STrainConfig") -> Composer:
+def load_composer(data_dir: Path, codes: dict[str, np.ndarray], mcfg: S2SConfig, cfg: S2STrainConfig) -> Composer:
     rows = synth.read_jsonl(Path(data_dir) / "splits" / "train.jsonl")
     clips = [Clip(r["caller"], r["kind"], r["intent"], r["reply_text"], codes[r["user_audio"]]) for r in rows]
     refs = synth.read_jsonl(Path(data_dir) / "references.jsonl")
@@ -227,10 +269,11 @@ def decision_steps(mcfg: S2SConfig, replies: dict[str, np.ndarray]) -> dict[str,
     return out
 
 
-def augment_user(codes: np.ndarray, rng: random.Random, warp: float, token_noise: float,
-                 codebook_size: int) -> np.ndarray:
+def augment_user(
+    codes: np.ndarray, rng: random.Random, warp: float, token_noise: float, codebook_size: int
+) -> np.ndarray:
     """A perturbed copy of user codes [K, T]: time warp (nearest frame) + random token swaps."""
-    k, t = codes.shape
+    t = codes.shape[1]
     if t < 2 or (warp <= 0 and token_noise <= 0):
         return codes
     factor = 1.0 + rng.uniform(-warp, warp)
@@ -244,14 +287,24 @@ def augment_user(codes: np.ndarray, rng: random.Random, warp: float, token_noise
     return out
 
 
-def _augmented(batch: list[TrainExample], rng: random.Random, cfg: "S2STrainConfig", codebook_size: int,
-               silence: np.ndarray | None, frame_rate: float) -> list[TrainExample]:
+def _augmented(
+    batch: list[TrainExample],
+    rng: random.Random,
+    cfg: S2STrainConfig,
+    codebook_size: int,
+    silence: np.ndarray | None,
+    frame_rate: float,
+) -> list[TrainExample]:
     out = []
     for ex in batch:
         user = augment_user(ex.user_codes, rng, cfg.warp, cfg.token_noise, codebook_size)
         if silence is not None:
-            user = pad_silence(user, silence, round(rng.uniform(0, cfg.lead_silence_s) * frame_rate),
-                               round(rng.uniform(0, cfg.tail_silence_s) * frame_rate))
+            user = pad_silence(
+                user,
+                silence,
+                round(rng.uniform(0, cfg.lead_silence_s) * frame_rate),
+                round(rng.uniform(0, cfg.tail_silence_s) * frame_rate),
+            )
         out.append(replace(ex, user_codes=user))
     return out
 
@@ -266,8 +319,16 @@ def prefix_batch(mcfg: S2SConfig, examples: list[TrainExample]) -> TrainBatch:
         tokens[i, :, : p.shape[1]] = p
     plen = torch.tensor([p.shape[1] for p in prefixes], dtype=torch.long)
     empty = torch.zeros(tokens.shape, dtype=torch.long)
-    return TrainBatch(torch.from_numpy(tokens), torch.tensor([ex.voice_index for ex in examples]), empty,
-                      empty.bool(), None, plen - 1, torch.tensor([ex.aux_class for ex in examples]), plen)
+    return TrainBatch(
+        torch.from_numpy(tokens),
+        torch.tensor([ex.voice_index for ex in examples]),
+        empty,
+        empty.bool(),
+        None,
+        plen - 1,
+        torch.tensor([ex.aux_class for ex in examples]),
+        plen,
+    )
 
 
 def recognition_loss(model: S2STransformer, batch: TrainBatch) -> torch.Tensor:
@@ -277,16 +338,25 @@ def recognition_loss(model: S2STransformer, batch: TrainBatch) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(model.aux_head(h), batch.aux_target, ignore_index=-1)
 
 
-def aux_accuracy(model: S2STransformer, mcfg: S2SConfig, data_dir: Path, codes: dict[str, np.ndarray],
-                 split: str = "val", limit: int = 0) -> dict:
+def aux_accuracy(
+    model: S2STransformer,
+    mcfg: S2SConfig,
+    data_dir: Path,
+    codes: dict[str, np.ndarray],
+    split: str = "val",
+    limit: int = 0,
+) -> dict:
     """How often the training-only reply-class head names the reply a `split` turn asks for,
     heard alone (no context; recalls left out): a fast probe of whether the turn's last
     position knows what was said, without decoding. n = 0 when the model has no head."""
     if model.aux_head is None:
         return {"aux_accuracy": None, "aux_n": 0}
     classes = corpus.reply_classes()
-    rows = [r for r in synth.read_jsonl(Path(data_dir) / "splits" / f"{split}.jsonl")
-            if r["kind"] != "name_recall" and r["reply_text"] in classes and r["user_audio"] in codes]
+    rows = [
+        r
+        for r in synth.read_jsonl(Path(data_dir) / "splits" / f"{split}.jsonl")
+        if r["kind"] != "name_recall" and r["reply_text"] in classes and r["user_audio"] in codes
+    ]
     if limit:
         rows = rows[:: max(1, len(rows) // limit)][:limit]
     right = 0
@@ -295,9 +365,18 @@ def aux_accuracy(model: S2STransformer, mcfg: S2SConfig, data_dir: Path, codes: 
     with torch.no_grad():
         for i in range(0, len(rows), 16):
             chunk = rows[i : i + 16]
-            batch = prefix_batch(mcfg, [TrainExample(get_voice(r["voice"] or "arjun").speaker_index,
-                                                     codes[r["user_audio"]], np.zeros((mcfg.n_codebooks, 0), np.int64),
-                                                     aux_class=classes[r["reply_text"]]) for r in chunk])
+            batch = prefix_batch(
+                mcfg,
+                [
+                    TrainExample(
+                        get_voice(r["voice"] or "arjun").speaker_index,
+                        codes[r["user_audio"]],
+                        np.zeros((mcfg.n_codebooks, 0), np.int64),
+                        aux_class=classes[r["reply_text"]],
+                    )
+                    for r in chunk
+                ],
+            )
             _, hidden = model.forward_with_hidden(batch.tokens, batch.voice, batch.prefix_len)
             h = hidden[torch.arange(len(chunk)), batch.aux_position]
             right += int((model.aux_head(h).argmax(-1) == batch.aux_target).sum())
@@ -316,12 +395,26 @@ def _quick_val(model: S2STransformer, mcfg: S2SConfig, cfg: S2STrainConfig, step
     rows = synth.read_jsonl(Path(cfg.data_dir) / "splits" / "val.jsonl")
     stride = max(1, len(rows) // max(1, cfg.val_turns))
     t0 = time.perf_counter()
-    res = eval_s2s(EvalConfig(data_dir=cfg.data_dir, codec_dir=cfg.codec_dir, s2s_dir=ckpt, split="val",
-                              max_turns=cfg.val_turns, turn_stride=stride, progress=False))
+    res = eval_s2s(
+        EvalConfig(
+            data_dir=cfg.data_dir,
+            codec_dir=cfg.codec_dir,
+            s2s_dir=ckpt,
+            split="val",
+            max_turns=cfg.val_turns,
+            turn_stride=stride,
+            progress=False,
+        )
+    )
     frames = [d["frames"] for d in res["details"]]
-    row = {"step": step, "val_reply_accuracy": res["reply_accuracy"], "val_voice_accuracy": res["voice_accuracy"],
-           "val_n": res["n"], "val_mean_frames": round(float(np.mean(frames)), 1) if frames else 0.0,
-           "val_seconds": round(time.perf_counter() - t0, 1)}
+    row = {
+        "step": step,
+        "val_reply_accuracy": res["reply_accuracy"],
+        "val_voice_accuracy": res["voice_accuracy"],
+        "val_n": res["n"],
+        "val_mean_frames": round(float(np.mean(frames)), 1) if frames else 0.0,
+        "val_seconds": round(time.perf_counter() - t0, 1),
+    }
     log.info("s2s quick val: %s", row)
     return row
 
@@ -329,7 +422,8 @@ def _quick_val(model: S2STransformer, mcfg: S2SConfig, cfg: S2STrainConfig, step
 def train_s2s(cfg: S2STrainConfig) -> dict:
     from tqdm import tqdm
 
-    from telugu_s2s.codec.checkpoint import CodecArch, load as load_codec
+    from telugu_s2s.codec.checkpoint import CodecArch
+    from telugu_s2s.codec.checkpoint import load as load_codec
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -353,10 +447,17 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     model = model.to(cfg.device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "emb" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "emb" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=(0.9, 0.98),
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+        opt,
+        lambda s: (
+            min(1.0, (s + 1) / cfg.warmup)
+            * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
+        ),
     )
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -380,12 +481,19 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     while step < cfg.steps:
         if not batches:
             batches = composer.batches(rng, cfg.batch_size)
-        batch = make_batch(mcfg, _augmented(batches.pop(), rng, cfg, mcfg.codebook_size, silence,
-                                            arch.frame_rate)).to(cfg.device)
+        batch = make_batch(mcfg, _augmented(batches.pop(), rng, cfg, mcfg.codebook_size, silence, arch.frame_rate)).to(
+            cfg.device
+        )
         value = loss(model, batch, cfg.aux_weight)
         if cfg.recognition_batch and cfg.aux_weight and model.aux_head is not None:
-            turns = _augmented([composer.draw_turn(rng) for _ in range(cfg.recognition_batch)], rng, cfg,
-                               mcfg.codebook_size, silence, arch.frame_rate)
+            turns = _augmented(
+                [composer.draw_turn(rng) for _ in range(cfg.recognition_batch)],
+                rng,
+                cfg,
+                mcfg.codebook_size,
+                silence,
+                arch.frame_rate,
+            )
             value = value + cfg.aux_weight * recognition_loss(model, prefix_batch(mcfg, turns).to(cfg.device))
         opt.zero_grad(set_to_none=True)
         value.backward()
@@ -397,8 +505,12 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
         acc_n += 1
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
-            row = {"step": step, "loss": round(acc_loss / acc_n, 4), "lr": sched.get_last_lr()[0],
-                   "steps_per_s": round((step - start) / (time.perf_counter() - t0), 3)}
+            row = {
+                "step": step,
+                "loss": round(acc_loss / acc_n, 4),
+                "lr": sched.get_last_lr()[0],
+                "steps_per_s": round((step - start) / (time.perf_counter() - t0), 3),
+            }
             history.append(row)
             bar.set_postfix(loss=row["loss"])
             log.info("s2s: %s", row)
@@ -406,15 +518,26 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
         if cfg.val_every and step % cfg.val_every == 0:
             row = _quick_val(model, mcfg, cfg, step)
             row.update({f"val_{k}": v for k, v in aux_accuracy(model, mcfg, cfg.data_dir, codes, "val").items()})
-            row.update({f"train_{k}": v for k, v in aux_accuracy(model, mcfg, cfg.data_dir, codes, "train", 150).items()})
+            row.update(
+                {f"train_{k}": v for k, v in aux_accuracy(model, mcfg, cfg.data_dir, codes, "train", 150).items()}
+            )
             log.info("s2s aux probe: %s", {k: v for k, v in row.items() if "aux" in k})
             history.append(row)
             model.train()
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             tmp = run_dir / "state.tmp"
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "step": step, "history": history, "rng": rng.getstate(),
-                        "torch_rng": torch.get_rng_state()}, tmp)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                    "step": step,
+                    "history": history,
+                    "rng": rng.getstate(),
+                    "torch_rng": torch.get_rng_state(),
+                },
+                tmp,
+            )
             tmp.replace(state_path)
     bar.close()
     elapsed = time.perf_counter() - t0
@@ -430,7 +553,11 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     }
     save_checkpoint(model, mcfg, Path(cfg.out_dir), meta)
     (run_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n")
-    result = {"steps": step, "seconds_this_run": round(elapsed, 1),
-              "steps_per_s": round((step - start) / max(elapsed, 1e-9), 3), "final": history[-1] if history else {}}
+    result = {
+        "steps": step,
+        "seconds_this_run": round(elapsed, 1),
+        "steps_per_s": round((step - start) / max(elapsed, 1e-9), 3),
+        "final": history[-1] if history else {},
+    }
     log.info("s2s: trained %s", result)
     return result

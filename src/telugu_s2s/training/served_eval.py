@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from telugu_s2s.training import synth
-from telugu_s2s.training.evaluate import ReplyScorer, names_and_replies, detail_row, dialogue_turns, summarize
+from telugu_s2s.training.evaluate import ReplyScorer, detail_row, dialogue_turns, names_and_replies, summarize
 
 log = logging.getLogger(__name__)
 

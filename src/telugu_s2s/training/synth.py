@@ -189,12 +189,15 @@ def draw_aug(rng: random.Random, noise_share: float = 0.5, telephone_share: floa
     """A random degradation: peak -30..0 dBFS, noise at 10..30 dB SNR for `noise_share` of the
     clips, the telephone band for `telephone_share`, 0..350 ms before and 50..200 ms after."""
     noisy = rng.random() < noise_share
-    return Aug(level_db=round(rng.uniform(-30.0, 0.0), 1),
-               snr_db=round(rng.uniform(10.0, 30.0), 1) if noisy else None,
-               noise=rng.choice(("white", "pink", "brown")),
-               telephone=rng.random() < telephone_share,
-               lead_ms=rng.randrange(0, 351, 10), tail_ms=rng.randrange(50, 201, 10),
-               seed=rng.getrandbits(31))
+    return Aug(
+        level_db=round(rng.uniform(-30.0, 0.0), 1),
+        snr_db=round(rng.uniform(10.0, 30.0), 1) if noisy else None,
+        noise=rng.choice(("white", "pink", "brown")),
+        telephone=rng.random() < telephone_share,
+        lead_ms=rng.randrange(0, 351, 10),
+        tail_ms=rng.randrange(50, 201, 10),
+        seed=rng.getrandbits(31),
+    )
 
 
 def _colored_noise(n: int, kind: str, g: np.random.Generator) -> np.ndarray:
@@ -214,8 +217,9 @@ def apply_aug(x: np.ndarray, aug: Aug, rate: int = SAMPLE_RATE) -> np.ndarray:
     from telugu_s2s.common.audio import AudioFormat, Encoding, decode_bytes, encode_samples, float_to_int16
 
     speech_power = float(np.mean(x**2)) if x.size else 0.0
-    x = np.concatenate([np.zeros(rate * aug.lead_ms // 1000, np.float32), x,
-                        np.zeros(rate * aug.tail_ms // 1000, np.float32)])
+    x = np.concatenate(
+        [np.zeros(rate * aug.lead_ms // 1000, np.float32), x, np.zeros(rate * aug.tail_ms // 1000, np.float32)]
+    )
     if aug.snr_db is not None and speech_power > 0:
         noise = _colored_noise(len(x), aug.noise, np.random.default_rng(aug.seed))
         noise *= np.sqrt(speech_power / (float(np.mean(noise**2)) + 1e-12) / 10 ** (aug.snr_db / 10))
@@ -263,7 +267,9 @@ def data_version(cfg: SynthConfig) -> str:
 def _text_key(text: str, voice: EspeakVoice, aug: Aug | None = None) -> str:
     formant = "" if voice.formant == 1.0 else f"|{voice.formant:.3f}"
     degraded = "" if aug is None else f"|{aug.key()}"
-    return hashlib.sha256(f"{voice.variant}|{voice.speed}|{voice.pitch}{formant}{degraded}|{text}".encode()).hexdigest()[:16]
+    return hashlib.sha256(
+        f"{voice.variant}|{voice.speed}|{voice.pitch}{formant}{degraded}|{text}".encode()
+    ).hexdigest()[:16]
 
 
 def _read_wav(path: Path) -> tuple[np.ndarray, int]:
@@ -373,24 +379,47 @@ def plan(cfg: SynthConfig) -> tuple[list[dict], dict[str, tuple[str, EspeakVoice
         renders[path] = (u.text, voice, aug)
         return path, voice, aug
 
-    def row(split: str, dialogue_id: str, index: int, u: corpus.Utterance, reply: str, depends_on: int,
-            caller: EspeakVoice, voice: str) -> None:
+    def row(
+        split: str,
+        dialogue_id: str,
+        index: int,
+        u: corpus.Utterance,
+        reply: str,
+        depends_on: int,
+        caller: EspeakVoice,
+        voice: str,
+    ) -> None:
         path, rendered, aug = clip(split, f"{dialogue_id}|{index}", u, caller)
-        rows.append({
-            "split": split, "dialogue_id": dialogue_id, "turn_index": index, "kind": u.kind,
-            "intent": u.intent, "phrasing": u.phrasing, "held_out_phrasing": u.held_out_phrasing,
-            "topic": u.topic, "depends_on": depends_on, "caller": caller.id,
-            "caller_speed": rendered.speed, "caller_pitch": rendered.pitch,
-            **({"caller_formant": rendered.formant} if rendered.formant != 1.0 else {}),
-            "aug": aug.describe() if aug else None, "voice": voice, "user_text": u.text,
-            "user_audio": path, "reply_text": reply, "reply_audio": reply_path(reply, voice) if voice and reply else "",
-        })
+        rows.append(
+            {
+                "split": split,
+                "dialogue_id": dialogue_id,
+                "turn_index": index,
+                "kind": u.kind,
+                "intent": u.intent,
+                "phrasing": u.phrasing,
+                "held_out_phrasing": u.held_out_phrasing,
+                "topic": u.topic,
+                "depends_on": depends_on,
+                "caller": caller.id,
+                "caller_speed": rendered.speed,
+                "caller_pitch": rendered.pitch,
+                **({"caller_formant": rendered.formant} if rendered.formant != 1.0 else {}),
+                "aug": aug.describe() if aug else None,
+                "voice": voice,
+                "user_text": u.text,
+                "user_audio": path,
+                "reply_text": reply,
+                "reply_audio": reply_path(reply, voice) if voice and reply else "",
+            }
+        )
 
     train_utts = corpus.utterances("train")
     if cfg.limit:  # some of every kind
         kinds = sorted({u.kind for u in train_utts})
-        train_utts = [u for k in kinds for u in _spread([v for v in train_utts if v.kind == k],
-                                                         max(1, cfg.limit // len(kinds)))]
+        train_utts = [
+            u for k in kinds for u in _spread([v for v in train_utts if v.kind == k], max(1, cfg.limit // len(kinds)))
+        ]
     for caller in train_callers:
         for i, u in enumerate(train_utts):
             for v in range(cfg.train_variants):  # variant 0 keeps the id it had before variants
@@ -402,7 +431,7 @@ def plan(cfg: SynthConfig) -> tuple[list[dict], dict[str, tuple[str, EspeakVoice
         singles: list[list[corpus.DialogueTurn]] = []
         for u in held_utts:
             seen_single = u.kind == "qa" and u.phrasing == int(u.intent[2:]) % 2
-            if seen_single or u.held_out_phrasing and u.kind == "qa" or u.kind == "ood":
+            if seen_single or (u.held_out_phrasing and u.kind == "qa") or u.kind == "ood":
                 singles.append([corpus.DialogueTurn(u, u.reply)])
         if split == "val":  # a quick check needs fewer: every other one
             singles = singles[::2]
@@ -482,13 +511,12 @@ def synth(cfg: SynthConfig, progress: bool = True) -> dict:
     rows, renders = plan(cfg)
     todo = sorted(renders)
     with ThreadPoolExecutor(max_workers=max(1, cfg.workers)) as pool:
-        futures = [pool.submit(render, renders[rel][0], renders[rel][1], data_dir / rel, cfg, renders[rel][2])
-                   for rel in todo]
+        futures = [
+            pool.submit(render, renders[rel][0], renders[rel][1], data_dir / rel, cfg, renders[rel][2]) for rel in todo
+        ]
         for fut in tqdm(futures, desc="render", unit="utt", disable=not progress):
             fut.result()
-    all_rows = rows + [
-        {"reply_audio": rel, "user_audio": rel} for rel in todo if rel.startswith("audio/reply/")
-    ]
+    all_rows = rows + [{"reply_audio": rel, "user_audio": rel} for rel in todo if rel.startswith("audio/reply/")]
     validate(data_dir, all_rows)  # raises before any split is written
     splits_dir = data_dir / "splits"
     splits_dir.mkdir(exist_ok=True)

@@ -31,9 +31,14 @@ def event_json(msg: pb.ServerMessage) -> dict[str, Any] | None:
     kind = msg.WhichOneof("message")
     if kind == "session_started":
         s = msg.session_started
-        return {"type": "session_started", "session_id": s.session_id, "resumed": s.resumed,
-                "turns_in_context": s.turns_in_context, "voice": s.voice,
-                "untrained_model": s.untrained_model}
+        return {
+            "type": "session_started",
+            "session_id": s.session_id,
+            "resumed": s.resumed,
+            "turns_in_context": s.turns_in_context,
+            "voice": s.voice,
+            "untrained_model": s.untrained_model,
+        }
     if kind == "speech_started":
         return {"type": "speech_started", "at_ms": msg.speech_started.decided_at_ms}
     if kind == "speech_stopped":
@@ -44,14 +49,20 @@ def event_json(msg: pb.ServerMessage) -> dict[str, Any] | None:
     if kind == "response_done":
         d = msg.response_done
         lat = d.latency
-        return {"type": "response_done", "turn_id": d.turn_id, "audio_ms": d.audio_ms,
-                "turns_in_context": d.turns_in_context,
-                "latency": {"response_latency_ms": round(lat.response_latency_ms, 1),
-                            "voice_to_voice_ms": round(lat.voice_to_voice_ms, 1),
-                            "encode_flush_ms": round(lat.encode_flush_ms, 1),
-                            "context_fetch_ms": round(lat.context_fetch_ms, 1),
-                            "first_frame_ms": round(lat.first_frame_ms, 1),
-                            "first_decode_ms": round(lat.first_decode_ms, 1)}}
+        return {
+            "type": "response_done",
+            "turn_id": d.turn_id,
+            "audio_ms": d.audio_ms,
+            "turns_in_context": d.turns_in_context,
+            "latency": {
+                "response_latency_ms": round(lat.response_latency_ms, 1),
+                "voice_to_voice_ms": round(lat.voice_to_voice_ms, 1),
+                "encode_flush_ms": round(lat.encode_flush_ms, 1),
+                "context_fetch_ms": round(lat.context_fetch_ms, 1),
+                "first_frame_ms": round(lat.first_frame_ms, 1),
+                "first_decode_ms": round(lat.first_decode_ms, 1),
+            },
+        }
     if kind == "response_interrupted":
         r = msg.response_interrupted
         return {"type": "response_interrupted", "turn_id": r.turn_id, "played_ms": r.played_ms}
@@ -75,12 +86,16 @@ async def bridge(ws, channel: grpc.aio.Channel, api_key: str = "") -> None:
         await ws.send(json.dumps({"type": "error", "fatal": True, "message": "first message must be start"}))
         return
     outbox: asyncio.Queue[pb.ClientMessage | None] = asyncio.Queue(MAX_QUEUE)
-    await outbox.put(pb.ClientMessage(config=pb.SessionConfig(
-        session_id=str(first.get("session_id") or ""),
-        voice=str(first.get("voice") or ""),
-        input_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=RATE),
-        output_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=RATE),
-    )))
+    await outbox.put(
+        pb.ClientMessage(
+            config=pb.SessionConfig(
+                session_id=str(first.get("session_id") or ""),
+                voice=str(first.get("voice") or ""),
+                input_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=RATE),
+                output_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=RATE),
+            )
+        )
+    )
 
     async def requests():
         while (m := await outbox.get()) is not None:
@@ -97,7 +112,9 @@ async def bridge(ws, channel: grpc.aio.Channel, api_key: str = "") -> None:
                 cmd = json.loads(frame)
                 kind = cmd.get("type")
                 if kind == "set_voice":
-                    msg = pb.ClientMessage(control=pb.Control(type=pb.Control.SET_VOICE, voice=str(cmd.get("voice", ""))))
+                    msg = pb.ClientMessage(
+                        control=pb.Control(type=pb.Control.SET_VOICE, voice=str(cmd.get("voice", "")))
+                    )
                 elif kind in CONTROLS:
                     msg = pb.ClientMessage(control=pb.Control(type=CONTROLS[kind]))
                 else:
@@ -106,7 +123,9 @@ async def bridge(ws, channel: grpc.aio.Channel, api_key: str = "") -> None:
             try:
                 outbox.put_nowait(msg)
             except asyncio.QueueFull:
-                await ws.send(json.dumps({"type": "error", "fatal": True, "message": "audio arrives faster than real time"}))
+                await ws.send(
+                    json.dumps({"type": "error", "fatal": True, "message": "audio arrives faster than real time"})
+                )
                 return
         await outbox.put(None)
 

@@ -18,7 +18,7 @@ class WebConfig:
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls, argv: list[str] | None = None, env: dict[str, str] | None = None) -> "WebConfig":
+    def from_env(cls, argv: list[str] | None = None, env: dict[str, str] | None = None) -> WebConfig:
         env = dict(os.environ if env is None else env)
         d = cls()
         p = argparse.ArgumentParser(prog="python -m telugu_s2s.web")
@@ -33,5 +33,11 @@ class WebConfig:
         if key_file:
             with open(key_file) as f:
                 key = f.read().strip()
-        return cls(host=a.host, port=a.port, gateway_target=a.gateway, gateway_api_key=key,
-                   max_sessions=a.max_sessions, log_level=a.log_level)
+        return cls(
+            host=a.host,
+            port=a.port,
+            gateway_target=a.gateway,
+            gateway_api_key=key,
+            max_sessions=a.max_sessions,
+            log_level=a.log_level,
+        )

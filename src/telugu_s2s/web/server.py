@@ -20,8 +20,13 @@ from telugu_s2s.web.config import WebConfig
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-FILES = {"/": "index.html", "/index.html": "index.html", "/app.js": "app.js",
-         "/capture-worklet.js": "capture-worklet.js", "/style.css": "style.css"}
+FILES = {
+    "/": "index.html",
+    "/index.html": "index.html",
+    "/app.js": "app.js",
+    "/capture-worklet.js": "capture-worklet.js",
+    "/style.css": "style.css",
+}
 
 
 def static_response(path: str) -> Response | None:
@@ -32,8 +37,7 @@ def static_response(path: str) -> Response | None:
     ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if ctype.startswith("text/") or ctype.endswith("javascript"):
         ctype += "; charset=utf-8"
-    headers = Headers([("Content-Type", ctype), ("Content-Length", str(len(body))),
-                       ("Cache-Control", "no-cache")])
+    headers = Headers([("Content-Type", ctype), ("Content-Length", str(len(body))), ("Cache-Control", "no-cache")])
     return Response(HTTPStatus.OK, "OK", headers, body)
 
 
@@ -59,7 +63,7 @@ async def serve(cfg: WebConfig, ready: asyncio.Event | None = None) -> None:
             await bridge(ws, channel, cfg.gateway_api_key)
         except ConnectionClosed:
             pass
-        except Exception:  # noqa: BLE001 - one browser must not take the bridge down
+        except Exception:
             log.exception("web session failed")
         finally:
             active -= 1

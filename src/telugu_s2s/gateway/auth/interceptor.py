@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 import grpc
 
 from telugu_s2s.gateway.auth.keys import (
-    AUTH_DISABLED, AUTH_REQUIRED, CONVERSATION_SERVICE, AuthError, KeyEntry, KeysFileError,
+    AUTH_DISABLED,
+    AUTH_REQUIRED,
+    CONVERSATION_SERVICE,
+    AuthError,
+    KeyEntry,
+    KeysFileError,
 )
 from telugu_s2s.gateway.auth.limits import Authenticator, Limits
 from telugu_s2s.gateway.refusal import refuse
@@ -107,7 +112,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             if reads:
                 await refuse(context, exc.code, exc.message)
             await context.abort(exc.code, exc.message)
-            raise AssertionError("unreachable")  # pragma: no cover - abort raises
+            raise AssertionError("unreachable") from exc  # pragma: no cover - abort raises
         _principal.set(Principal(entry.id, entry.tenant, entry))
         logctx.set_fields(tenant=entry.tenant, key_id=entry.id)
         return entry

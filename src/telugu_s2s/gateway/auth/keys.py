@@ -234,7 +234,6 @@ def create_key(
 # ---------------------------------------------------------------------- limits
 
 
-
 class AuthError(Exception):
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(message)

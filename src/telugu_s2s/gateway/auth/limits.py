@@ -17,7 +17,14 @@ from pathlib import Path
 import grpc
 
 from telugu_s2s.gateway.auth.keys import (
-    KEY_RE, PERMISSION_DENIED_MSG, UNAUTHENTICATED_MSG, AuthError, KeyEntry, hash_key, load_keys, parse_entry,
+    KEY_RE,
+    PERMISSION_DENIED_MSG,
+    UNAUTHENTICATED_MSG,
+    AuthError,
+    KeyEntry,
+    hash_key,
+    load_keys,
+    parse_entry,
 )
 
 
@@ -46,7 +53,7 @@ class Limits:
     per_minute: int = 0  # new Conversation RPCs per rolling minute; 0 = none
 
     @classmethod
-    def fair_share(cls, max_calls: int, share: float, calls_per_minute: int) -> "Limits":
+    def fair_share(cls, max_calls: int, share: float, calls_per_minute: int) -> Limits:
         """`share` of a pod's `max_calls` (at least 1; share 0 = no default limit)."""
         return cls(max(1, math.ceil(max_calls * share)) if share > 0 else 0, calls_per_minute)
 
@@ -91,7 +98,7 @@ class Authenticator:
         self._dummy = parse_entry({"id": "0" * 12, "tenant": "x", "hash": hash_key("x")}, "dummy")
 
     @classmethod
-    def from_file(cls, path: str | Path, **kw) -> "Authenticator":
+    def from_file(cls, path: str | Path, **kw) -> Authenticator:
         return cls(load_keys(path), **kw)
 
     def replace_entries(self, entries: Mapping[str, KeyEntry]) -> None:
@@ -155,8 +162,7 @@ class Authenticator:
         if stream and limits.concurrent and state.active >= limits.concurrent:
             raise AuthError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"this API key is at its limit of {limits.concurrent} concurrent calls; "
-                "end a call or retry later",
+                f"this API key is at its limit of {limits.concurrent} concurrent calls; end a call or retry later",
             )
         window = state.window_for(limits.per_minute, self.clock)
         if window is not None and not window.try_acquire():

@@ -23,8 +23,13 @@ class KeysWatcher:
     good set (one ERROR log line per bad version, `on_result("error")`).
     """
 
-    def __init__(self, path: str | Path, auth: Authenticator, interval_s: float = 2.0,
-                 on_result: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        auth: Authenticator,
+        interval_s: float = 2.0,
+        on_result: Callable[[str], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.auth = auth
         self.interval_s = interval_s
@@ -56,7 +61,9 @@ class KeysWatcher:
             self.on_result("error")
             return "error"
         self.auth.replace_entries(entries)
-        log.info("API keys reloaded", extra={"keys": len(entries), "tenants": len({e.tenant for e in entries.values()})})
+        log.info(
+            "API keys reloaded", extra={"keys": len(entries), "tenants": len({e.tenant for e in entries.values()})}
+        )
         self.on_result("ok")
         return "reloaded"
 
