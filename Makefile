@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := redis-server espeak-ng sox chromium fonts-telu
 STAMP := $(VENV)/.installed
 
-.PHONY: help apt venv protos test test-unit test-e2e soak demo up lint clean
+.PHONY: help apt venv lock protos test test-unit test-e2e soak demo up lint clean
 
 help:
 	@echo "make demo       set up everything, start the stack, talk to it in Telugu, write reply WAVs"
@@ -16,6 +16,7 @@ help:
 	@echo "                (TS2S_SOAK_CALLERS=4 TS2S_SOAK_S=180 by default)"
 	@echo "make up         start the local stack (Ctrl-C stops it)"
 	@echo "make protos     regenerate the gRPC stubs from protos/"
+	@echo "make lock       re-pin every dependency in requirements.lock"
 
 # System packages: installed when running as root, explained otherwise.
 apt:
@@ -31,13 +32,17 @@ apt:
 	  fi; \
 	fi
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=24"
-	$(BIN)/pip install -q -e ".[all,dev]"
+	$(BIN)/pip install -q -c requirements.lock -e ".[all,dev]"
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Re-pin every dependency (after a change to pyproject.toml).
+lock: venv
+	$(BIN)/python scripts/lock.py
 
 protos: venv
 	$(BIN)/python scripts/gen_protos.py

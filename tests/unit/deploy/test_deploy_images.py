@@ -56,7 +56,7 @@ def test_grpc_images_entry_point_and_health(svc: str, module: str, port: int) ->
 def test_slim_images_have_no_torch(svc: str, extra: str) -> None:
     text = dockerfile(svc)
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim", text, re.M)
-    assert f'pip install ".[{extra}]"' in text
+    assert f'pip install -c requirements.lock ".[{extra}]"' in text  # the pinned dependency tree
     runs = " ".join(a for w, a in instructions(text) if w in ("RUN", "FROM", "ARG", "ENV"))
     assert "torch" not in runs.replace("! pip show torch", ""), "no torch install"
     assert "! pip show torch" in runs, "the build fails if a dependency pulls torch in"
