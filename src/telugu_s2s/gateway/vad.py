@@ -7,6 +7,12 @@ coughs shorter than `min_speech_ms` never start a turn). The turn's audio begins
 after `silence_duration_ms` of consecutive unvoiced frames (the hangover); the
 turn's last voiced frame is reported as `audio_end_ms`.
 
+webrtcvad keeps calling frames speech for about 120 ms after a voice stops (its own
+overhang), even over digital silence, which made every turn end (and every voice-to-voice
+figure start) that much late. So a frame also needs energy to count as voiced: at least
+ENERGY_FLOOR_DBFS, and while a turn is in progress no more than RELATIVE_FLOOR_DB below
+its loudest frame. Background noise well above that keeps webrtcvad's decision.
+
 All times are stream-relative milliseconds of 16 kHz audio fed so far.
 """
 
@@ -22,6 +28,14 @@ import webrtcvad
 VAD_RATE = 16000
 FRAME_MS = 20
 FRAME_SAMPLES = VAD_RATE * FRAME_MS // 1000
+ENERGY_FLOOR_DBFS = -65.0  # quieter frames are silence, whatever webrtcvad says
+RELATIVE_FLOOR_DB = 35.0  # in a turn: this far below its loudest frame is silence
+
+
+def frame_dbfs(frame: np.ndarray) -> float:
+    """RMS level of int16 samples in dB relative to full scale (-inf for digital silence)."""
+    power = float(np.mean(np.square(frame, dtype=np.float64)))
+    return 10.0 * math.log10(power / (32768.0 * 32768.0)) if power > 0 else -math.inf
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,7 @@ class Segmenter:
         self._last_voiced_end_ms = 0
         self._silent_frames = 0
         self._floor_ms = 0  # a new turn never starts before the previous one was decided
+        self._peak_db = -math.inf  # loudest frame of the turn in progress (and of the start window)
 
     @property
     def now_ms(self) -> int:
@@ -95,11 +110,20 @@ class Segmenter:
         events: list[SpeechStart | SpeechEnd] = []
         for i in range(n):
             frame = data[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
-            voiced = self._vad.is_speech(frame.tobytes(), VAD_RATE)
+            voiced = self._vad.is_speech(frame.tobytes(), VAD_RATE) and self._loud_enough(frame_dbfs(frame))
             ev = self._step(voiced)
             if ev is not None:
                 events.append(ev)
         return events
+
+    def _loud_enough(self, db: float) -> bool:
+        if db < ENERGY_FLOOR_DBFS:
+            return False
+        if self.speaking:
+            if db < self._peak_db - RELATIVE_FLOOR_DB:
+                return False
+            self._peak_db = max(self._peak_db, db)
+        return True
 
     def _step(self, voiced: bool) -> SpeechStart | SpeechEnd | None:
         start_ms = self._frames * FRAME_MS
@@ -129,6 +153,7 @@ class Segmenter:
         self.speaking = False
         self._silent_frames = 0
         self._window.clear()
+        self._peak_db = -math.inf
         self._floor_ms = decided_ms
         return SpeechEnd(
             audio_start_ms=self._start_ms,
