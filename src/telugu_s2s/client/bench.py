@@ -51,6 +51,8 @@ class BenchConfig:
 class BenchResult:
     response_latency_ms: list[float] = field(default_factory=list)
     voice_to_voice_ms: list[float] = field(default_factory=list)
+    # Measured by the caller: end of its last audible sample -> first reply audio received.
+    caller_voice_to_voice_ms: list[float] = field(default_factory=list)
     barge_in_stop_ms: list[float] = field(default_factory=list)
     stages: dict[str, list[float]] = field(default_factory=dict)
     turns_ok: int = 0
@@ -144,6 +146,8 @@ async def _caller(idx: int, cfg: BenchConfig, audio: list[np.ndarray], res: Benc
             res.turns_ok += 1
             res.response_latency_ms.append(turn.latency["response_latency_ms"])
             res.voice_to_voice_ms.append(turn.latency["voice_to_voice_ms"])
+            if turn.caller_voice_to_voice_ms is not None:
+                res.caller_voice_to_voice_ms.append(turn.caller_voice_to_voice_ms)
             for k, v in turn.latency.items():
                 if k not in ("response_latency_ms", "voice_to_voice_ms"):
                     res.stages.setdefault(k, []).append(v)
@@ -185,6 +189,7 @@ def report(cfg: BenchConfig, res: BenchResult) -> dict:
         "barge_in_share": cfg.barge_in_share,
         "response_latency_ms": percentiles(res.response_latency_ms),
         "voice_to_voice_ms": percentiles(res.voice_to_voice_ms),
+        "caller_voice_to_voice_ms": percentiles(res.caller_voice_to_voice_ms),
         "barge_in_stop_ms": percentiles(res.barge_in_stop_ms),
         "stages_ms": {k: percentiles(v) for k, v in sorted(res.stages.items())},
         "turns_completed": res.turns_ok,
@@ -214,7 +219,8 @@ def markdown(rep: dict) -> str:
         "| metric (ms) | p50 | p95 | p99 | n |",
         "|---|---|---|---|---|",
         row("response latency", rep["response_latency_ms"]),
-        row("voice-to-voice", rep["voice_to_voice_ms"]),
+        row("voice-to-voice (gateway)", rep["voice_to_voice_ms"]),
+        row("voice-to-voice (caller)", rep["caller_voice_to_voice_ms"]),
         row("barge-in stop", rep["barge_in_stop_ms"]),
     ]
     lines += [row(f"stage: {k}", v) for k, v in rep["stages_ms"].items()]

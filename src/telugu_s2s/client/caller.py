@@ -40,9 +40,19 @@ class TurnResult:
     speech_started_at: float | None = None
     speech_stopped_at: float | None = None
     first_audio_at: float | None = None
+    # Realtime only: when the last audible sample of the utterance this turn answers was spoken
+    # (the caller's clock), so voice-to-voice can be measured where the caller hears it.
+    voiced_end_at: float | None = None
     last_audio_at: float | None = None
     interrupted_at: float | None = None
     errors: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def caller_voice_to_voice_ms(self) -> float | None:
+        """From the end of the caller's last audible sample to the first reply audio received."""
+        if self.voiced_end_at is None or self.first_audio_at is None:
+            return None
+        return (self.first_audio_at - self.voiced_end_at) * 1000.0
 
     def reply_pcm(self) -> np.ndarray:
         return np.concatenate(self.reply) if self.reply else np.zeros(0, np.int16)
@@ -88,6 +98,15 @@ class CallFailed(RuntimeError):
         super().__init__(f"{code.name}: {details}")
         self.code = code
         self.details = details
+
+
+AUDIBLE = 30  # int16 magnitude (about -60 dBFS): the caller's own test for "still speaking"
+
+
+def last_audible(samples: np.ndarray) -> int | None:
+    """Index of the last sample above AUDIBLE, or None for silence."""
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > AUDIBLE)
+    return int(loud[-1]) if loud.size else None
 
 
 def _chunks(samples: np.ndarray, chunk: int, fmt: Fmt) -> list[bytes]:
@@ -161,6 +180,7 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
                     pass
 
     clock: float | None = None
+    voiced_end_at: dict[int, float] = {}  # utterance index -> end of its last audible sample
     speech_starts = 0  # SpeechStarted events seen
 
     session_ready = asyncio.Event()
@@ -183,7 +203,12 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
                     await wait_or_fill(lambda i=i: finished >= i)
             reply_audio_ms = 0.0
             starts_before = speech_starts
-            for data in _chunks(utt, chunk, in_fmt):
+            end = last_audible(utt)
+            for k, data in enumerate(_chunks(utt, chunk, in_fmt)):
+                if opts.realtime and end is not None and k == end // chunk:
+                    # This chunk is sent at the start of its real-time slot; its last audible
+                    # sample is spoken that far into it.
+                    voiced_end_at[i] = time.monotonic() + (end - k * chunk + 1) / in_fmt.sample_rate_hz
                 clock = await send_audio(data, clock)
             for _ in range(opts.pause_ms // CHUNK_MS):
                 clock = await send_audio(silence, clock)
@@ -225,6 +250,7 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
                 elif kind == "response_started":
                     awaiting_reply = False
                     current.turn_id = msg.response_started.turn_id
+                    current.voiced_end_at = voiced_end_at.get(len(result.turns))
                     result.turns.append(current)
                     reply_playing.set()
                 elif kind == "response_audio":
