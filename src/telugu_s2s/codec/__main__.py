@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from telugu_s2s.codec.config import Config
 from telugu_s2s.codec.server import serve
 from telugu_s2s.codec.weights import WeightsNotFoundError
 from telugu_s2s.common import logs
-from telugu_s2s.common.service import PortInUseError
+from telugu_s2s.common.entry import run_service
 from telugu_s2s.security import logctx
 
 
-def main(argv: list[str] | None = None) -> int:
-    cfg = Config.from_env(argv)
+def _setup(cfg: Config) -> None:
     logs.setup("codec", cfg.log_level)
     logctx.install()
-    try:
-        asyncio.run(serve(cfg))
-    except (WeightsNotFoundError, PortInUseError) as exc:
-        import logging
 
-        logging.getLogger("telugu_s2s.codec").error("codec cannot start: %s", exc)
-        return 2
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    return run_service("codec", lambda: Config.from_env(argv), serve, _setup, startup_errors=(WeightsNotFoundError,))
 
 
 if __name__ == "__main__":

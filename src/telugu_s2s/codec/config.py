@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from telugu_s2s.common.settings import SettingError, env_number
 from telugu_s2s.security.tls import ServerTls, TlsConfigError
 
 DEFAULT_PORT = 50052
@@ -22,6 +23,9 @@ def _repo_root() -> Path:
 
 def default_checkpoint_dir() -> Path:
     return _repo_root() / "models" / "codec"
+
+
+ConfigError = SettingError
 
 
 def _bool(value: str | None) -> bool:
@@ -54,11 +58,11 @@ class Config:
         env = os.environ if env is None else env
         p = argparse.ArgumentParser(prog="python -m telugu_s2s.codec", description="Codec gRPC service")
         p.add_argument("--host", default=env.get("TS2S_CODEC_HOST", "0.0.0.0"))
-        p.add_argument("--port", type=int, default=int(env.get("TS2S_CODEC_PORT", DEFAULT_PORT)))
+        p.add_argument("--port", type=int, default=env_number(env, "TS2S_CODEC_PORT", int, DEFAULT_PORT))
         p.add_argument(
             "--metrics-port",
             type=int,
-            default=int(env.get("TS2S_CODEC_METRICS_PORT", DEFAULT_METRICS_PORT)),
+            default=env_number(env, "TS2S_CODEC_METRICS_PORT", int, DEFAULT_METRICS_PORT),
             help="Prometheus /metrics port (0 disables)",
         )
         p.add_argument(
@@ -79,28 +83,28 @@ class Config:
         p.add_argument(
             "--bandwidth-kbps",
             type=float,
-            default=float(env["TS2S_CODEC_BANDWIDTH_KBPS"]) if env.get("TS2S_CODEC_BANDWIDTH_KBPS") else None,
+            default=env_number(env, "TS2S_CODEC_BANDWIDTH_KBPS", float, None),
             help="default: 1.5, or the checkpoint's highest bandwidth when lower",
         )
         p.add_argument("--device", choices=["cpu", "cuda"], default=env.get("TS2S_CODEC_DEVICE", "cpu"))
-        p.add_argument("--torch-threads", type=int, default=int(env.get("TS2S_CODEC_TORCH_THREADS", 1)))
-        p.add_argument("--batch-wait-ms", type=float, default=float(env.get("TS2S_CODEC_BATCH_WAIT_MS", 2.0)))
-        p.add_argument("--max-batch", type=int, default=int(env.get("TS2S_CODEC_MAX_BATCH", 32)))
+        p.add_argument("--torch-threads", type=int, default=env_number(env, "TS2S_CODEC_TORCH_THREADS", int, 1))
+        p.add_argument("--batch-wait-ms", type=float, default=env_number(env, "TS2S_CODEC_BATCH_WAIT_MS", float, 2.0))
+        p.add_argument("--max-batch", type=int, default=env_number(env, "TS2S_CODEC_MAX_BATCH", int, 32))
         p.add_argument("--grace-s", type=float, default=5.0)
         p.add_argument("--log-level", default=env.get("TS2S_LOG_LEVEL", "INFO"))
         a = p.parse_args(argv)
         try:
             tls = ServerTls.from_env("TS2S_CODEC_", env)
         except TlsConfigError as exc:
-            p.error(str(exc))
+            raise ConfigError(str(exc)) from exc
         if a.torch_threads < 1:
-            p.error("--torch-threads / TS2S_CODEC_TORCH_THREADS must be >= 1")
+            raise ConfigError("--torch-threads / TS2S_CODEC_TORCH_THREADS must be >= 1")
         if a.max_batch < 1:
-            p.error("--max-batch / TS2S_CODEC_MAX_BATCH must be >= 1")
+            raise ConfigError("--max-batch / TS2S_CODEC_MAX_BATCH must be >= 1")
         if a.batch_wait_ms < 0:
-            p.error("--batch-wait-ms / TS2S_CODEC_BATCH_WAIT_MS must be >= 0")
+            raise ConfigError("--batch-wait-ms / TS2S_CODEC_BATCH_WAIT_MS must be >= 0")
         if a.bandwidth_kbps is not None and a.bandwidth_kbps <= 0:
-            p.error("--bandwidth-kbps / TS2S_CODEC_BANDWIDTH_KBPS must be > 0")
+            raise ConfigError("--bandwidth-kbps / TS2S_CODEC_BANDWIDTH_KBPS must be > 0")
         return cls(
             host=a.host,
             port=a.port,

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from telugu_s2s.common import logs
+from telugu_s2s.common.entry import run_service
+from telugu_s2s.gateway.auth import KeysFileError
 from telugu_s2s.gateway.config import Config
 from telugu_s2s.gateway.server import serve
 from telugu_s2s.security import logctx
+from telugu_s2s.security.tls import TlsConfigError
 
 
-def main(argv: list[str] | None = None) -> None:
-    cfg = Config.from_env(sys.argv[1:] if argv is None else argv)
+def _setup(cfg: Config) -> None:
     logs.setup("gateway", cfg.log_level)
     logctx.install()
-    asyncio.run(serve(cfg))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    return run_service(
+        "gateway", lambda: Config.from_env(args), serve, _setup, startup_errors=(KeysFileError, TlsConfigError)
+    )
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,22 +1,23 @@
-import asyncio
+"""`python -m telugu_s2s.web`: the browser page and its WebSocket bridge to the gateway."""
+
+from __future__ import annotations
+
 import logging
 import sys
 
 from telugu_s2s.common import logs
+from telugu_s2s.common.entry import run_service
 from telugu_s2s.web.config import WebConfig
 from telugu_s2s.web.server import serve
 
 
-def main(argv: list[str] | None = None) -> int:
-    cfg = WebConfig.from_env(argv)
+def _setup(cfg: WebConfig) -> None:
     logs.setup("web", cfg.log_level)
     logging.getLogger("websockets").setLevel(logging.WARNING)
-    try:
-        asyncio.run(serve(cfg))
-    except OSError as exc:
-        print(f"web: cannot listen on {cfg.host}:{cfg.port}: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_service("web", lambda: WebConfig.from_env(argv), serve, _setup, startup_errors=(OSError,))
 
 
 if __name__ == "__main__":

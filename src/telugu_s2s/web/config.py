@@ -6,6 +6,8 @@ import argparse
 import os
 from dataclasses import dataclass
 
+from telugu_s2s.common.settings import SettingError, env_number
+
 
 @dataclass(frozen=True)
 class WebConfig:
@@ -23,16 +25,21 @@ class WebConfig:
         d = cls()
         p = argparse.ArgumentParser(prog="python -m telugu_s2s.web")
         p.add_argument("--host", default=env.get("TS2S_WEB_HOST", d.host))
-        p.add_argument("--port", type=int, default=int(env.get("TS2S_WEB_PORT", d.port)))
+        p.add_argument("--port", type=int, default=env_number(env, "TS2S_WEB_PORT", int, d.port))
         p.add_argument("--gateway", default=env.get("TS2S_WEB_GATEWAY_TARGET", d.gateway_target))
-        p.add_argument("--max-sessions", type=int, default=int(env.get("TS2S_WEB_MAX_SESSIONS", d.max_sessions)))
+        p.add_argument(
+            "--max-sessions", type=int, default=env_number(env, "TS2S_WEB_MAX_SESSIONS", int, d.max_sessions)
+        )
         p.add_argument("--log-level", default=env.get("TS2S_WEB_LOG_LEVEL", d.log_level))
         a = p.parse_args(argv)
         key = env.get("TS2S_WEB_GATEWAY_API_KEY", "")
         key_file = env.get("TS2S_WEB_GATEWAY_API_KEY_FILE", "")
         if key_file:
-            with open(key_file) as f:
-                key = f.read().strip()
+            try:
+                with open(key_file) as f:
+                    key = f.read().strip()
+            except OSError as exc:
+                raise SettingError(f"TS2S_WEB_GATEWAY_API_KEY_FILE={key_file}: {exc.strerror}") from None
         return cls(
             host=a.host,
             port=a.port,

@@ -75,8 +75,10 @@ def test_config_from_env_and_flags(tmp_path):
     # No bandwidth given: the checkpoint decides (1.5 kbps, or its highest when lower).
     assert (default.port, default.metrics_port, default.bandwidth_kbps) == (50052, 9102, None)
     assert not default.allow_random_weights and default.checkpoint_dir.parts[-2:] == ("models", "codec")
-    with pytest.raises(SystemExit):
+    with pytest.raises(ValueError, match="TS2S_CODEC_TORCH_THREADS must be >= 1"):  # the entry point: one line, exit 2
         Config.from_env(["--torch-threads", "0"], env={})
+    with pytest.raises(ValueError, match="TS2S_CODEC_MAX_BATCH='many' is not a valid int"):
+        Config.from_env([], env={"TS2S_CODEC_MAX_BATCH": "many"})
 
 
 def test_default_bandwidth_follows_the_checkpoint():
