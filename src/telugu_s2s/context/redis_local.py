@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from telugu_s2s.common.children import die_with_parent
+
 LOCALHOST = "127.0.0.1"
 
 
@@ -136,6 +138,7 @@ class LocalRedis:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         except OSError as exc:
             raise RedisLaunchError(f"cannot run {self.executable}: {exc.strerror or exc}") from exc

@@ -14,6 +14,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from telugu_s2s.common.children import die_with_parent
+
 
 class StackError(RuntimeError):
     """Something in the local stack could not start; the message says what to do."""
@@ -88,7 +90,9 @@ def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Pro
     src = Path(__file__).resolve().parents[2]
     if (src / "telugu_s2s").is_dir():
         full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH", "")) if p)
-    popen = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True)
+    popen = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True, preexec_fn=die_with_parent()
+    )
     log.close()
     return Proc(name, popen, log_path)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import ctypes
 import logging
 import os
 import shutil
@@ -40,6 +39,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from telugu_s2s.common.children import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +110,6 @@ def server_env(base: Mapping[str, str] | None = None, extra: Mapping[str, str] |
     return env
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 class LocalTriton:
     """A tritonserver child process serving `model_repository` on the given ports."""
 
@@ -181,9 +175,7 @@ class LocalTriton:
         self._log_file = open(self.log_path, "ab")
         log.info("starting tritonserver", extra={"grpc_port": self.grpc_port, "log": str(self.log_path)})
         # The server must not outlive this process (a crashed or killed test run would leave
-        # it holding ports and memory): Linux sends it SIGTERM when the starting thread dies,
-        # so only when started from the main thread; atexit covers normal exits.
-        tie = _die_with_parent if threading.current_thread() is threading.main_thread() else None
+        # it holding ports and memory); atexit covers normal exits.
         self.proc = subprocess.Popen(
             cmd,
             env=server_env(extra=self.extra_env),
@@ -191,7 +183,7 @@ class LocalTriton:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=tie,
+            preexec_fn=die_with_parent(),
         )
         atexit.register(self.stop)
 
