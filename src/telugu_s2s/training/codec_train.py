@@ -24,6 +24,7 @@ from telugu_s2s.codec.checkpoint import CodecArch, build_model, save
 from telugu_s2s.training import synth
 from telugu_s2s.training.audio_feats import multires_mel_loss
 from telugu_s2s.training.quantizer import fix_quantizer, kmeans_init_rvq
+from telugu_s2s.training.run_state import RunState
 
 log = logging.getLogger(__name__)
 
@@ -130,19 +131,8 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
         lambda s: min(1.0, (s + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))),
     )
     run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    state_path = run_dir / "state.pt"
-    step = 0
-    history: list[dict] = []
-    if state_path.exists():
-        st = torch.load(state_path, map_location=cfg.device, weights_only=False)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        sched.load_state_dict(st["sched"])
-        step, history = st["step"], st["history"]
-        rng.setstate(st["rng"])
-        torch.set_rng_state(st["torch_rng"])
-        log.info("codec: resumed from %s at step %d", state_path, step)
+    state = RunState(run_dir, model, opt, sched, rng)
+    step, history = state.resume(cfg.device, "codec")
 
     clips = list(load_corpus_audio(cfg.data_dir, "train", arch.sample_rate).values())
     length = int(cfg.crop_s * arch.sample_rate)
@@ -236,20 +226,7 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
                 rec_row["reinit"] = True
             agg, seen_codes = {}, []
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            tmp = run_dir / "state.tmp"
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "opt": opt.state_dict(),
-                    "sched": sched.state_dict(),
-                    "step": step,
-                    "history": history,
-                    "rng": rng.getstate(),
-                    "torch_rng": torch.get_rng_state(),
-                },
-                tmp,
-            )
-            tmp.replace(state_path)
+            state.save(step, history)
     bar.close()
     elapsed = time.perf_counter() - t0
     model.eval().cpu()

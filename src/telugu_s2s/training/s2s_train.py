@@ -39,6 +39,7 @@ from telugu_s2s.s2s.model import (
 )
 from telugu_s2s.training import corpus, synth
 from telugu_s2s.training.encode import load_codes, pad_silence, silence_codes
+from telugu_s2s.training.run_state import RunState
 
 log = logging.getLogger(__name__)
 
@@ -460,18 +461,8 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
         ),
     )
     run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    state_path = run_dir / "state.pt"
-    step, history = 0, []
-    if state_path.exists():
-        st = torch.load(state_path, map_location=cfg.device, weights_only=False)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        sched.load_state_dict(st["sched"])
-        step, history = st["step"], st["history"]
-        rng.setstate(st["rng"])
-        torch.set_rng_state(st["torch_rng"])
-        log.info("s2s: resumed from %s at step %d", state_path, step)
+    state = RunState(run_dir, model, opt, sched, rng)
+    step, history = state.resume(cfg.device, "s2s")
     log.info("s2s: %d params, %d training callers", model.num_parameters(), len(composer.callers))
     t0 = time.perf_counter()
     start = step
@@ -525,20 +516,7 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
             history.append(row)
             model.train()
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            tmp = run_dir / "state.tmp"
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "opt": opt.state_dict(),
-                    "sched": sched.state_dict(),
-                    "step": step,
-                    "history": history,
-                    "rng": rng.getstate(),
-                    "torch_rng": torch.get_rng_state(),
-                },
-                tmp,
-            )
-            tmp.replace(state_path)
+            state.save(step, history)
     bar.close()
     elapsed = time.perf_counter() - t0
     model.eval().cpu()
