@@ -88,7 +88,7 @@ class S2STrainConfig:
     codec_dir: Path = Path("models/codec")
     run_dir: Path = Path("runs/s2s")
     out_dir: Path = Path("models/s2s")
-    steps: int = 11000
+    steps: int = 6000
     batch_size: int = 16
     lr: float = 3e-3
     weight_decay: float = 0.01
@@ -106,7 +106,7 @@ class S2STrainConfig:
     aux_weight: float = 0.5  # the auxiliary reply-class head's share of the loss (0 = no head)
     ckpt_every: int = 100
     log_every: int = 25
-    val_every: int = 2000  # steps between quick held-out checks (greedy decode, reply accuracy); 0 = off
+    val_every: int = 1500  # steps between quick held-out checks (greedy decode, reply accuracy); 0 = off
     val_turns: int = 24  # val-split turns decoded per check
     seed: int = 0
     device: str = "cpu"
