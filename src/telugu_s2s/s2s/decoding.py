@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from telugu_s2s.s2s.model import KVCache, S2SConfig, S2STransformer, build_prefix
+from telugu_s2s.s2s.config import S2SConfig
+from telugu_s2s.s2s.layout import build_prefix
+from telugu_s2s.s2s.network import KVCache, S2STransformer
 from telugu_s2s.s2s.protocol import GenerationParams
 
 

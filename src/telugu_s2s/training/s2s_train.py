@@ -1,7 +1,7 @@
 """`train s2s`: teacher-forced training of the S2S transformer on pre-encoded codes.
 
 Example = (voice, context of earlier turns, user codes) -> reply codes, built with
-`telugu_s2s.s2s.model.make_batch` (delay pattern, bounded context). There are no fixed
+`telugu_s2s.training.batches.make_batch` (delay pattern, bounded context). There are no fixed
 dialogues: every example is composed when it is drawn (`Composer`): a training caller, a
 voice, a target turn (a question, an out-of-domain sentence, a name introduction or a name
 recall) and 0..context_turns earlier turns of the same caller at random, a recall's
@@ -26,18 +26,9 @@ import numpy as np
 import torch
 
 from telugu_s2s.common.voices import get_voice
-from telugu_s2s.s2s.model import (
-    S2SConfig,
-    S2STransformer,
-    TrainBatch,
-    TrainExample,
-    build_prefix,
-    delayed_reply,
-    loss,
-    make_batch,
-    save_checkpoint,
-)
+from telugu_s2s.s2s.model import S2SConfig, S2STransformer, build_prefix, delayed_reply, save_checkpoint
 from telugu_s2s.training import corpus, synth
+from telugu_s2s.training.batches import TrainBatch, TrainExample, loss, make_batch
 from telugu_s2s.training.encode import load_codes, pad_silence, silence_codes
 from telugu_s2s.training.run_state import RunState
 

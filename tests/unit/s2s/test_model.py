@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from telugu_s2s.s2s import model as m
+from telugu_s2s.training import batches as tb
 from telugu_s2s.s2s.decoding import DecodeEngine, ReplyStream
 from telugu_s2s.s2s.protocol import GenerationParams, context_from_turns
 
@@ -15,10 +16,10 @@ def codes(rng, cfg, n):
 
 def test_forward_shapes(cfg, model, rng):
     ex = [
-        m.TrainExample(0, codes(rng, cfg, 7), codes(rng, cfg, 5)),
-        m.TrainExample(3, codes(rng, cfg, 4), codes(rng, cfg, 9), [(codes(rng, cfg, 6), codes(rng, cfg, 3))]),
+        tb.TrainExample(0, codes(rng, cfg, 7), codes(rng, cfg, 5)),
+        tb.TrainExample(3, codes(rng, cfg, 4), codes(rng, cfg, 9), [(codes(rng, cfg, 6), codes(rng, cfg, 3))]),
     ]
-    batch = m.make_batch(cfg, ex)
+    batch = tb.make_batch(cfg, ex)
     b, k, length = batch.tokens.shape
     assert (b, k) == (2, cfg.n_codebooks)
     logits = model(batch.tokens, batch.voice)
@@ -26,7 +27,7 @@ def test_forward_shapes(cfg, model, rng):
     assert batch.targets.shape == batch.tokens.shape == batch.loss_mask.shape
     # trained positions: every reply code plus one EOS per example
     assert int(batch.loss_mask.sum()) == cfg.n_codebooks * (5 + 9) + 2
-    value = m.loss(model, batch)
+    value = tb.loss(model, batch)
     assert value.ndim == 0 and torch.isfinite(value)
     value.backward()
     assert model.heads.weight.grad is not None
@@ -34,9 +35,9 @@ def test_forward_shapes(cfg, model, rng):
 
 def test_decision_steps_weigh_more_in_the_loss(cfg, model, rng):
     user, reply = codes(rng, cfg, 4), codes(rng, cfg, 6)
-    plain = m.make_batch(cfg, [m.TrainExample(0, user, reply)])
+    plain = tb.make_batch(cfg, [tb.TrainExample(0, user, reply)])
     assert plain.loss_weight is None
-    weighted = m.make_batch(cfg, [m.TrainExample(0, user, reply, decision_steps=(0, 3), decision_weight=10.0)])
+    weighted = tb.make_batch(cfg, [tb.TrainExample(0, user, reply, decision_steps=(0, 3), decision_weight=10.0)])
     w, mask = weighted.loss_weight[0], weighted.loss_mask[0]
     start = int(np.flatnonzero(mask[0].numpy())[0])
     assert torch.all((w > 0) == mask)
@@ -47,13 +48,13 @@ def test_decision_steps_weigh_more_in_the_loss(cfg, model, rng):
     ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), weighted.targets.reshape(-1),
                                            reduction="none").reshape(weighted.loss_weight.shape)
     expect = (ce[0] * w).sum() / w.sum()
-    assert torch.allclose(m.loss(model, weighted), expect)
-    assert torch.allclose(m.loss(model, plain), ce[0][mask].mean())
+    assert torch.allclose(tb.loss(model, weighted), expect)
+    assert torch.allclose(tb.loss(model, plain), ce[0][mask].mean())
 
 
 def test_teacher_forcing_targets_are_next_inputs(cfg, rng):
     user, reply = codes(rng, cfg, 6), codes(rng, cfg, 4)
-    inputs, targets, mask = m.make_example_arrays(cfg, m.TrainExample(1, user, reply))
+    inputs, targets, mask = tb.make_example_arrays(cfg, tb.TrainExample(1, user, reply))
     grid, gmask = m.delayed_reply(cfg, reply)
     assert np.array_equal(m.undelay(cfg, grid, 4), reply)
     p = inputs.shape[1] - (grid.shape[1] - 1)
@@ -282,6 +283,6 @@ def test_code_vectors_travel_with_the_checkpoint_and_are_checked(listening, tmp_
     assert torch.count_nonzero(model.code_vectors[:, cfg.codebook_size:]) == 0  # special tokens
     with pytest.raises(ValueError, match="code vectors must be"):
         model.set_code_vectors(np.zeros((cfg.n_codebooks, cfg.codebook_size, cfg.acoustic_dim + 1)))
-    batch = m.make_batch(cfg, [m.TrainExample(0, np.zeros((2, 4), np.int64), np.ones((2, 3), np.int64))])
-    m.loss(model.train(), batch).backward()
+    batch = tb.make_batch(cfg, [tb.TrainExample(0, np.zeros((2, 4), np.int64), np.ones((2, 3), np.int64))])
+    tb.loss(model.train(), batch).backward()
     assert model.acoustic_proj.weight.grad is not None and not model.code_vectors.requires_grad

@@ -254,7 +254,8 @@ def test_composed_batches_are_length_bucketed():
 
 
 def test_the_auxiliary_head_learns_from_the_turn_end_and_generation_ignores_it():
-    from telugu_s2s.s2s.model import S2SConfig, S2STransformer, TrainExample, generate, loss, make_batch
+    from telugu_s2s.s2s.model import S2SConfig, S2STransformer, generate
+    from telugu_s2s.training.batches import TrainExample, loss, make_batch
 
     torch.manual_seed(0)
     cfg = S2SConfig(n_codebooks=2, codebook_size=16, n_layers=1, d_model=32, n_heads=2, max_seq_len=128,
