@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from telugu_s2s.common.audio import G711_RATE, AudioFormat, AudioFormatError, Encoding
 from telugu_s2s.common.voices import VOICES, UnknownVoiceError, get_voice
@@ -152,45 +155,53 @@ def _format_pb(fmt: AudioFormat) -> pb.AudioFormat:
     return pb.AudioFormat(encoding=_PB_ENCODINGS[fmt.encoding], sample_rate_hz=fmt.sample_rate_hz)
 
 
+# Each gateway event -> (its field of ServerMessage, its message). One row per event type.
+_EVENT_MESSAGES: dict[type, tuple[str, Callable[[Any], Message]]] = {
+    ResponseAudioEvent: ("response_audio", lambda ev: pb.ResponseAudio(turn_id=ev.turn_id, seq=ev.seq, audio=ev.audio)),
+    SessionStartedEvent: (
+        "session_started",
+        lambda ev: pb.SessionStarted(
+            session_id=ev.session_id,
+            resumed=ev.resumed,
+            turns_in_context=ev.turns_in_context,
+            voice=ev.voice,
+            input_format=_format_pb(ev.input_format),
+            output_format=_format_pb(ev.output_format),
+            untrained_model=ev.untrained_model,
+        ),
+    ),
+    SpeechStartedEvent: (
+        "speech_started",
+        lambda ev: pb.SpeechStarted(audio_start_ms=ev.audio_start_ms, decided_at_ms=ev.decided_at_ms),
+    ),
+    SpeechStoppedEvent: (
+        "speech_stopped",
+        lambda ev: pb.SpeechStopped(audio_end_ms=ev.audio_end_ms, decided_at_ms=ev.decided_at_ms),
+    ),
+    ResponseStartedEvent: ("response_started", lambda ev: pb.ResponseStarted(turn_id=ev.turn_id, voice=ev.voice)),
+    ResponseDoneEvent: (
+        "response_done",
+        lambda ev: pb.ResponseDone(
+            turn_id=ev.turn_id,
+            audio_ms=ev.audio_ms,
+            latency=ev.latency.to_proto(),
+            turns_in_context=ev.turns_in_context,
+        ),
+    ),
+    ResponseInterruptedEvent: (
+        "response_interrupted",
+        lambda ev: pb.ResponseInterrupted(turn_id=ev.turn_id, played_ms=ev.played_ms),
+    ),
+    ErrorEvent: ("error", lambda ev: pb.Error(code=ev.code, message=ev.message, turn_id=ev.turn_id)),
+}
+
+
 def event_to_pb(ev: ServerEvent) -> pb.ServerMessage:
-    if isinstance(ev, ResponseAudioEvent):
-        return pb.ServerMessage(response_audio=pb.ResponseAudio(turn_id=ev.turn_id, seq=ev.seq, audio=ev.audio))
-    if isinstance(ev, SessionStartedEvent):
-        return pb.ServerMessage(
-            session_started=pb.SessionStarted(
-                session_id=ev.session_id,
-                resumed=ev.resumed,
-                turns_in_context=ev.turns_in_context,
-                voice=ev.voice,
-                input_format=_format_pb(ev.input_format),
-                output_format=_format_pb(ev.output_format),
-                untrained_model=ev.untrained_model,
-            )
-        )
-    if isinstance(ev, SpeechStartedEvent):
-        return pb.ServerMessage(
-            speech_started=pb.SpeechStarted(audio_start_ms=ev.audio_start_ms, decided_at_ms=ev.decided_at_ms)
-        )
-    if isinstance(ev, SpeechStoppedEvent):
-        return pb.ServerMessage(
-            speech_stopped=pb.SpeechStopped(audio_end_ms=ev.audio_end_ms, decided_at_ms=ev.decided_at_ms)
-        )
-    if isinstance(ev, ResponseStartedEvent):
-        return pb.ServerMessage(response_started=pb.ResponseStarted(turn_id=ev.turn_id, voice=ev.voice))
-    if isinstance(ev, ResponseDoneEvent):
-        return pb.ServerMessage(
-            response_done=pb.ResponseDone(
-                turn_id=ev.turn_id,
-                audio_ms=ev.audio_ms,
-                latency=ev.latency.to_proto(),
-                turns_in_context=ev.turns_in_context,
-            )
-        )
-    if isinstance(ev, ResponseInterruptedEvent):
-        return pb.ServerMessage(response_interrupted=pb.ResponseInterrupted(turn_id=ev.turn_id, played_ms=ev.played_ms))
-    if isinstance(ev, ErrorEvent):
-        return pb.ServerMessage(error=pb.Error(code=ev.code, message=ev.message, turn_id=ev.turn_id))
-    raise TypeError(f"unknown event {type(ev).__name__}")
+    row = _EVENT_MESSAGES.get(type(ev))
+    if row is None:
+        raise TypeError(f"unknown event {type(ev).__name__}")
+    field, build = row
+    return pb.ServerMessage(**{field: build(ev)})
 
 
 class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
