@@ -22,6 +22,7 @@ from telugu_s2s.codec.streaming import StreamingCodec
 from telugu_s2s.codec.weights import resolve
 from telugu_s2s.common import codes as codes_lib
 from telugu_s2s.common.audio import float_to_int16
+from telugu_s2s.common.codec_info import CodecInfo
 from telugu_s2s.common.service import GrpcService, start_metrics_server
 from telugu_s2s.security.tls import TlsGrpcService
 from telugu_s2s.v1 import codec_pb2, codec_pb2_grpc
@@ -41,29 +42,17 @@ class BadRequest(ValueError):
     """Client input that violates the Codec contract (-> INVALID_ARGUMENT)."""
 
 
-@dataclass(frozen=True)
-class CodecInfoData:
-    sample_rate_hz: int
-    frame_rate_hz: float
-    samples_per_frame: int
-    n_codebooks: int
-    codebook_size: int
-    bandwidth_kbps: float
-    weights: str
-    random_weights: bool
-
-    @classmethod
-    def of(cls, codec: StreamingCodec) -> CodecInfoData:
-        return cls(
-            sample_rate_hz=codec.sample_rate,
-            frame_rate_hz=codec.frame_rate,
-            samples_per_frame=codec.hop,
-            n_codebooks=codec.n_codebooks,
-            codebook_size=codec.codebook_size,
-            bandwidth_kbps=codec.bandwidth_kbps,
-            weights=codec.loaded.weights_id,
-            random_weights=codec.loaded.random,
-        )
+def info_of(codec: StreamingCodec) -> CodecInfo:
+    return CodecInfo(
+        sample_rate_hz=codec.sample_rate,
+        frame_rate_hz=codec.frame_rate,
+        samples_per_frame=codec.hop,
+        n_codebooks=codec.n_codebooks,
+        codebook_size=codec.codebook_size,
+        bandwidth_kbps=codec.bandwidth_kbps,
+        weights=codec.loaded.weights_id,
+        random_weights=codec.loaded.random,
+    )
 
 
 class _Reader:
@@ -95,7 +84,7 @@ class _Reader:
 
 
 class CodecServicer(codec_pb2_grpc.CodecServicer):
-    def __init__(self, engine: CodecEngine, info: CodecInfoData, metrics: CodecMetrics | None) -> None:
+    def __init__(self, engine: CodecEngine, info: CodecInfo, metrics: CodecMetrics | None) -> None:
         self.engine = engine
         self.info = info
         self.metrics = metrics
@@ -234,23 +223,13 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
 
     # ------------------------------------------------------------ Info
     async def Info(self, request, context):
-        i = self.info
-        return codec_pb2.CodecInfo(
-            sample_rate_hz=i.sample_rate_hz,
-            frame_rate_hz=i.frame_rate_hz,
-            samples_per_frame=i.samples_per_frame,
-            n_codebooks=i.n_codebooks,
-            codebook_size=i.codebook_size,
-            bandwidth_kbps=i.bandwidth_kbps,
-            weights=i.weights,
-            random_weights=i.random_weights,
-        )
+        return self.info.to_proto()
 
 
 class HealthDetailInterceptor(grpc.aio.ServerInterceptor):
     """Adds which weights are loaded (and a warning for random ones) to health-check trailers."""
 
-    def __init__(self, info: CodecInfoData) -> None:
+    def __init__(self, info: CodecInfo) -> None:
         self.metadata = [(WEIGHTS_METADATA_KEY, info.weights)]
         if info.random_weights:
             self.metadata.append((WARNING_METADATA_KEY, RANDOM_WEIGHTS_WARNING))
@@ -277,7 +256,7 @@ class HealthDetailInterceptor(grpc.aio.ServerInterceptor):
 class RunningCodec:
     service: GrpcService
     engine: CodecEngine
-    info: CodecInfoData
+    info: CodecInfo
     port: int
 
     async def stop(self) -> None:
@@ -307,7 +286,7 @@ async def start(cfg: Config, loaded: LoadedCodec | None = None, metrics: CodecMe
     else:
         codec = StreamingCodec(loaded, cfg.bandwidth_kbps, device=cfg.device)
     metrics = metrics if metrics is not None else default_metrics()
-    info = CodecInfoData.of(codec)
+    info = info_of(codec)
     engine = CodecEngine(
         codec,
         workers=cfg.torch_threads,

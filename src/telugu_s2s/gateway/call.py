@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 import grpc
 import numpy as np
 
+from telugu_s2s.common.codec_info import CodecInfo
 from telugu_s2s.common.codes import concat
 from telugu_s2s.common.voices import UnknownVoiceError, get_voice
 from telugu_s2s.gateway import metrics
 from telugu_s2s.gateway.auth import KeyEntry, current_principal
-from telugu_s2s.gateway.codec_client import CodecClient, CodecInfo, EncodeStream
+from telugu_s2s.gateway.codec_client import CodecClient, EncodeStream
 from telugu_s2s.gateway.config import Config
 from telugu_s2s.gateway.context_client import ContextClient, Latency, TurnRecord
 from telugu_s2s.gateway.downstream import DownstreamMonitor

@@ -11,27 +11,12 @@ import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from telugu_s2s.common import codes as codes_mod
+from telugu_s2s.common.codec_info import CodecInfo
 from telugu_s2s.gateway.channels import channel_options
 from telugu_s2s.gateway.errors import DownstreamError, DownstreamUnavailable, translate_rpc_error
 from telugu_s2s.v1 import codec_pb2, codec_pb2_grpc, common_pb2
 
 SERVICE = "codec"
-
-
-@dataclass(frozen=True)
-class CodecInfo:
-    sample_rate_hz: int
-    frame_rate_hz: float
-    samples_per_frame: int
-    n_codebooks: int
-    codebook_size: int
-    bandwidth_kbps: float
-    weights: str
-    random_weights: bool
-
-    @property
-    def frame_ms(self) -> float:
-        return 1000.0 / self.frame_rate_hz
 
 
 @dataclass(frozen=True)
@@ -57,16 +42,7 @@ class CodecClient:
             msg = await self._stub.Info(codec_pb2.InfoRequest(), timeout=self.timeout_s)
         except grpc.RpcError as exc:
             raise self._error(exc) from exc
-        info = CodecInfo(
-            sample_rate_hz=int(msg.sample_rate_hz),
-            frame_rate_hz=float(msg.frame_rate_hz),
-            samples_per_frame=int(msg.samples_per_frame),
-            n_codebooks=int(msg.n_codebooks),
-            codebook_size=int(msg.codebook_size),
-            bandwidth_kbps=float(msg.bandwidth_kbps),
-            weights=msg.weights,
-            random_weights=bool(msg.random_weights),
-        )
+        info = CodecInfo.from_proto(msg)
         if info.sample_rate_hz <= 0 or info.frame_rate_hz <= 0 or info.n_codebooks <= 0:
             raise DownstreamError(SERVICE, None, f"codec Info is incomplete: {info}")
         return info

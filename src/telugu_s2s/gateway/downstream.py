@@ -12,7 +12,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from telugu_s2s.gateway.codec_client import CodecClient, CodecInfo
+from telugu_s2s.common.codec_info import CodecInfo
+from telugu_s2s.gateway.codec_client import CodecClient
 from telugu_s2s.gateway.context_client import ContextClient
 from telugu_s2s.gateway.errors import DownstreamUnavailable
 from telugu_s2s.gateway.generation import S2SGenerator

@@ -18,8 +18,9 @@ from typing import Protocol
 import grpc
 
 from telugu_s2s.common import audio as audio_mod
+from telugu_s2s.common.codec_info import CodecInfo
 from telugu_s2s.gateway.buffers import AudioHistory
-from telugu_s2s.gateway.codec_client import CodecClient, CodecInfo, EncodeStream
+from telugu_s2s.gateway.codec_client import CodecClient, EncodeStream
 from telugu_s2s.gateway.errors import CallError
 from telugu_s2s.gateway.events import CallSettings
 from telugu_s2s.gateway.vad import VAD_RATE, Segmenter, SpeechEnd, SpeechStart

@@ -21,8 +21,9 @@ import numpy as np
 
 from telugu_s2s.common import audio as audio_mod
 from telugu_s2s.common.audio import AudioFormat
+from telugu_s2s.common.codec_info import CodecInfo
 from telugu_s2s.gateway import metrics
-from telugu_s2s.gateway.codec_client import CodecClient, CodecInfo, DecodeStream
+from telugu_s2s.gateway.codec_client import CodecClient, DecodeStream
 from telugu_s2s.gateway.errors import DownstreamUnavailable
 from telugu_s2s.gateway.generation import S2SGenerator, close_iterator
 from telugu_s2s.gateway.output import Reply
