@@ -266,7 +266,7 @@ class Call:
                 "turn finished",
                 extra={
                     "interrupted": bool(turn.interrupted),
-                    "played_ms": turn.reply.played_ms,
+                    "played_ms": turn.played_ms(),
                     "failed": type(failure).__name__ if failure is not None else "",
                 },
             )
@@ -310,7 +310,7 @@ class Call:
 
         Audio is written up to `playback_lead_ms` ahead of playback, so the last chunk is
         written while the caller still has that much to hear. Speaking over that tail is a
-        barge-in like any other: it interrupts the reply (played_ms stays the audio written)."""
+        barge-in like any other: it interrupts the reply (played_ms is what was heard by then)."""
         if turn.interrupted or turn.reply.first_write_t is None or not self.session.settings.barge_in:
             return
         left = turn.reply.ahead_s()
@@ -328,14 +328,14 @@ class Call:
             stop_s = max(0.0, (reply.last_write_t or turn.interrupt_t) - turn.interrupt_t)
             metrics.BARGE_IN_STOP.observe(stop_s)
             metrics.TURNS.labels("interrupted").inc()
-            self.output.put_event(ResponseInterruptedEvent(turn.id, reply.played_ms))
+            self.output.put_event(ResponseInterruptedEvent(turn.id, turn.played_ms()))
             await self._store(turn, turn.latency())
             return
         if failure is not None:
             code, outcome = classify(failure, self.deps.unavailable_errors)
             metrics.TURNS.labels(outcome).inc()
             self._error(code, str(failure) or type(failure).__name__, turn.id)
-            self.output.put_event(ResponseDoneEvent(turn.id, reply.played_ms, turn.latency(), self.turns_in_context))
+            self.output.put_event(ResponseDoneEvent(turn.id, reply.sent_ms, turn.latency(), self.turns_in_context))
             return
         latency = turn.latency()
         if reply.first_write_t is not None:
@@ -345,7 +345,7 @@ class Call:
             self._error("EMPTY_REPLY", "the model produced no audio for this turn", turn.id)
         metrics.TURNS.labels("done").inc()
         await self._store(turn, latency)
-        self.output.put_event(ResponseDoneEvent(turn.id, reply.played_ms, latency, self.turns_in_context))
+        self.output.put_event(ResponseDoneEvent(turn.id, reply.sent_ms, latency, self.turns_in_context))
 
     async def _store(self, turn: Turn, latency: Latency) -> None:
         assert turn.codes_task is not None
@@ -358,14 +358,14 @@ class Call:
         info = self.session.info
         reply = concat(turn.reply.generated, info.n_codebooks)
         if turn.interrupted:
-            reply = reply[:, : math.ceil(turn.reply.played_ms * info.frame_rate_hz / 1000.0)]
+            reply = reply[:, : math.ceil(turn.played_ms() * info.frame_rate_hz / 1000.0)]
         count = await self.memory.store(
             TurnRecord(
                 turn_id=turn.id,
                 user_codes=user,
                 reply_codes=reply,
                 interrupted=bool(turn.interrupted),
-                played_ms=turn.reply.played_ms,
+                played_ms=turn.played_ms(),
                 voice=turn.voice,
                 latency=latency,
             )

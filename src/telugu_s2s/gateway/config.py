@@ -69,7 +69,8 @@ class Config:
     # Earlier turns fetched from the context service for each reply.
     context_turns: int = 10
     # Reply audio is written at most this far ahead of real-time playback, so barge-in can
-    # stop what the caller has not heard yet and played_ms means "played". 0: no pacing.
+    # stop what the caller has not heard yet. (ResponseInterrupted.played_ms counts what was
+    # heard, which pacing keeps within this much of what was sent.) 0: no pacing.
     playback_lead_ms: float = 400.0
     log_level: str = "INFO"
 

@@ -33,7 +33,7 @@ class Reply:
     out_rate: int
     stopped: bool = False
     seq: int = 0
-    played_samples: int = 0
+    sent_samples: int = 0  # written to the caller (up to playback_lead_ms ahead of playback)
     generated: list[np.ndarray] = field(default_factory=list)  # reply codes blocks, in order
     gen_error: BaseException | None = None
     gen_sent_t: float | None = None
@@ -44,14 +44,21 @@ class Reply:
     last_write_t: float | None = None
 
     @property
-    def played_ms(self) -> int:
-        return round(1000.0 * self.played_samples / self.out_rate)
+    def sent_ms(self) -> int:
+        return round(1000.0 * self.sent_samples / self.out_rate)
+
+    def heard_ms(self, at: float) -> int:
+        """How much of the reply the caller had heard at perf_counter `at`: playback runs in real
+        time from the first chunk written, and cannot pass what was sent."""
+        if self.first_write_t is None:
+            return 0
+        return max(0, min(self.sent_ms, round(1000.0 * (at - self.first_write_t))))
 
     def ahead_s(self) -> float:
         """How far the written audio runs ahead of real-time playback (<= 0: all heard)."""
         if self.first_write_t is None:
             return 0.0
-        return self.played_samples / self.out_rate - (time.perf_counter() - self.first_write_t)
+        return self.sent_samples / self.out_rate - (time.perf_counter() - self.first_write_t)
 
 
 @dataclass
@@ -122,7 +129,7 @@ class PacedOutput:
                 reply.seq += 1
                 await self._send_bounded(ResponseAudioEvent(item.turn_id, seq, item.data))
                 now = time.perf_counter()
-                reply.played_samples += item.n_samples
+                reply.sent_samples += item.n_samples
                 if reply.first_write_t is None:
                     reply.first_write_t = now
                 reply.last_write_t = now

@@ -34,6 +34,13 @@ class Turn:
     finished: bool = False  # every reply chunk was written or dropped, and played out
     playing_out: asyncio.Event | None = None  # set while the written reply still plays (_play_out)
 
+    def played_ms(self) -> int:
+        """What the caller heard of the reply: all that was sent, or for an interrupted reply
+        what had played by the interruption (the rest was sent ahead but never heard)."""
+        if self.interrupted:
+            return self.reply.heard_ms(self.interrupt_t)
+        return self.reply.sent_ms
+
     def latency(self) -> Latency:
         """The stage timings of this turn (response latency from the end-of-speech decision)."""
         r = self.reply

@@ -53,8 +53,10 @@ async def test_barge_in_stops_the_reply_and_becomes_the_next_turn(stack, telugu_
     second_speech = [i for i, (k, _) in enumerate(seq) if k == "speech_started"][1]
     # No audio of the interrupted reply after the speech-start decision.
     assert not [k for k, t in seq[second_speech:] if k == "response_audio" and t == turn1]
-    played = sum(len(a.audio) // 2 for a in res.of("response_audio") if a.turn_id == turn1)
-    assert interrupted.played_ms == round(played * 1000 / 16000)
+    sent = sum(len(a.audio) // 2 for a in res.of("response_audio") if a.turn_id == turn1)
+    # Heard: real-time playback since the first chunk, at most what was sent (this caller
+    # speaks at once, so little of it had played).
+    assert 0 <= interrupted.played_ms <= round(sent * 1000 / 16000)
     dones = res.of("response_done")
     assert len(dones) == 1 and dones[0].turn_id != turn1
 
@@ -64,7 +66,7 @@ async def test_barge_in_stops_the_reply_and_becomes_the_next_turn(stack, telugu_
     assert [t.turn_id for t in stored] == [turn1, dones[0].turn_id]
     assert stored[0].interrupted and stored[0].played_ms == interrupted.played_ms
     frames = from_proto(stored[0].reply_codes).shape[1]
-    assert frames == math.ceil(interrupted.played_ms * 50 / 1000) and 0 < frames < 200
+    assert frames == math.ceil(interrupted.played_ms * 50 / 1000) and 0 <= frames < 200
     # The second reply saw the first (truncated) turn as context.
     req2 = stack.generator.requests[1]
     assert req2.context_segments.tolist() == [from_proto(stored[0].user_codes).shape[1], frames]
@@ -132,9 +134,10 @@ async def test_paced_reply_is_cut_where_the_caller_is_listening(telugu_speech):
         res = await live.finish()
         assert res.code.name == "OK", res.details
         # Only the lead (plus the time it took to interrupt) went out, far from the 6 s.
-        assert 0 < interrupted.played_ms < 3000
-        sent = sum(len(a.audio) // 2 for a in res.of("response_audio"))
-        assert round(sent * 1000 / 16000) == interrupted.played_ms
+        sent_ms = round(sum(len(a.audio) // 2 for a in res.of("response_audio")) * 1000 / 16000)
+        assert 0 < sent_ms < 3000
+        # What was heard: the sent audio less what was still ahead of playback (up to the lead).
+        assert sent_ms - 200 - 100 <= interrupted.played_ms < sent_ms
     finally:
         await stop_stack(s)
 
@@ -160,6 +163,8 @@ async def test_barge_in_while_the_written_reply_is_still_playing_interrupts_it(t
         assert res.code.name == "OK", res.details
         assert turn1 not in [d.turn_id for d in res.of("response_done")]
         sent = sum(len(a.audio) // 2 for a in res.of("response_audio") if a.turn_id == turn1)
-        assert interrupted.played_ms == round(sent * 1000 / 16000) == 3000
+        assert round(sent * 1000 / 16000) == 3000
+        # All 3 s were sent, but the caller had heard only what played until the interruption.
+        assert 200 <= interrupted.played_ms < 2500
     finally:
         await stop_stack(s)
