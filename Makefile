@@ -50,6 +50,7 @@ protos: venv
 lint: venv
 	$(BIN)/ruff check src
 	$(BIN)/ruff format --check src
+	$(BIN)/mypy
 
 test: apt venv lint
 	$(BIN)/python -m pytest -m "not soak"

@@ -96,12 +96,12 @@ def _proc_cpu_seconds(pids: dict[str, list[int]] | None = None) -> dict[str, flo
                 except (OSError, ValueError, IndexError):
                     pass
         return out
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
             continue
         try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
         for name, pattern in SERVICE_PATTERNS.items():

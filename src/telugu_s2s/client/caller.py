@@ -158,6 +158,7 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
 
     finished = 0  # turns that ended (done, interrupted, or failed in-band)
     progress = asyncio.Event()
+    clock: float | None = None  # realtime pacing: when the next chunk is due
 
     def finish_turn() -> None:
         nonlocal finished
@@ -179,7 +180,6 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
                 except TimeoutError:
                     pass
 
-    clock: float | None = None
     voiced_end_at: dict[int, float] = {}  # utterance index -> end of its last audible sample
     speech_starts = 0  # SpeechStarted events seen
 

@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 import torch
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     torch.set_num_threads(1)
-    result = {
+    result: dict[str, Any] = {
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         arch = ARCHS[name]
         codec = StreamingCodec(random_weights(arch, seed=0), BANDWIDTH[name])
         params = sum(p.numel() for p in codec.model.parameters())
-        entry = {
+        entry: dict[str, Any] = {
             "arch": asdict(arch),
             "params_millions": round(params / 1e6, 2),
             "sample_rate": codec.sample_rate,

@@ -16,6 +16,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 FORMAT = "telugu-s2s-codec/1"
 OFFICIAL_24KHZ_NAME = "encodec_24khz-d7cc33bc.th"
@@ -83,7 +84,7 @@ class CodecArch:
 
 @dataclass
 class LoadedCodec:
-    model: object  # encodec.EncodecModel
+    model: Any  # encodec.EncodecModel (no type stubs)
     arch: CodecArch
     weights_id: str  # e.g. "telugu-codec-v1@1a2b3c4d" or "random"
     random: bool

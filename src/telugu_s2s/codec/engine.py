@@ -109,8 +109,8 @@ class CodecEngine:
         dec = self.open_decoder()
         try:
             audio = np.zeros(self.codec.hop * 2, dtype=np.float32)
-            codes = await self.encode(enc.state, audio)
-            await self.decode(dec.state, codes)
+            codes = await self.encode(enc.live_state(), audio)
+            await self.decode(dec.live_state(), codes)
         finally:
             enc.close()
             dec.close()
@@ -273,6 +273,12 @@ class _Session:
         self.state: StreamState | None = state
         self._sid = engine._register(self)
 
+    def live_state(self) -> StreamState:
+        """The stream's model state; an error once the stream was closed."""
+        if self.state is None:
+            raise RuntimeError("the codec stream was closed")
+        return self.state
+
     def close(self) -> None:
         """Free the model state and leave the registry (idempotent)."""
         self.state = None
@@ -307,7 +313,7 @@ class EncodeSession(_Session):
         if n == 0:
             return first, np.zeros((self.engine.codec.n_codebooks, 0), dtype=np.int64)
         chunk, self._buf = self._buf[: n * hop], self._buf[n * hop :]
-        codes = await self.engine.encode(self.state, chunk)
+        codes = await self.engine.encode(self.live_state(), chunk)
         self.next_frame += n
         return first, codes
 
@@ -318,7 +324,7 @@ class EncodeSession(_Session):
         if self._buf.size:
             padded = np.zeros(hop, dtype=np.float32)
             padded[: self._buf.size] = self._buf
-            codes = await self.engine.encode(self.state, padded)
+            codes = await self.engine.encode(self.live_state(), padded)
         else:
             codes = np.zeros((self.engine.codec.n_codebooks, 0), dtype=np.int64)
         self.reset()
@@ -344,7 +350,7 @@ class DecodeSession(_Session):
     async def push(self, codes: np.ndarray) -> tuple[int, np.ndarray]:
         """Codes [K, n] -> (first_sample, float audio [n*hop])."""
         first = self.next_sample
-        audio = await self.engine.decode(self.state, codes)
+        audio = await self.engine.decode(self.live_state(), codes)
         self.next_sample += audio.size
         self.segment_frames += codes.shape[1]
         return first, audio

@@ -35,9 +35,10 @@ def run_service(
         print(f"{name}: configuration error: {exc}", file=sys.stderr)
         return BAD_SETTING
     setup(cfg)
+    errors: tuple[type[BaseException], ...] = (PortInUseError, *startup_errors)
     try:
         asyncio.run(serve(cfg))
-    except (PortInUseError, *startup_errors) as exc:
+    except errors as exc:
         print(f"{name}: cannot start: {exc}", file=sys.stderr)
         return BAD_SETTING
     except KeyboardInterrupt:

@@ -129,7 +129,7 @@ class LocalRedis:
     def start(self) -> LocalRedis:
         """Spawn redis-server (does not wait; call wait_ready())."""
         if self.running:
-            raise RedisLaunchError(f"redis-server already running (pid {self.proc.pid})")
+            raise RedisLaunchError(f"redis-server already running (pid {self.proc.pid if self.proc else '?'})")
         conf = self._write_config()
         try:
             self.proc = subprocess.Popen(
@@ -178,7 +178,7 @@ class LocalRedis:
         try:
             if self.unix_socket:
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                target: object = str(self.unix_socket)
+                target: str | tuple[str, int] = str(self.unix_socket)
             else:
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 target = (LOCALHOST, self.port)

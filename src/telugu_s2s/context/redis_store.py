@@ -16,6 +16,7 @@ Redis (`TIME`), so replicas of this service agree on it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import time
@@ -253,6 +254,9 @@ class RedisStore(Store):
 
     # -- plumbing
 
+    async def _create_in(self, session_id: str, tenant: str, voice: str):
+        return await self._create(keys=self._keys(session_id), args=[tenant, voice, self._ttl_ms])
+
     def _keys(self, session_id: str) -> list[str]:
         base = f"{self._prefix}{{{session_id}}}"
         return [base, base + ":turns", base + ":acks"]
@@ -300,9 +304,7 @@ class RedisStore(Store):
         validate_tenant(tenant)
         for _ in range(3):
             sid = new_session_id()
-            res = await self._call(
-                "create", lambda sid=sid: self._create(keys=self._keys(sid), args=[tenant, voice, self._ttl_ms])
-            )
+            res = await self._call("create", functools.partial(self._create_in, sid, tenant, voice))
             if res[0] == b"ok":
                 return self._info(sid, tenant, res[1])
         raise StoreUnavailable("context store could not allocate a fresh session id")  # pragma: no cover

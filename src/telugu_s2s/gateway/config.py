@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 from telugu_s2s.security.tls import ClientTls, ServerTls, TlsConfigError
 
@@ -119,7 +120,7 @@ class Config:
         values: dict[str, object] = {}
         for f in fields(cls):
             env_name = f"TS2S_GATEWAY_{f.name.upper()}"
-            caster = type(f.default)
+            caster: Callable[[str], Any] = type(f.default)
             default = f.default
             if env_name in env and env[env_name] != "":
                 try:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from telugu_s2s.context.redis_local import LocalRedis
+    from telugu_s2s.s2s.triton_local import LocalTriton
+
 import logging
 import os
 import shutil
@@ -93,8 +99,8 @@ class LocalStack:
         self.cfg = cfg
         self.say = say
         self.procs: list[Proc] = []
-        self._redis = None
-        self._triton = None
+        self._redis: LocalRedis | None = None
+        self._triton: LocalTriton | None = None
         self._context_url = "memory://"
         self.backend = cfg.resolved_backend()
 
@@ -299,7 +305,7 @@ class LocalStack:
         else:
             popen.kill()
         popen.wait(10)
-        if name == "triton":
+        if name == "triton" and self._triton is not None:
             self._triton.stop()  # closes the log, removes the work dir
             self._triton = None
             _remove_shm(f"ts2s_{os.getpid()}_{self.cfg.triton_grpc_port}_")

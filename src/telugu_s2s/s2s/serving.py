@@ -17,10 +17,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from telugu_s2s.s2s import protocol as P
+
+if TYPE_CHECKING:  # torch stays out of this module's import (the Triton model imports it first)
+    from telugu_s2s.s2s.decoding import DecodeEngine, ReplyStream
 from telugu_s2s.s2s.protocol import GenerationParams
 
 log = logging.getLogger(__name__)
@@ -118,7 +122,7 @@ class Overloaded(RuntimeError):
 class Job:
     """One request in the loop. Callbacks run on the loop thread."""
 
-    stream: object  # decoding.ReplyStream
+    stream: ReplyStream
     emit: Callable[[np.ndarray, int], None]  # (codes int32 [K, n], frame offset)
     finish: Callable[[str, str | None], None]  # (outcome "done"|"cancelled"|"error", error message)
     is_cancelled: Callable[[], bool]
@@ -146,7 +150,7 @@ class _Unbatched:
 
     def __init__(self, model) -> None:
         self.model = model
-        self.engines: dict[int, object] = {}
+        self.engines: dict[int, DecodeEngine] = {}
 
     def __len__(self) -> int:
         return len(self.engines)

@@ -39,6 +39,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from telugu_s2s.common.children import die_with_parent
 
@@ -139,7 +140,7 @@ class LocalTriton:
         self.log_verbose = log_verbose
         self.exit_timeout_s = exit_timeout_s
         self.proc: subprocess.Popen | None = None
-        self._log_file = None
+        self._log_file: BinaryIO | None = None
 
     @property
     def grpc_target(self) -> str:

@@ -50,7 +50,8 @@ class TrainBatch:
             self.aux_target,
             self.prefix_len,
         )
-        return TrainBatch(*(None if t is None else t.to(device) for t in tensors))
+        moved = [None if t is None else t.to(device) for t in tensors]
+        return TrainBatch(*moved)  # type: ignore[arg-type]  # the first four are never None
 
 
 def make_example_arrays(cfg: S2SConfig, ex: TrainExample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -89,7 +90,7 @@ def make_batch(cfg: S2SConfig, examples: Sequence[TrainExample]) -> TrainBatch:
         n = inp.shape[1]
         tokens[i, :, :n], targets[i, :, :n], mask[i, :, :n] = inp, tgt, msk
     voice = torch.tensor([ex.voice_index for ex in examples], dtype=torch.long)
-    weight = None
+    weights: torch.Tensor | None = None
     if any(ex.decision_steps and ex.decision_weight != 1.0 for ex in examples):
         weight = mask.astype(np.float32)
         for i, ex in enumerate(examples):
@@ -97,7 +98,7 @@ def make_batch(cfg: S2SConfig, examples: Sequence[TrainExample]) -> TrainBatch:
             for step in ex.decision_steps:
                 if 0 <= start + step < length:
                     weight[i, :, start + step] *= ex.decision_weight
-        weight = torch.from_numpy(weight)
+        weights = torch.from_numpy(weight)
     first = torch.from_numpy(mask[:, 0].argmax(axis=1).astype(np.int64))  # predicts reply step 0
     aux_pos = aux_tgt = None
     if cfg.aux_classes and any(ex.aux_class >= 0 for ex in examples):
@@ -108,7 +109,7 @@ def make_batch(cfg: S2SConfig, examples: Sequence[TrainExample]) -> TrainBatch:
         voice,
         torch.from_numpy(targets),
         torch.from_numpy(mask),
-        weight,
+        weights,
         aux_pos,
         aux_tgt,
         first + 1,

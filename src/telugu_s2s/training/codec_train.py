@@ -16,6 +16,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,10 +75,10 @@ def load_corpus_audio(data_dir: Path, split: str, sample_rate: int) -> dict[str,
     import soxr
 
     rows = synth.read_jsonl(Path(data_dir) / "splits" / f"{split}.jsonl")
-    rels = {r["user_audio"] for r in rows} | {r["reply_audio"] for r in rows if r["reply_audio"]}
+    wanted = {r["user_audio"] for r in rows} | {r["reply_audio"] for r in rows if r["reply_audio"]}
     if split == "train":
-        rels |= {r["audio"] for r in synth.read_jsonl(Path(data_dir) / "references.jsonl")}
-    rels = sorted(rels)
+        wanted |= {r["audio"] for r in synth.read_jsonl(Path(data_dir) / "references.jsonl")}
+    rels = sorted(wanted)
     out = {}
     for rel in rels:
         x = synth.read_audio(Path(data_dir) / rel)
@@ -196,7 +197,7 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
             n = cfg.log_every if step % cfg.log_every == 0 else (step % cfg.log_every)
-            rec_row = {
+            rec_row: dict[str, Any] = {
                 "step": step,
                 **{k: round(v / n, 4) for k, v in agg.items()},
                 "usage_window": [round(len(u) / arch.bins, 3) for u in seen_codes],

@@ -27,6 +27,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -120,7 +121,7 @@ def eval_codec(cfg: EvalConfig) -> dict:
     for s in systems.values():
         s.model.set_target_bandwidth(s.arch.default_bandwidth)
     scores: dict[str, dict[str, list[float]]] = {k: {"l1": [], "sisnr": []} for k in [*systems, "telephone_8k"]}
-    used = [set() for _ in range(trained.arch.codebooks_for(trained.arch.default_bandwidth))]
+    used: list[set[int]] = [set() for _ in range(trained.arch.codebooks_for(trained.arch.default_bandwidth))]
     sr24 = synth.SAMPLE_RATE
     for rel in tqdm(rels, desc="eval codec", unit="utt", disable=not cfg.progress):
         x = synth.read_audio(Path(cfg.data_dir) / rel)
@@ -138,7 +139,7 @@ def eval_codec(cfg: EvalConfig) -> dict:
             scores[name]["l1"].append(float(np.abs(_feat(y, sr24) - ref).mean()))
             scores[name]["sisnr"].append(si_snr(torch.from_numpy(y), torch.from_numpy(x)))
     bins = trained.arch.bins
-    result = {
+    result: dict[str, Any] = {
         "n_files": len(rels),
         "codec": trained.weights_id,
         "sample_rate": trained.arch.sample_rate,

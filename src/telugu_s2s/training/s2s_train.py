@@ -326,6 +326,8 @@ def prefix_batch(mcfg: S2SConfig, examples: list[TrainExample]) -> TrainBatch:
 def recognition_loss(model: S2STransformer, batch: TrainBatch) -> torch.Tensor:
     """Cross-entropy of the reply-class head on a `prefix_batch`."""
     _, hidden = model.forward_with_hidden(batch.tokens, batch.voice, batch.prefix_len)
+    if model.aux_head is None or batch.aux_target is None or batch.aux_position is None:
+        raise ValueError("recognition needs a model with the reply-class head and a batch with its targets")
     h = hidden[torch.arange(hidden.shape[0], device=hidden.device), batch.aux_position]
     return torch.nn.functional.cross_entropy(model.aux_head(h), batch.aux_target, ignore_index=-1)
 

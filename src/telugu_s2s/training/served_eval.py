@@ -16,6 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,7 @@ async def _run(cfg: ServedEvalConfig, calls, scorer: ReplyScorer, sr: int) -> li
                 audio = resample(int16_to_float(pcm), opts.output_rate, sr).astype(np.float32)
                 errs = [f"{c}: {m}" for c, m in turn.errors] if turn is not None else []
                 errs += call_errors
-                extra = {"errors": errs}
+                extra: dict[str, Any] = {"errors": errs}
                 if turn is not None and turn.latency:
                     extra["response_latency_ms"] = round(turn.latency.get("response_latency_ms", 0.0), 1)
                 details.append(detail_row(r, with_ctx, scorer.score(audio, r["reply_text"], r["voice"]), **extra))

@@ -128,7 +128,7 @@ def parse_entry(raw: Mapping, where: str) -> KeyEntry:
         raise KeysFileError(f"{where} (id {key_id}): 'tenant' must match {TENANT_RE.pattern}")
     stored = str(raw.get("hash", ""))
     kdf, params, salt, digest = _parse_hash(stored, f"{where} (id {key_id})")
-    limits = {}
+    limits: dict[str, int | None] = {}
     for name in ("max_concurrent_calls", "max_calls_per_minute"):
         value = raw.get(name)
         if value is None:
