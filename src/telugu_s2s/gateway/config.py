@@ -138,6 +138,15 @@ class Config:
             values[f.name] = getattr(args, f.name)
         return cls(**values)  # type: ignore[arg-type]
 
+    def to_env(self) -> dict[str, str]:
+        """The TS2S_GATEWAY_* variables that make `from_env` build this config (fields left at
+        their default are left out): how a launcher hands a config to the gateway process."""
+        return {
+            f"TS2S_GATEWAY_{f.name.upper()}": str(getattr(self, f.name))
+            for f in fields(self)
+            if getattr(self, f.name) != f.default
+        }
+
     def server_tls(self) -> ServerTls:
         return ServerTls(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file, prefix="TS2S_GATEWAY_")
 

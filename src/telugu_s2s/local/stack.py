@@ -201,19 +201,21 @@ class LocalStack:
         self._triton.wait_ready(cfg.start_timeout_s)
 
     def _start_gateway(self, logs: Path) -> None:
+        from telugu_s2s.gateway.config import Config as GatewayConfig
+
         cfg = self.cfg
-        env = {
-            "TS2S_GATEWAY_HOST": cfg.host,
-            "TS2S_GATEWAY_PORT": str(cfg.gateway_port),
-            "TS2S_GATEWAY_METRICS_PORT": str(cfg.gateway_metrics_port),
-            "TS2S_GATEWAY_CODEC_TARGET": f"{cfg.host}:{cfg.codec_port}",
-            "TS2S_GATEWAY_TRITON_TARGET": f"127.0.0.1:{cfg.triton_grpc_port}",
-            "TS2S_GATEWAY_CONTEXT_TARGET": f"{cfg.host}:{cfg.context_port}",
+        gateway = GatewayConfig(
+            host=cfg.host,
+            port=cfg.gateway_port,
+            metrics_port=cfg.gateway_metrics_port,
+            codec_target=f"{cfg.host}:{cfg.codec_port}",
+            triton_target=f"127.0.0.1:{cfg.triton_grpc_port}",
+            context_target=f"{cfg.host}:{cfg.context_port}",
             # Local development: no API keys, one tenant. Production requires keys (docs/security.md).
-            "TS2S_GATEWAY_AUTH": "disabled",
-            **dict(cfg.extra_gateway_env),
-        }
-        if env["TS2S_GATEWAY_AUTH"] == "disabled":
+            auth="disabled",
+        )
+        env = {**gateway.to_env(), **dict(cfg.extra_gateway_env)}
+        if env.get("TS2S_GATEWAY_AUTH", "required") == "disabled":
             self.say(
                 f"gateway: API keys DISABLED (local dev mode, TS2S_GATEWAY_AUTH=disabled); "
                 f"gateway listens on {cfg.gateway_target}"

@@ -163,3 +163,14 @@ def test_config_from_env_and_flags():
         Config.from_env([], env={"TS2S_GATEWAY_MAX_CALLS": "many"})
     with pytest.raises(ConfigError, match="max_calls"):
         Config.from_env([], env={"TS2S_GATEWAY_MAX_CALLS": "0"})
+
+
+def test_a_config_hands_itself_to_a_process_through_its_environment():
+    """The local stack builds the gateway's environment from a Config, not from typed names."""
+    from telugu_s2s.gateway.config import Config
+
+    cfg = Config(host="127.0.0.1", port=6001, codec_target="codec:9", auth="disabled", idle_timeout_s=2.5,
+                 key_default_call_share=0.25)
+    env = cfg.to_env()
+    assert env["TS2S_GATEWAY_PORT"] == "6001" and "TS2S_GATEWAY_MAX_CALLS" not in env  # defaults left out
+    assert Config.from_env([], env=env) == cfg
