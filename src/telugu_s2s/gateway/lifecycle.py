@@ -3,7 +3,7 @@
     SessionConfig -> Session (created or resumed in the context service) -> Call
     reader:  caller messages -> Call (audio, controls) until END_OF_INPUT or half-close
     writer:  PacedOutput, the only task that writes to the caller
-    run_call supervises both: the idle timeout and the maximum call length; on a gateway
+    CallLifecycle supervises both: the idle timeout and the maximum call length; on a gateway
     drain (SIGTERM) it stops taking input, lets the replies in flight finish and ends the
     call with UNAVAILABLE so that the caller resumes the session elsewhere.
 
@@ -42,19 +42,10 @@ DRAIN_MESSAGE = (
 )
 
 
-async def run_call(
-    cfg: Config,
-    deps: CallDeps,
-    *,
-    tenant: str,
-    recv: Callable[[], Awaitable[ClientInput | None]],
-    send: Callable[[ServerEvent], Awaitable[None]],
-) -> None:
-    """Run one call to its end. Raises CallError for a call that must end with an error status."""
-    await _Lifecycle(cfg, deps, tenant, recv, send).run()
+class CallLifecycle:
+    """`await CallLifecycle(...).run()` runs one call to its end; it raises CallError for a call that
+    must end with an error status."""
 
-
-class _Lifecycle:
     def __init__(
         self,
         cfg: Config,

@@ -34,7 +34,7 @@ from telugu_s2s.gateway.events import (
     SpeechStartedEvent,
     SpeechStoppedEvent,
 )
-from telugu_s2s.gateway.lifecycle import run_call
+from telugu_s2s.gateway.lifecycle import CallLifecycle
 from telugu_s2s.gateway.refusal import refuse
 from telugu_s2s.gateway.vad import VadSettings
 from telugu_s2s.v1 import common_pb2, conversation_pb2_grpc
@@ -246,7 +246,7 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
             await context.write(event_to_pb(ev))
 
         try:
-            await run_call(self.cfg, self.deps, tenant=tenant_of(context), recv=recv, send=send)
+            await CallLifecycle(self.cfg, self.deps, tenant_of(context), recv, send).run()
         except CallError as exc:
             failure = exc
         except asyncio.CancelledError:
