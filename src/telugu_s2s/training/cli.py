@@ -36,6 +36,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object of S2SConfig fields")
+    return value
+
+
 def _ms_pair(text: str) -> tuple[int, int]:
     try:
         lead, tail = (int(v) for v in text.split(","))
@@ -105,6 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--steps", type=int, default=None)
     ts.add_argument("--batch-size", type=int, default=None)
     ts.add_argument("--val-every", type=int, default=None, help="steps between quick held-out checks (0 = off)")
+    ts.add_argument(
+        "--model",
+        type=_json_object,
+        default=None,
+        help='S2SConfig overrides as JSON, e.g. \'{"acoustic_dim": 64, "bidirectional_prefix": true}\'',
+    )
+    ts.add_argument(
+        "--recognition-batch",
+        type=int,
+        default=None,
+        help="lone user turns per step for the reply-class head (0 = off)",
+    )
 
     enc = sub.add_parser("encode", help="encode the corpus with the trained codec")
     _common(enc)
@@ -249,6 +271,10 @@ def cmd_s2s(args, steps: int | None = None) -> dict:
         cfg = replace(cfg, batch_size=args.batch_size)
     if getattr(args, "val_every", None) is not None:
         cfg = replace(cfg, val_every=args.val_every)
+    if getattr(args, "model", None):
+        cfg = replace(cfg, model=args.model)
+    if getattr(args, "recognition_batch", None) is not None:
+        cfg = replace(cfg, recognition_batch=args.recognition_batch)
     return train_s2s(cfg)
 
 

@@ -39,13 +39,12 @@ log = logging.getLogger(__name__)
 CONTEXT_TOKENS_PER_S = 12.5
 
 
-def demo_model_config(
-    frame_rate: float = 25.0, n_codebooks: int = 4, codebook_size: int = 1024, acoustic_dim: int = 0
-) -> S2SConfig:
+def demo_model_config(frame_rate: float = 25.0, n_codebooks: int = 4, codebook_size: int = 1024) -> S2SConfig:
     """The demo size: trains on a 2-core CPU. The context budget holds about three earlier
-    turns at CONTEXT_TOKENS_PER_S, enough to reach a name given three turns back. With the
-    codec's latent size as `acoustic_dim`, the model reads the codec's own latent of each frame,
-    and it hears the whole user turn both ways (S2SConfig)."""
+    turns at CONTEXT_TOKENS_PER_S, enough to reach a name given three turns back. The options
+    of run C (the codec's latent as input, the user turn heard both ways, the voice at the
+    reply, dropout) stay off: that run answered worse (docs/training.md, "Runs"); they are set
+    through `S2STrainConfig.model` (`train s2s --model '{...}'`)."""
     return S2SConfig(
         n_codebooks=n_codebooks,
         codebook_size=codebook_size,
@@ -58,11 +57,8 @@ def demo_model_config(
         context_stride=max(1, round(frame_rate / CONTEXT_TOKENS_PER_S)),
         max_reply_frames=round(8 * frame_rate),
         n_voices=4,
-        dropout=0.1,
+        dropout=0.0,
         frame_rate=frame_rate,
-        acoustic_dim=acoustic_dim,
-        voice_at_reply=True,
-        bidirectional_prefix=True,
     )
 
 
@@ -79,7 +75,7 @@ class S2STrainConfig:
     codec_dir: Path = Path("models/codec")
     run_dir: Path = Path("runs/s2s")
     out_dir: Path = Path("models/s2s")
-    steps: int = 6000
+    steps: int = 11000
     batch_size: int = 16
     lr: float = 3e-3
     weight_decay: float = 0.01
@@ -97,7 +93,7 @@ class S2STrainConfig:
     aux_weight: float = 0.5  # the auxiliary reply-class head's share of the loss (0 = no head)
     ckpt_every: int = 100
     log_every: int = 25
-    val_every: int = 1500  # steps between quick held-out checks (greedy decode, reply accuracy); 0 = off
+    val_every: int = 2000  # steps between quick held-out checks (greedy decode, reply accuracy); 0 = off
     val_turns: int = 24  # val-split turns decoded per check
     seed: int = 0
     device: str = "cpu"
@@ -123,8 +119,8 @@ class S2STrainConfig:
     context_turns: int = 3  # at most this many earlier turns in a composed context
     # Per step, this many more user turns heard alone (no context, no reply): only the reply-class
     # head learns from them. They are short, so they add what was said to every step at a
-    # fraction of a dialogue's cost (what limits the model is hearing, not reciting).
-    recognition_batch: int = 32
+    # fraction of a dialogue's cost. Run C (32) heard better but answered worse; 0 = off.
+    recognition_batch: int = 0
 
 
 @dataclass(frozen=True)
@@ -426,7 +422,7 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     codec_cfg = json.loads((Path(cfg.codec_dir) / "config.json").read_text())
     arch = CodecArch.from_dict(codec_cfg["arch"])
     k = arch.codebooks_for(arch.default_bandwidth)
-    mcfg = demo_model_config(arch.frame_rate, k, arch.bins, arch.dimension)
+    mcfg = demo_model_config(arch.frame_rate, k, arch.bins)
     if cfg.aux_weight:
         mcfg = replace(mcfg, aux_classes=len(corpus.reply_classes()))
     if cfg.model:

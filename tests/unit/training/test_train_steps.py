@@ -55,14 +55,16 @@ def test_s2s_train_step_and_eval_shapes(tiny_data, tiny_codec, tmp_path):
     assert all(c.shape[0] == TINY_ARCH.codebooks_for(1.5) for c in codes.values())
     s2s_cfg = S2STrainConfig(data_dir=tiny_data, codes_path=codes_path, codec_dir=cfg.out_dir,
                              run_dir=tmp_path / "s2s_run", out_dir=tmp_path / "s2s", steps=2, batch_size=2,
-                             log_every=1, progress=False,
-                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64})
+                             log_every=1, progress=False, recognition_batch=2,
+                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64,
+                                    "acoustic_dim": TINY_ARCH.dimension, "bidirectional_prefix": True,
+                                    "voice_at_reply": True, "dropout": 0.1})
     result = train_s2s(s2s_cfg)
     assert result["steps"] == 2 and np.isfinite(result["final"]["loss"])
     loaded = load_checkpoint(s2s_cfg.out_dir)
     assert loaded.cfg.n_codebooks == TINY_ARCH.codebooks_for(1.5)
     assert loaded.cfg.codebook_size == TINY_ARCH.bins
-    # it reads the codec's own latent: the checkpoint carries the codec's codebooks
+    # run C's options: it reads the codec's own latent (the checkpoint carries the codebooks)
     assert loaded.cfg.acoustic_dim == TINY_ARCH.dimension and loaded.cfg.bidirectional_prefix
     from telugu_s2s.training.s2s_train import codec_code_vectors
 
@@ -116,6 +118,11 @@ def test_cli_parses_every_subcommand():
     assert p.parse_args(["data", "synth"]).data_cmd == "synth"
     assert p.parse_args(["train", "codec", "--steps", "5"]).steps == 5
     assert p.parse_args(["train", "s2s"]).train_cmd == "s2s"
+    run_c = p.parse_args(["train", "s2s", "--model", '{"acoustic_dim": 64}', "--recognition-batch", "32"])
+    assert run_c.model == {"acoustic_dim": 64} and run_c.recognition_batch == 32
+    for bad in ("[1]", "{nope"):
+        with pytest.raises(SystemExit):
+            p.parse_args(["train", "s2s", "--model", bad])
     assert p.parse_args(["eval", "--json", "x.json"]).json == Path("x.json")
     assert p.parse_args(["all", "--codec-steps", "1"]).codec_steps == 1
     with pytest.raises(SystemExit):
