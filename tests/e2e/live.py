@@ -90,6 +90,7 @@ class LiveCaller:
     def say(self, samples: np.ndarray, pause_ms: int = 700) -> None:
         """Queue an utterance (int16, 16 kHz) followed by `pause_ms` of silence."""
         speech = np.concatenate([samples, np.zeros(RATE * pause_ms // 1000, np.int16)])
+        speech = np.concatenate([speech, np.zeros(-len(speech) % CHUNK, np.int16)])  # whole 20 ms chunks
         for i in range(0, len(speech), CHUNK):
             self._queue.append(speech[i : i + CHUNK])
 

