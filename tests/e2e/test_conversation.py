@@ -14,6 +14,7 @@ from telugu_s2s.client.wav import read_wav_as
 from telugu_s2s.v1 import context_pb2, context_pb2_grpc
 from telugu_s2s.v1 import conversation_pb2 as pb
 from telugu_s2s.v1 import conversation_pb2_grpc as pb_grpc
+from tests.support import faults
 
 pytestmark = pytest.mark.e2e
 
@@ -94,7 +95,7 @@ def test_barge_in_stops_the_reply_and_records_the_interruption(stack, example_wa
 
 def test_session_resumes_after_a_gateway_restart(stack, example_wavs):
     first = talk(stack, [example_wavs["naa_peru_ramu"]], voice="lakshmi")
-    exit_code = stack.restart_gateway()
+    exit_code = faults.restart(stack, "gateway")
     assert exit_code == 0, "the gateway did not drain and exit cleanly on SIGTERM"
     again = talk(stack, [example_wavs["naa_peru_emiti"]], session=first.session_id)
     assert again.resumed and again.voice == "lakshmi"

@@ -27,6 +27,7 @@ from tests.e2e.live import (
     rss_bytes,
     triton_metrics_url,
 )
+from tests.support import faults
 from tests.support.health import SERVING, wait_health
 from tests.unit.gateway.fuzz_strategies import CLIENT_WRITE_RACE
 
@@ -121,7 +122,7 @@ async def test_downstream_killed_mid_reply(make_stack, speech, service):
         )
         assert len(caller.of("response_done")) == 1, "turn 2's reply ended before the fault"
         killed_at = time.monotonic()
-        await asyncio.to_thread(stack.kill, service)
+        await asyncio.to_thread(faults.kill, stack, service)
         await caller.wait_until(
             lambda: caller.first("error", killed_at) is not None or caller.ended_at is not None,
             timeout=10, what=f"the {service} failure to be reported",
@@ -145,7 +146,7 @@ async def test_downstream_killed_mid_reply(make_stack, speech, service):
         # Back up: the same gateway serves again; even the open call takes a new turn.
         gateway_pid = stack.pid("gateway")
         t_start = time.monotonic()
-        await asyncio.to_thread(stack.start_service, service)
+        await asyncio.to_thread(faults.start, stack, service)
         t_up = time.monotonic()
         await asyncio.to_thread(wait_serving, stack)
         observed(f"{service} restarted", refused=err.code().name, start_s=round(t_up - t_start, 1),
@@ -171,14 +172,14 @@ async def test_redis_restart_loses_no_acknowledged_turn(make_stack, speech, hard
     acked = [t.turn_id for t in first.turns]
     assert acked and all(acked)
     # A crash of redis-server (SIGKILL, AOF with appendfsync always), then a restart.
-    await asyncio.to_thread(stack.kill, "redis")
+    await asyncio.to_thread(faults.kill, stack, "redis")
     try:
         down = await converse(stack.cfg.gateway_target, [speech["naa_peru_ramu"]],
                               CallOptions(session_id=first.session_id, realtime=False, turn_timeout_s=20))
     except CallFailed as exc:  # the session cannot be loaded: a clear UNAVAILABLE
         assert exc.code == grpc.StatusCode.UNAVAILABLE and "redis" in exc.details, exc
         down = None
-    await asyncio.to_thread(stack.start_service, "redis")
+    await asyncio.to_thread(faults.start, stack, "redis")
     await asyncio.to_thread(wait_serving, stack)
     assert context_turn_ids(stack, first.session_id)[: len(acked)] == acked
     # The turn made while Redis was down was either stored or reported as not saved.
@@ -207,7 +208,7 @@ async def test_gateway_sigterm_drains_then_the_session_resumes(make_stack, speec
             await caller.wait("response_audio")
             session_id = caller.of("session_started")[0].session_id
             assert not caller.of("response_done"), "the reply ended before the drain"
-            stack.send_signal("gateway", signal.SIGTERM)
+            faults.send_signal(stack, "gateway", signal.SIGTERM)
             sent_at = time.monotonic()
             # Health turns NOT_SERVING.
             assert (await asyncio.wait_for(watch.read(), 5)).status == health_pb2.HealthCheckResponse.NOT_SERVING
@@ -225,13 +226,13 @@ async def test_gateway_sigterm_drains_then_the_session_resumes(make_stack, speec
             assert code == grpc.StatusCode.UNAVAILABLE and session_id in details, (code, details)
             assert caller.ended_at - sent_at < 30
             drained_s = caller.ended_at - sent_at
-    exit_code = await asyncio.to_thread(stack.wait_exit, "gateway", 35)
+    exit_code = await asyncio.to_thread(faults.wait_exit, stack, "gateway", 35)
     assert exit_code == 0
     exited_s = time.monotonic() - sent_at
     assert exited_s < 30, "the gateway did not exit within the grace"
     observed("gateway SIGTERM", call_ended_after_s=round(drained_s, 2), status=code.name,
              exit_code=exit_code, exited_after_s=round(exited_s, 2))
-    await asyncio.to_thread(stack.start_service, "gateway")
+    await asyncio.to_thread(faults.start, stack, "gateway")
     await asyncio.to_thread(wait_serving, stack)
     # The client process's channel to this address may still be in gRPC's reconnect backoff
     # from the old gateway: like any client told UNAVAILABLE, retry.

@@ -8,62 +8,16 @@ import signal
 import sys
 from pathlib import Path
 
+from telugu_s2s.common import settings
 from telugu_s2s.local.stack import REPO_ROOT, StackConfig
 
 
 def _add_stack_flags(p: argparse.ArgumentParser) -> None:
-    d = StackConfig()
-    g = p.add_argument_group("stack")
-    g.add_argument("--host", default=d.host, help="address every service binds (default %(default)s)")
-    g.add_argument("--gateway-port", type=int, default=d.gateway_port)
-    g.add_argument("--gateway-metrics-port", type=int, default=d.gateway_metrics_port)
-    g.add_argument("--codec-port", type=int, default=d.codec_port)
-    g.add_argument("--codec-metrics-port", type=int, default=d.codec_metrics_port)
-    g.add_argument("--context-port", type=int, default=d.context_port)
-    g.add_argument("--context-metrics-port", type=int, default=d.context_metrics_port)
-    g.add_argument("--triton-grpc-port", type=int, default=d.triton_grpc_port)
-    g.add_argument("--triton-http-port", type=int, default=d.triton_http_port)
-    g.add_argument("--triton-metrics-port", type=int, default=d.triton_metrics_port)
-    g.add_argument("--redis-port", type=int, default=d.redis_port)
-    g.add_argument("--web-port", type=int, default=d.web_port, help="browser demo page (0 disables)")
-    g.add_argument(
-        "--context-backend",
-        choices=("auto", "redis", "memory"),
-        default="auto",
-        help="auto: redis-server when installed, else memory://",
-    )
-    g.add_argument("--run-dir", type=Path, default=d.run_dir, help="logs and redis data (default .run/)")
-    g.add_argument("--codec-weights", default="", help="official encodec_24khz .th file or a codec checkpoint dir")
-    g.add_argument("--codec-checkpoint", type=Path, default=d.codec_checkpoint_dir)
-    g.add_argument("--s2s-checkpoint", type=Path, default=d.s2s_checkpoint_dir)
-    g.add_argument(
-        "--allow-random-weights",
-        action="store_true",
-        help="run on UNTRAINED weights when no checkpoint exists (replies are noise)",
-    )
+    settings.add_flags(p.add_argument_group("stack"), StackConfig)
 
 
 def _stack_config(a: argparse.Namespace) -> StackConfig:
-    return StackConfig(
-        run_dir=a.run_dir,
-        host=a.host,
-        gateway_port=a.gateway_port,
-        gateway_metrics_port=a.gateway_metrics_port,
-        codec_port=a.codec_port,
-        codec_metrics_port=a.codec_metrics_port,
-        context_port=a.context_port,
-        context_metrics_port=a.context_metrics_port,
-        triton_grpc_port=a.triton_grpc_port,
-        triton_http_port=a.triton_http_port,
-        triton_metrics_port=a.triton_metrics_port,
-        redis_port=a.redis_port,
-        web_port=a.web_port,
-        context_backend=a.context_backend,
-        allow_random_weights=a.allow_random_weights,
-        codec_weights=a.codec_weights,
-        codec_checkpoint_dir=a.codec_checkpoint,
-        s2s_checkpoint_dir=a.s2s_checkpoint,
-    )
+    return settings.from_args(StackConfig, a)
 
 
 class _Terminated(Exception):

@@ -8,13 +8,14 @@ file named by `TS2S_CONTEXT_REDIS_PASSWORD_FILE` (for Kubernetes secrets mounted
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from telugu_s2s.common import settings
+from telugu_s2s.common.settings import SettingError, derived, setting
 from telugu_s2s.security.tls import ServerTls, TlsConfigError
 
 DEFAULT_PORT = 50053
@@ -23,8 +24,8 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 MEMORY_URL = "memory://"
 
 
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names the variable to fix."""
+PREFIX = "TS2S_CONTEXT_"
+ConfigError = SettingError
 
 
 @dataclass(frozen=True)
@@ -41,88 +42,51 @@ class TlsOptions:
 
 @dataclass(frozen=True)
 class Config:
-    host: str = "0.0.0.0"
-    port: int = DEFAULT_PORT
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = DEFAULT_METRICS_PORT
+    host: str = setting("0.0.0.0", help="gRPC listen address")
+    port: int = setting(DEFAULT_PORT, help="gRPC port (0 picks a free one)")
+    metrics_host: str = setting("0.0.0.0", help="metrics address")
+    metrics_port: int = setting(DEFAULT_METRICS_PORT, help="Prometheus port, 0 = off")
     # redis://host:port/db, rediss://host:port/db (TLS), unix:///path.sock, or memory://.
-    redis_url: str = MEMORY_URL
-    redis_password: str | None = field(default=None, repr=False)
-    tls: TlsOptions = TlsOptions()
+    redis_url: str = setting(MEMORY_URL, help="redis://, rediss:// (TLS), unix:// or memory:// (single process only)")
+    # Never a flag or part of the URL: TS2S_CONTEXT_REDIS_PASSWORD or _PASSWORD_FILE.
+    redis_password: str | None = derived(repr=False)
+    tls: TlsOptions = derived(TlsOptions())
     # TLS/mTLS of this service's own gRPC port (TS2S_CONTEXT_TLS_CERT_FILE/_KEY_FILE/_CLIENT_CA_FILE).
-    server_tls: ServerTls = ServerTls()
+    server_tls: ServerTls = derived(ServerTls())
     # Prefix of every Redis key, so several deployments can share one Redis.
-    key_prefix: str = "ts2s:ctx:"
+    key_prefix: str = setting("ts2s:ctx:", help="prefix of every Redis key")
     # Session time-to-live; refreshed by every call that touches the session.
-    ttl_s: float = 86400.0
+    ttl_s: float = setting(86400.0, help="session time-to-live in seconds")
     # Turns remembered per session (older ones are trimmed on append).
-    max_turns: int = 10
+    max_turns: int = setting(10, help="turns remembered per session")
     # Serialized size limits: one turn, and all remembered turns of one session.
-    max_turn_bytes: int = 256 * 1024
-    max_session_bytes: int = 2 * 1024 * 1024
+    max_turn_bytes: int = setting(256 * 1024, help="largest serialized turn accepted")
+    max_session_bytes: int = setting(2 * 1024 * 1024, help="largest total size of the remembered turns of one session")
     # Redis client: pool size, socket timeout, and how long a call waits for a free connection.
-    redis_pool_size: int = 32
-    redis_timeout_s: float = 2.0
+    redis_pool_size: int = setting(32, help="Redis connection pool size")
+    redis_timeout_s: float = setting(2.0, help="Redis socket and pool wait timeout")
     # Background health probe period (PING), and how often it retries while Redis is down.
-    health_interval_s: float = 2.0
-    drain_grace_s: float = 5.0
-    log_level: str = "INFO"
-    log_json: bool = True
+    health_interval_s: float = setting(2.0, help="period of the background Redis health probe")
+    drain_grace_s: float = setting(5.0, help="time in-flight calls get on SIGTERM")
+    log_level: str = setting("INFO", parse=str.upper, help="log level")
+    log_format: str = setting("json", choices=("json", "text"), help="json or text")
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     @property
     def is_memory(self) -> bool:
         return self.redis_url.startswith("memory:")
 
+    @property
+    def log_json(self) -> bool:
+        return self.log_format == "json"
+
     @classmethod
     def from_env(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+        """Defaults < TS2S_CONTEXT_* environment variables < command-line flags; the password
+        and the TLS files only from the environment."""
         env = os.environ if env is None else env
-        p = argparse.ArgumentParser(
-            prog="python -m telugu_s2s.context",
-            description="Context service: session voice and last turns, stored in Redis.",
-        )
-
-        def opt(flag: str, var: str, default: object, help_: str) -> None:
-            p.add_argument(flag, default=env.get(var, default), help=f"{help_} (env {var})")
-
-        opt("--host", "TS2S_CONTEXT_HOST", cls.host, "gRPC listen address")
-        opt("--port", "TS2S_CONTEXT_PORT", cls.port, "gRPC port (0 picks a free one)")
-        opt("--metrics-host", "TS2S_CONTEXT_METRICS_HOST", cls.metrics_host, "metrics address")
-        opt("--metrics-port", "TS2S_CONTEXT_METRICS_PORT", cls.metrics_port, "Prometheus port, 0 = off")
-        opt(
-            "--redis-url",
-            "TS2S_CONTEXT_REDIS_URL",
-            cls.redis_url,
-            "redis://, rediss:// (TLS), unix:// or memory:// (single process only)",
-        )
-        opt("--key-prefix", "TS2S_CONTEXT_KEY_PREFIX", cls.key_prefix, "prefix of every Redis key")
-        opt("--ttl-s", "TS2S_CONTEXT_TTL_S", cls.ttl_s, "session time-to-live in seconds")
-        opt("--max-turns", "TS2S_CONTEXT_MAX_TURNS", cls.max_turns, "turns remembered per session")
-        opt("--max-turn-bytes", "TS2S_CONTEXT_MAX_TURN_BYTES", cls.max_turn_bytes, "largest serialized turn accepted")
-        opt(
-            "--max-session-bytes",
-            "TS2S_CONTEXT_MAX_SESSION_BYTES",
-            cls.max_session_bytes,
-            "largest total size of the remembered turns of one session",
-        )
-        opt("--redis-pool-size", "TS2S_CONTEXT_REDIS_POOL_SIZE", cls.redis_pool_size, "Redis connection pool size")
-        opt(
-            "--redis-timeout-s",
-            "TS2S_CONTEXT_REDIS_TIMEOUT_S",
-            cls.redis_timeout_s,
-            "Redis socket and pool wait timeout",
-        )
-        opt(
-            "--health-interval-s",
-            "TS2S_CONTEXT_HEALTH_INTERVAL_S",
-            cls.health_interval_s,
-            "period of the background Redis health probe",
-        )
-        opt("--drain-grace-s", "TS2S_CONTEXT_DRAIN_GRACE_S", cls.drain_grace_s, "time in-flight calls get on SIGTERM")
-        opt("--log-level", "TS2S_CONTEXT_LOG_LEVEL", cls.log_level, "log level")
-        opt("--log-format", "TS2S_CONTEXT_LOG_FORMAT", "json", "json or text")
-        a = p.parse_args(list(argv) if argv is not None else None)
-
-        password = _read_password(env)
         tls = TlsOptions(
             ca_file=env.get("TS2S_CONTEXT_REDIS_TLS_CA_FILE") or None,
             cert_file=env.get("TS2S_CONTEXT_REDIS_TLS_CERT_FILE") or None,
@@ -133,34 +97,23 @@ class Config:
             ),
         )
         try:
-            server_tls = ServerTls.from_env("TS2S_CONTEXT_", env)
+            server_tls = ServerTls.from_env(PREFIX, env)
         except TlsConfigError as exc:
             raise ConfigError(str(exc)) from exc
-        if a.log_format not in ("json", "text"):
-            raise ConfigError(f"TS2S_CONTEXT_LOG_FORMAT must be json or text, got {a.log_format!r}")
-        cfg = cls(
-            host=str(a.host),
-            port=_int(a.port, "TS2S_CONTEXT_PORT"),
-            metrics_host=str(a.metrics_host),
-            metrics_port=_int(a.metrics_port, "TS2S_CONTEXT_METRICS_PORT"),
-            redis_url=str(a.redis_url).strip(),
-            redis_password=password,
-            tls=tls,
-            server_tls=server_tls,
-            key_prefix=str(a.key_prefix),
-            ttl_s=_float(a.ttl_s, "TS2S_CONTEXT_TTL_S"),
-            max_turns=_int(a.max_turns, "TS2S_CONTEXT_MAX_TURNS"),
-            max_turn_bytes=_int(a.max_turn_bytes, "TS2S_CONTEXT_MAX_TURN_BYTES"),
-            max_session_bytes=_int(a.max_session_bytes, "TS2S_CONTEXT_MAX_SESSION_BYTES"),
-            redis_pool_size=_int(a.redis_pool_size, "TS2S_CONTEXT_REDIS_POOL_SIZE"),
-            redis_timeout_s=_float(a.redis_timeout_s, "TS2S_CONTEXT_REDIS_TIMEOUT_S"),
-            health_interval_s=_float(a.health_interval_s, "TS2S_CONTEXT_HEALTH_INTERVAL_S"),
-            drain_grace_s=_float(a.drain_grace_s, "TS2S_CONTEXT_DRAIN_GRACE_S"),
-            log_level=str(a.log_level).upper(),
-            log_json=a.log_format == "json",
+        return settings.load(
+            cls,
+            PREFIX,
+            argv,
+            env,
+            prog="python -m telugu_s2s.context",
+            description="Context service: session voice and last turns, stored in Redis.",
+            extra={"redis_password": _read_password(env), "tls": tls, "server_tls": server_tls},
         )
-        cfg.validate()
-        return cfg
+
+    def to_env(self) -> dict[str, str]:
+        """The TS2S_CONTEXT_* variables that make `from_env` build this config (not the
+        password or TLS files, which a launcher passes as they are)."""
+        return settings.to_env(self, PREFIX)
 
     def validate(self) -> None:
         """Raise ConfigError naming the setting to fix."""
@@ -233,20 +186,6 @@ def _read_password(env: Mapping[str, str]) -> str | None:
             raise ConfigError(f"TS2S_CONTEXT_REDIS_PASSWORD_FILE: {path} is empty")
         return password
     return direct or None
-
-
-def _int(value: object, name: str) -> int:
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {value!r}") from None
-
-
-def _float(value: object, name: str) -> float:
-    try:
-        return float(str(value).strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
 
 
 def _bool(value: str, name: str) -> bool:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
+from telugu_s2s.common import settings
+from telugu_s2s.common.settings import SettingError
 from telugu_s2s.security.tls import ClientTls, ServerTls, TlsConfigError
 
-
-class ConfigError(ValueError):
-    pass
+PREFIX = "TS2S_GATEWAY_"
+ConfigError = SettingError
 
 
 @dataclass(frozen=True)
@@ -115,46 +113,21 @@ class Config:
     @classmethod
     def from_env(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
         """Defaults < TS2S_GATEWAY_* environment variables < command-line flags."""
-        env = os.environ if env is None else env
-        parser = argparse.ArgumentParser(prog="python -m telugu_s2s.gateway", description=__doc__)
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            env_name = f"TS2S_GATEWAY_{f.name.upper()}"
-            caster: Callable[[str], Any] = type(f.default)
-            default = f.default
-            if env_name in env and env[env_name] != "":
-                try:
-                    default = caster(env[env_name])
-                except ValueError as exc:
-                    raise ConfigError(f"{env_name}={env[env_name]!r} is not a valid {caster.__name__}") from exc
-            parser.add_argument(
-                "--" + f.name.replace("_", "-"),
-                type=caster,
-                default=default,
-                help=f"(env {env_name}, default {f.default})",
-            )
-        args = parser.parse_args(list(argv) if argv is not None else [])
-        for f in fields(cls):
-            values[f.name] = getattr(args, f.name)
-        return cls(**values)  # type: ignore[arg-type]
+        return settings.load(cls, PREFIX, argv, env, prog="python -m telugu_s2s.gateway", description=__doc__)
 
     def to_env(self) -> dict[str, str]:
         """The TS2S_GATEWAY_* variables that make `from_env` build this config (fields left at
         their default are left out): how a launcher hands a config to the gateway process."""
-        return {
-            f"TS2S_GATEWAY_{f.name.upper()}": str(getattr(self, f.name))
-            for f in fields(self)
-            if getattr(self, f.name) != f.default
-        }
+        return settings.to_env(self, PREFIX)
 
     def server_tls(self) -> ServerTls:
-        return ServerTls(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file, prefix="TS2S_GATEWAY_")
+        return ServerTls(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file, prefix=PREFIX)
 
     def client_tls(self, service: str) -> ClientTls:
         """TLS settings of the channel to `service` ("codec" or "context")."""
         g = lambda name: getattr(self, f"{service}_tls_{name}")  # noqa: E731
         return ClientTls(
-            g("ca_file"), g("cert_file"), g("key_file"), g("server_name"), prefix=f"TS2S_GATEWAY_{service.upper()}_"
+            g("ca_file"), g("cert_file"), g("key_file"), g("server_name"), prefix=f"{PREFIX}{service.upper()}_"
         )
 
     def max_reply_frames(self, frame_rate_hz: float) -> int:

@@ -5,27 +5,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from telugu_s2s.context.redis_local import LocalRedis
     from telugu_s2s.s2s.triton_local import LocalTriton
 
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from telugu_s2s.local.procs import (
-    Proc,
-    StackError,
-    check_ports_free,
-    python_module,
-    spawn,
-    wait_grpc_serving,
-    wait_http_ok,
-)
+from telugu_s2s.codec.config import Config as CodecConfig
+from telugu_s2s.common.settings import derived, setting
+from telugu_s2s.context.config import Config as ContextConfig
+from telugu_s2s.gateway.config import Config as GatewayConfig
+from telugu_s2s.local.procs import StackError, check_ports_free, wait_grpc_serving, wait_http_ok
+from telugu_s2s.local.services import PythonService, RedisService, Service, TritonService
+from telugu_s2s.web.config import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +29,10 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 @dataclass(frozen=True)
 class StackConfig:
-    run_dir: Path = REPO_ROOT / ".run"
-    host: str = "127.0.0.1"
+    """What `telugu-s2s up` starts and where (its flags come from these fields: common.settings)."""
+
+    run_dir: Path = setting(REPO_ROOT / ".run", help="logs and redis data")
+    host: str = setting("127.0.0.1", help="address every service binds")
     gateway_port: int = 50051
     gateway_metrics_port: int = 9101
     codec_port: int = 50052
@@ -46,15 +43,20 @@ class StackConfig:
     triton_http_port: int = 8003
     triton_metrics_port: int = 8002
     redis_port: int = 6390
-    web_port: int = 8000  # 0: no web page
-    context_backend: str = "auto"  # auto | redis | memory
-    allow_random_weights: bool = False
-    codec_weights: str = ""
-    codec_checkpoint_dir: Path = REPO_ROOT / "models" / "codec"
-    s2s_checkpoint_dir: Path = REPO_ROOT / "models" / "s2s"
-    model_repository: Path = REPO_ROOT / "services" / "s2s" / "model_repository"
-    start_timeout_s: float = 180.0
-    extra_gateway_env: tuple[tuple[str, str], ...] = field(default=())
+    web_port: int = setting(8000, help="browser demo page (0 disables)")
+    context_backend: str = setting(
+        "auto", choices=("auto", "redis", "memory"), help="auto: redis-server when installed, else memory://"
+    )
+    allow_random_weights: bool = setting(
+        False, help="run on UNTRAINED weights when no checkpoint exists (replies are noise)"
+    )
+    codec_weights: str = setting("", help="official encodec_24khz .th file or a codec checkpoint dir")
+    codec_checkpoint_dir: Path = setting(REPO_ROOT / "models" / "codec", flag="--codec-checkpoint")
+    s2s_checkpoint_dir: Path = setting(REPO_ROOT / "models" / "s2s", flag="--s2s-checkpoint")
+    model_repository: Path = setting(REPO_ROOT / "services" / "s2s" / "model_repository", help="Triton's")
+    start_timeout_s: float = setting(180.0, help="how long a service may take to become ready")
+    # Tests: more gateway settings (TS2S_GATEWAY_* pairs) on top of the stack's own.
+    extra_gateway_env: tuple[tuple[str, str], ...] = derived(())
 
     @property
     def gateway_target(self) -> str:
@@ -93,16 +95,16 @@ class StackConfig:
 
 
 class LocalStack:
-    """Starts the services in dependency order, waits for each health check, stops in reverse."""
+    """Starts the services in dependency order, waits for each health check, stops in reverse.
+
+    Every process is a `Service` (local/services.py); `services` holds them in start order."""
 
     def __init__(self, cfg: StackConfig, say=print) -> None:
         self.cfg = cfg
         self.say = say
-        self.procs: list[Proc] = []
-        self._redis: LocalRedis | None = None
-        self._triton: LocalTriton | None = None
-        self._context_url = "memory://"
         self.backend = cfg.resolved_backend()
+        self.services: dict[str, Service] = {}
+        self._context_url = "memory://"
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:
@@ -119,77 +121,71 @@ class LocalStack:
                 "--allow-random-weights to run on UNTRAINED weights (the replies are noise)."
             )
         check_ports_free(cfg.host, cfg.ports())
-        logs = cfg.run_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
         try:
-            self._start_context(logs)
-            self._start_codec(logs)
-            self._start_triton(logs)
-            self._start_gateway(logs)
-            self._start_web(logs)
+            for service in self._plan():
+                self.services[service.name] = service
+                service.start()
         except BaseException:
             self.stop()
             raise
 
-    def _random_env(self, name: str) -> dict[str, str]:
-        return {name: "1"} if self.cfg.allow_random_weights else {}
-
-    def _start_context(self, logs: Path) -> None:
+    def _plan(self) -> list[Service]:
+        """The services in start order, each with the environment its config object gives."""
         cfg = self.cfg
+        logs = cfg.run_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        plan: list[Service] = []
         if self.backend == "redis":
-            from telugu_s2s.context.redis_local import LocalRedis
-
-            self._redis = LocalRedis(cfg.run_dir / "redis", port=cfg.redis_port, appendonly=True)
-            self._redis.start()
-            self._redis.wait_ready(20)
-            url = self._redis.url
+            redis = RedisService(cfg.run_dir / "redis", cfg.redis_port)
+            self._context_url = redis.url
             self.say(f"context: redis-server on 127.0.0.1:{cfg.redis_port} (AOF on, data in {cfg.run_dir / 'redis'})")
+            plan.append(redis)
         else:
-            url = "memory://"
             self.say(
                 "context: redis-server is not installed, using the in-process memory:// backend "
                 "(single process only; sessions are lost on restart)"
             )
-        self._context_url = url
-        self._start_context_service(logs)
+        context = ContextConfig(
+            host=cfg.host, port=cfg.context_port, metrics_port=cfg.context_metrics_port, redis_url=self._context_url
+        )
+        codec = CodecConfig(
+            host=cfg.host,
+            port=cfg.codec_port,
+            metrics_port=cfg.codec_metrics_port,
+            weights=cfg.codec_weights or None,
+            checkpoint_dir=cfg.codec_checkpoint_dir,
+            allow_random_weights=cfg.allow_random_weights,
+        )
+        plan += [
+            PythonService(
+                "context", "telugu_s2s.context", context.to_env, _grpc_ready(cfg.host, cfg.context_port, 30), logs
+            ),
+            PythonService(
+                "codec",
+                "telugu_s2s.codec",
+                codec.to_env,
+                _grpc_ready(cfg.host, cfg.codec_port, cfg.start_timeout_s),
+                logs,
+            ),
+            TritonService(lambda: self._triton(logs), cfg.start_timeout_s),
+            PythonService(
+                "gateway", "telugu_s2s.gateway", self._gateway_env, _grpc_ready(cfg.host, cfg.gateway_port, 60), logs
+            ),
+        ]
+        if cfg.web_port:
+            web = WebConfig(host=cfg.host, port=cfg.web_port, gateway_target=cfg.gateway_target)
+            ready = lambda proc: wait_http_ok(proc, f"http://{cfg.host}:{cfg.web_port}/", 30)  # noqa: E731
+            plan.append(PythonService("web", "telugu_s2s.web", web.to_env, ready, logs))
+        return plan
 
-    def _start_context_service(self, logs: Path) -> None:
-        cfg = self.cfg
-        url = self._context_url
-        env = {
-            "TS2S_CONTEXT_HOST": cfg.host,
-            "TS2S_CONTEXT_PORT": str(cfg.context_port),
-            "TS2S_CONTEXT_METRICS_PORT": str(cfg.context_metrics_port),
-            "TS2S_CONTEXT_REDIS_URL": url,
-        }
-        proc = spawn("context", python_module("telugu_s2s.context"), env, logs)
-        self.procs.append(proc)
-        wait_grpc_serving(proc, f"{cfg.host}:{cfg.context_port}", 30)
-
-    def _start_codec(self, logs: Path) -> None:
-        cfg = self.cfg
-        env = {
-            "TS2S_CODEC_HOST": cfg.host,
-            "TS2S_CODEC_PORT": str(cfg.codec_port),
-            "TS2S_CODEC_METRICS_PORT": str(cfg.codec_metrics_port),
-            "TS2S_CODEC_CHECKPOINT_DIR": str(cfg.codec_checkpoint_dir),
-            **self._random_env("TS2S_CODEC_ALLOW_RANDOM_WEIGHTS"),
-        }
-        if cfg.codec_weights:
-            env["TS2S_CODEC_WEIGHTS"] = cfg.codec_weights
-        proc = spawn("codec", python_module("telugu_s2s.codec"), env, logs)
-        self.procs.append(proc)
-        wait_grpc_serving(proc, f"{cfg.host}:{cfg.codec_port}", cfg.start_timeout_s)
-
-    def _start_triton(self, logs: Path) -> None:
+    def _triton(self, logs: Path) -> LocalTriton:
         from telugu_s2s.s2s.triton_local import LocalTriton
 
         cfg = self.cfg
-        env = {
-            "TS2S_S2S_CHECKPOINT_DIR": str(cfg.s2s_checkpoint_dir),
-            **self._random_env("TS2S_S2S_ALLOW_RANDOM_WEIGHTS"),
-        }
-        self._triton = LocalTriton(
+        env = {"TS2S_S2S_CHECKPOINT_DIR": str(cfg.s2s_checkpoint_dir)}
+        if cfg.allow_random_weights:
+            env["TS2S_S2S_ALLOW_RANDOM_WEIGHTS"] = "1"
+        return LocalTriton(
             cfg.model_repository,
             grpc_port=cfg.triton_grpc_port,
             http_port=cfg.triton_http_port,
@@ -197,12 +193,8 @@ class LocalStack:
             env=env,
             log_path=logs / "triton.log",
         )
-        self._triton.start()
-        self._triton.wait_ready(cfg.start_timeout_s)
 
-    def _start_gateway(self, logs: Path) -> None:
-        from telugu_s2s.gateway.config import Config as GatewayConfig
-
+    def _gateway_env(self) -> dict[str, str]:
         cfg = self.cfg
         gateway = GatewayConfig(
             host=cfg.host,
@@ -220,39 +212,19 @@ class LocalStack:
                 f"gateway: API keys DISABLED (local dev mode, TS2S_GATEWAY_AUTH=disabled); "
                 f"gateway listens on {cfg.gateway_target}"
             )
-        proc = spawn("gateway", python_module("telugu_s2s.gateway"), env, logs)
-        self.procs.append(proc)
-        wait_grpc_serving(proc, cfg.gateway_target, 60)
+        return env
 
-    def restart_gateway(self) -> int | None:
-        """Stop the gateway (SIGTERM, drain) and start a fresh one; returns the old exit code."""
-        old = next(p for p in self.procs if p.name == "gateway")
-        code = old.stop()
-        self.procs.remove(old)
-        self._start_gateway(self.cfg.run_dir / "logs")
-        return code
-
-    # ------------------------------------------------------------------ fault control
-    # Used by the fault tests: kill, signal and start single services of a running stack.
-    SERVICES = ("redis", "context", "codec", "triton", "gateway", "web")
-
-    def _proc(self, name: str) -> Proc | None:
-        return next((p for p in self.procs if p.name == name), None)
-
-    def _popen(self, name: str) -> subprocess.Popen | None:
-        if name == "triton":
-            return self._triton.proc if self._triton is not None else None
-        if name == "redis":
-            return self._redis.proc if self._redis is not None else None
-        proc = self._proc(name)
-        return proc.popen if proc is not None else None
+    # ------------------------------------------------------------------ processes
+    def service(self, name: str) -> Service:
+        """One of this stack's services by name (redis, context, codec, triton, gateway, web)."""
+        try:
+            return self.services[name]
+        except KeyError:
+            raise StackError(f"this stack has no {name!r}; it has {', '.join(self.services)}") from None
 
     def pid(self, name: str) -> int | None:
-        """Process id of a service (redis, context, codec, triton, gateway, web); None if not running."""
-        if name not in self.SERVICES:
-            raise ValueError(f"unknown service {name!r}; one of {', '.join(self.SERVICES)}")
-        popen = self._popen(name)
-        return popen.pid if popen is not None and popen.poll() is None else None
+        """Process id of a service; None if it is not running."""
+        return self.service(name).pid()
 
     def pids(self) -> dict[str, list[int]]:
         """Every running service's process ids, children included (Triton's Python-backend stubs)."""
@@ -266,8 +238,8 @@ class LocalStack:
                 ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
                 children.setdefault(ppid, []).append(int(entry))
         out: dict[str, list[int]] = {}
-        for name in self.SERVICES:
-            pid = self.pid(name)
+        for name, service in self.services.items():
+            pid = service.pid()
             if pid is None:
                 continue
             tree, todo = [], [pid]
@@ -277,100 +249,6 @@ class LocalStack:
                 todo.extend(children.get(p, []))
             out[name] = tree
         return out
-
-    def send_signal(self, name: str, sig: int = signal.SIGTERM) -> None:
-        """Send a signal to a service's main process without waiting (e.g. SIGTERM to drain)."""
-        pid = self.pid(name)
-        if pid is None:
-            raise StackError(f"{name} is not running")
-        os.kill(pid, sig)
-
-    def wait_exit(self, name: str, timeout: float = 30.0) -> int:
-        """Wait for a service's process to exit; returns its exit code."""
-        popen = self._popen(name)
-        if popen is None:
-            raise StackError(f"{name} was never started")
-        return popen.wait(timeout)
-
-    def kill(self, name: str) -> None:
-        """SIGKILL a service (a crash: no drain, no cleanup) and wait until it is gone."""
-        if name == "redis":
-            if self._redis is not None:
-                self._redis.kill()
-            return
-        popen = self._popen(name)
-        if popen is None or popen.poll() is not None:
-            return
-        if name == "triton":
-            # The whole process group: tritonserver and its Python-backend stubs.
-            os.killpg(popen.pid, signal.SIGKILL)
-        else:
-            popen.kill()
-        popen.wait(10)
-        if name == "triton" and self._triton is not None:
-            self._triton.stop()  # closes the log, removes the work dir
-            self._triton = None
-            _remove_shm(f"ts2s_{os.getpid()}_{self.cfg.triton_grpc_port}_")
-
-    def start_service(self, name: str) -> None:
-        """Start one service again (after kill() or a crash) with the stack's configuration."""
-        if self.pid(name) is not None:
-            raise StackError(f"{name} is already running")
-        logs = self.cfg.run_dir / "logs"
-        if name == "redis":
-            if self._redis is None:
-                raise StackError("this stack has no redis-server (memory:// backend)")
-            self._redis.start()
-            self._redis.wait_ready(20)
-            return
-        old = self._proc(name)
-        if old is not None:
-            self.procs.remove(old)
-        starters = {
-            "context": self._start_context_service,
-            "codec": self._start_codec,
-            "triton": self._start_triton,
-            "gateway": self._start_gateway,
-            "web": self._start_web,
-        }
-        starters[name](logs)
-
-    def restart(self, name: str, *, hard: bool = False) -> int | None:
-        """Stop a service (SIGTERM and wait, or SIGKILL with hard=True) and start it again.
-        Returns the old process's exit code."""
-        code: int | None = None
-        if name == "redis":
-            if self._redis is None:
-                raise StackError("this stack has no redis-server (memory:// backend)")
-            self._redis.restart(20, hard=hard)
-            return self._redis.proc.returncode if self._redis.proc else None
-        if hard:
-            popen = self._popen(name)
-            self.kill(name)
-            code = popen.returncode if popen is not None else None
-        elif name == "triton":
-            if self._triton is not None:
-                code = self._triton.stop()
-                self._triton = None
-        else:
-            proc = self._proc(name)
-            if proc is not None:
-                code = proc.stop()
-        self.start_service(name)
-        return code
-
-    def _start_web(self, logs: Path) -> None:
-        cfg = self.cfg
-        if not cfg.web_port:
-            return
-        env = {
-            "TS2S_WEB_HOST": cfg.host,
-            "TS2S_WEB_PORT": str(cfg.web_port),
-            "TS2S_WEB_GATEWAY_TARGET": cfg.gateway_target,
-        }
-        proc = spawn("web", python_module("telugu_s2s.web"), env, logs)
-        self.procs.append(proc)
-        wait_http_ok(proc, f"http://{cfg.host}:{cfg.web_port}/", 30)
 
     # ------------------------------------------------------------------ info
     def endpoints(self) -> list[tuple[str, str]]:
@@ -390,30 +268,15 @@ class LocalStack:
         ]
 
     def check_alive(self) -> str | None:
-        """The name of a process that died, if any."""
-        for proc in self.procs:
-            if not proc.alive():
-                return proc.name
-        if self._triton is not None and self._triton.proc is not None and self._triton.proc.poll() is not None:
-            return "triton"
-        return None
+        """The name of a service that died, if any."""
+        return next((name for name, service in self.services.items() if not service.alive()), None)
 
     # ------------------------------------------------------------------ stop
     def stop(self) -> None:
-        """Reverse order: the gateway drains first, then its downstreams."""
-        for proc in reversed(self.procs):
-            if proc.name == "gateway":
-                proc.stop()
-        if self._triton is not None:
-            self._triton.stop()
-            self._triton = None
-        for proc in reversed(self.procs):
-            if proc.name != "gateway":
-                proc.stop()
-        self.procs.clear()
-        if self._redis is not None:
-            self._redis.stop()
-            self._redis = None
+        """Reverse order: the web page, then the gateway drains, then its downstreams."""
+        for service in reversed(list(self.services.values())):
+            service.stop()
+        self.services.clear()
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -423,12 +286,8 @@ class LocalStack:
         self.stop()
 
 
-def _remove_shm(prefix: str) -> None:
-    """Shared-memory regions a killed tritonserver left behind (its Python backend's)."""
-    shm = Path("/dev/shm")
-    if shm.is_dir():
-        for path in shm.glob(prefix + "*"):
-            path.unlink(missing_ok=True)
+def _grpc_ready(host: str, port: int, timeout: float):
+    return lambda proc: wait_grpc_serving(proc, f"{host}:{port}", timeout)
 
 
 def wait_forever(stack: LocalStack, poll_s: float = 1.0) -> str | None:

@@ -23,8 +23,6 @@ from tritonclient.utils import InferenceServerException
 from telugu_s2s.s2s import protocol as P
 from telugu_s2s.s2s.protocol import GenerationRequest
 
-BAD_REQUEST_PREFIX = "bad s2s request"
-
 # tritonclient's own message-size options, plus a reconnect backoff capped at 1 s (gRPC's
 # default grows to 120 s, so a restarted Triton would stay unused for minutes).
 CHANNEL_ARGS = [
@@ -129,12 +127,14 @@ class TritonS2SClient:
                 except grpc.RpcError as exc:
                     detail = exc.details() if hasattr(exc, "details") else str(exc)
                     raise S2SUnavailable(f"s2s model at {self.target} unavailable: {detail}") from exc
-                if error is not None:
+                if error is not None:  # Triton's own (no model response): no code comes with it
+                    finished = True
                     message = str(error.message() if hasattr(error, "message") else error)
-                    finished = True  # the server ended this request
-                    if BAD_REQUEST_PREFIX in message:
-                        raise S2SBadRequest(message)
                     raise S2SUnavailable(f"s2s generation failed: {message}")
+                status = result.as_numpy(P.OUT_STATUS)
+                if status is not None:  # the model ended this request with a failure
+                    finished = True
+                    raise _failure(int(status[0]), result.as_numpy(P.OUT_MESSAGE))
                 codes = result.as_numpy(P.OUT_CODES)
                 param = result.get_response().parameters.get("triton_final_response")
                 final = param is not None and param.bool_param
@@ -152,3 +152,13 @@ class TritonS2SClient:
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
+
+
+def _failure(status: int, message: np.ndarray | None) -> Exception:
+    """The exception for a model's failure response, chosen by its status code."""
+    raw = message.reshape(-1)[0] if message is not None and message.size else b""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    if status == P.Status.INVALID_ARGUMENT:
+        return S2SBadRequest(text)
+    name = P.Status(status).name if status in set(P.Status) else str(status)
+    return S2SUnavailable(f"s2s generation failed ({name}): {text}")

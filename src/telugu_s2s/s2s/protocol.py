@@ -14,14 +14,19 @@ Inputs (all batch-less; `max_batch_size: 0`):
   SEED              INT64 [1]      optional, sampling seed
   FRAMES_PER_RESPONSE INT32 [1]    optional, frames per streamed response
 Outputs (one response per group of frames; then an end-of-reply response with the final flag,
-  CODES [K, 0] and FRAME_OFFSET = frames sent; an error response ends a failed request):
+  CODES [K, 0] and FRAME_OFFSET = frames sent):
   CODES             INT32 [K, n]   the next n generated frames
   FRAME_OFFSET      INT32 [1]      index of the first of those frames in the reply
+A failed request ends with a final response that carries, instead of those:
+  STATUS            INT32 [1]      a `Status` (gRPC status code numbers)
+  MESSAGE           BYTES [1]      what went wrong, UTF-8
+(Triton's stream carries an error's text but not its code, so the code travels as an output.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import numpy as np
 
@@ -39,6 +44,16 @@ FRAMES_PER_RESPONSE = "FRAMES_PER_RESPONSE"
 
 OUT_CODES = "CODES"
 OUT_FRAME_OFFSET = "FRAME_OFFSET"
+OUT_STATUS = "STATUS"
+OUT_MESSAGE = "MESSAGE"
+
+
+class Status(IntEnum):
+    """Why a request failed (the numbers are gRPC's status codes)."""
+
+    INVALID_ARGUMENT = 3  # the request itself is wrong: sending it again fails again
+    INTERNAL = 13  # generation failed
+    UNAVAILABLE = 14  # overloaded or stopping: another try may succeed
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ The one place that knows how (tests, the local stack and the benchmark use it):
     wheel's bundled libraries;
   * ``PATH`` starting with this interpreter's bin directory: the stub runs an *isolated* embedded
     Python (``PYTHONPATH`` is ignored) whose prefix comes from the first ``python3`` on PATH, so
-    this puts the environment's site-packages (torch, numpy) on its path. ``PYTHONPATH`` is still
-    set (project ``src`` + site-packages) for stubs that honour it. The model file itself puts
-    its checkout's ``src`` first on ``sys.path`` (see model.py);
+    this puts the environment's site-packages (torch, numpy, and this package, installed there
+    by ``make venv`` in editable mode) on its path. ``PYTHONPATH`` is still set (project ``src``
+    + site-packages) for stubs that honour it. One environment serves one checkout: the model
+    imports ``telugu_s2s`` from wherever that environment installed it;
   * a per-server shared-memory prefix, so several servers on one machine do not collide.
 
 HTTP ``/infer`` refuses decoupled models: clients use gRPC streaming. HTTP is used here only
@@ -146,6 +147,11 @@ class LocalTriton:
     def grpc_target(self) -> str:
         return f"localhost:{self.grpc_port}"
 
+    @property
+    def shm_prefix(self) -> str:
+        """Name prefix of the Python backend's shared-memory regions (unique per server)."""
+        return f"ts2s_{os.getpid()}_{self.grpc_port}_"
+
     def command(self) -> list[str]:
         binary = pytriton_dir() / "bin" / "tritonserver"
         backends = prepare_backend_dir(self.work_dir)
@@ -160,7 +166,7 @@ class LocalTriton:
             "--strict-readiness=true",
             "--exit-on-error=true",
             "--disable-auto-complete-config",
-            f"--backend-config=python,shm-region-prefix-name=ts2s_{os.getpid()}_{self.grpc_port}_",
+            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
             f"--exit-timeout-secs={self.exit_timeout_s}",
             f"--log-verbose={self.log_verbose}",
             *self.extra_args,

@@ -17,7 +17,13 @@ def _setup(cfg: WebConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service("web", lambda: WebConfig.from_env(argv), serve, _setup, startup_errors=(OSError,))
+    return run_service(
+        "web",
+        lambda: WebConfig.from_env(sys.argv[1:] if argv is None else argv),
+        serve,
+        _setup,
+        startup_errors=(OSError,),
+    )
 
 
 if __name__ == "__main__":

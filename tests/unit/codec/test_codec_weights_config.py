@@ -77,7 +77,7 @@ def test_config_from_env_and_flags(tmp_path):
     assert not default.allow_random_weights and default.checkpoint_dir.parts[-2:] == ("models", "codec")
     with pytest.raises(ValueError, match="TS2S_CODEC_TORCH_THREADS must be >= 1"):  # the entry point: one line, exit 2
         Config.from_env(["--torch-threads", "0"], env={})
-    with pytest.raises(ValueError, match="TS2S_CODEC_MAX_BATCH='many' is not a valid int"):
+    with pytest.raises(ValueError, match="TS2S_CODEC_MAX_BATCH='many': must be an integer"):
         Config.from_env([], env={"TS2S_CODEC_MAX_BATCH": "many"})
 
 

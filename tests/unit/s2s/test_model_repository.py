@@ -25,7 +25,7 @@ def test_config_matches_the_protocol():
     assert required == {P.USER_CODES, P.VOICE_ID}
     assert model_config_pb2.DataType.Name(inputs[P.SEED].data_type) == "TYPE_INT64"
     assert model_config_pb2.DataType.Name(inputs[P.TEMPERATURE].data_type) == "TYPE_FP32"
-    assert {o.name for o in cfg.output} == {P.OUT_CODES, P.OUT_FRAME_OFFSET}
+    assert {o.name for o in cfg.output} == {P.OUT_CODES, P.OUT_FRAME_OFFSET, P.OUT_STATUS, P.OUT_MESSAGE}
     params = dict(cfg.parameters)
     assert {"checkpoint_dir", "allow_random_weights", "device"} <= set(params)
     assert params["allow_random_weights"].string_value == "0"

@@ -15,21 +15,17 @@ import os
 import time
 from pathlib import Path
 
-import sys
-
 import numpy as np
 import triton_python_backend_utils as pb_utils
+
+# The package comes from the environment the stub embeds (the venv's site-packages, where
+# `make venv` installs it in editable mode; the image installs it), never from a path edit.
+from telugu_s2s.s2s import protocol as P
 
 # services/s2s/model_repository/s2s_transformer/1/model.py -> <repo> (when served from a
 # checkout; in an image the repository may sit at a shallow path such as /models/...)
 _HERE = Path(__file__).resolve()
 _REPO_ROOT = _HERE.parents[5] if len(_HERE.parents) > 5 else _HERE.parent
-# Served from a checkout: use that checkout's package (the stub's Python runs isolated and
-# ignores PYTHONPATH). In the image the package is installed and this directory is absent.
-if (_REPO_ROOT / "src" / "telugu_s2s").is_dir() and str(_REPO_ROOT / "src") not in sys.path:
-    sys.path.insert(0, str(_REPO_ROOT / "src"))
-
-from telugu_s2s.s2s import protocol as P  # noqa: E402
 
 DEFAULT_CHECKPOINT_DIR = _REPO_ROOT / "models" / "s2s"
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
@@ -39,6 +35,14 @@ _INPUTS = (
 )
 # Latency buckets resolving 10-500 ms (seconds).
 _BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0]
+
+
+def _failure(status, message: str):
+    """A failed request's final response: its status code and message as outputs."""
+    return pb_utils.InferenceResponse(output_tensors=[
+        pb_utils.Tensor(P.OUT_STATUS, np.array([int(status)], np.int32)),
+        pb_utils.Tensor(P.OUT_MESSAGE, np.array([message.encode()], dtype=np.object_)),
+    ])
 
 
 class _BackendLogHandler(logging.Handler):
@@ -164,13 +168,13 @@ class TritonPythonModel:
                 job = self._job(stream, sender)
                 self.loop.submit(job)
             except ValueError as exc:
-                self._fail(sender, pb_utils.TritonError(f"bad s2s request: {exc}", pb_utils.TritonError.INVALID_ARG))
+                self._fail(sender, P.Status.INVALID_ARGUMENT, f"bad s2s request: {exc}")
             except Overloaded as exc:
-                self._fail(sender, pb_utils.TritonError(str(exc), pb_utils.TritonError.UNAVAILABLE), "rejected")
+                self._fail(sender, P.Status.UNAVAILABLE, str(exc), "rejected")
         return None
 
-    def _fail(self, sender, error, outcome: str = "error") -> None:
-        sender.send(pb_utils.InferenceResponse(error=error), flags=FINAL)
+    def _fail(self, sender, status, message: str, outcome: str = "error") -> None:
+        sender.send(_failure(status, message), flags=FINAL)
         if self.metrics is not None:
             self.metrics.outcome(outcome)
 
@@ -199,10 +203,7 @@ class TritonPythonModel:
                 # its last value once the loop goes idle (e.g. after a cancellation).
                 metrics.active.set(self.loop.active)
             if outcome == "error":
-                sender.send(
-                    pb_utils.InferenceResponse(error=pb_utils.TritonError(message or "s2s generation failed")),
-                    flags=FINAL,
-                )
+                sender.send(_failure(P.Status.INTERNAL, message or "s2s generation failed"), flags=FINAL)
             else:
                 # done or cancelled: the final flag, always, on an end-of-reply response
                 # (CODES [K, 0], FRAME_OFFSET = frames sent) that clients see without
