@@ -18,13 +18,7 @@ def _setup(cfg: Config) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service(
-        "codec",
-        lambda: Config.from_env(sys.argv[1:] if argv is None else argv),
-        serve,
-        _setup,
-        startup_errors=(WeightsNotFoundError,),
-    )
+    return run_service("codec", Config.from_env, serve, _setup, argv, startup_errors=(WeightsNotFoundError,))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from telugu_s2s.common import settings
 from telugu_s2s.common.settings import SettingError, derived, setting
-from telugu_s2s.security.tls import ServerTls, TlsConfigError
+from telugu_s2s.security.tls import ServerTls
 
 DEFAULT_PORT = 50052
 DEFAULT_METRICS_PORT = 9102
@@ -68,10 +68,7 @@ class Config:
     def from_env(cls, argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
         """Defaults < TS2S_CODEC_* environment variables < command-line flags."""
         env = os.environ if env is None else env
-        try:
-            tls = ServerTls.from_env(PREFIX, env)
-        except TlsConfigError as exc:
-            raise ConfigError(str(exc)) from exc
+        tls = ServerTls.from_env(PREFIX, env)  # a TlsConfigError is a SettingError
         return settings.load(
             cls,
             PREFIX,

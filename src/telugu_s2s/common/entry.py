@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from telugu_s2s.common.service import PortInUseError
@@ -21,16 +21,18 @@ BAD_SETTING = 2
 
 def run_service(
     name: str,
-    build_config: Callable[[], C],
+    build_config: Callable[[Sequence[str]], C],
     serve: Callable[[C], Coroutine[Any, Any, None]],
     setup: Callable[[C], None] = lambda cfg: None,
+    argv: Sequence[str] | None = None,
     startup_errors: tuple[type[BaseException], ...] = (),
 ) -> int:
-    """Build the config, set up logging (`setup`), run `serve(cfg)` to its end; 0 on a clean stop.
+    """Build the config from `argv` (default: the command line), set up logging (`setup`), run
+    `serve(cfg)` to its end; 0 on a clean stop.
 
     `startup_errors`: what else `serve` raises for a setting it finds bad only when it starts."""
     try:
-        cfg = build_config()
+        cfg = build_config(sys.argv[1:] if argv is None else list(argv))
     except ValueError as exc:  # every config error is a ValueError
         print(f"{name}: configuration error: {exc}", file=sys.stderr)
         return BAD_SETTING

@@ -17,7 +17,7 @@ def _setup(cfg: Config) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service("context", lambda: Config.from_env(sys.argv[1:] if argv is None else argv), serve, _setup)
+    return run_service("context", Config.from_env, serve, _setup, argv)
 
 
 if __name__ == "__main__":

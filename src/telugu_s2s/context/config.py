@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from telugu_s2s.common import settings
 from telugu_s2s.common.settings import SettingError, derived, setting
-from telugu_s2s.security.tls import ServerTls, TlsConfigError
+from telugu_s2s.security.tls import ServerTls
 
 DEFAULT_PORT = 50053
 DEFAULT_METRICS_PORT = 9103
@@ -96,10 +96,7 @@ class Config:
                 env.get("TS2S_CONTEXT_REDIS_TLS_CHECK_HOSTNAME", "1"), "TS2S_CONTEXT_REDIS_TLS_CHECK_HOSTNAME"
             ),
         )
-        try:
-            server_tls = ServerTls.from_env(PREFIX, env)
-        except TlsConfigError as exc:
-            raise ConfigError(str(exc)) from exc
+        server_tls = ServerTls.from_env(PREFIX, env)  # a TlsConfigError is a SettingError
         return settings.load(
             cls,
             PREFIX,

@@ -19,10 +19,7 @@ def _setup(cfg: Config) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    return run_service(
-        "gateway", lambda: Config.from_env(args), serve, _setup, startup_errors=(KeysFileError, TlsConfigError)
-    )
+    return run_service("gateway", Config.from_env, serve, _setup, argv, startup_errors=(KeysFileError, TlsConfigError))
 
 
 if __name__ == "__main__":

@@ -24,11 +24,12 @@ from pathlib import Path
 import grpc
 
 from telugu_s2s.common.service import GrpcService, PortInUseError
+from telugu_s2s.common.settings import SettingError
 
 log = logging.getLogger(__name__)
 
 
-class TlsConfigError(ValueError):
+class TlsConfigError(SettingError):
     """A TLS setting is incomplete or a file cannot be read; the message names the variable."""
 
 

@@ -222,24 +222,33 @@ def cmd_synth(args) -> dict:
     return synth(cfg, progress=not args.no_progress)
 
 
-def cmd_codec(args, steps: int | None = None) -> dict:
-    from telugu_s2s.training.codec_train import CodecTrainConfig, train_codec
+def _run(args, stage: str) -> dict:
+    """The settings every training stage takes from the common flags."""
+    return {
+        "data_dir": args.data_dir,
+        "run_dir": args.runs_dir / stage,
+        "out_dir": args.models_dir / stage,
+        "seed": args.seed,
+        "device": args.device,
+        "threads": args.threads,
+        "progress": not args.no_progress,
+    }
 
-    cfg = CodecTrainConfig(
-        data_dir=args.data_dir,
-        run_dir=args.runs_dir / "codec",
-        out_dir=args.models_dir / "codec",
-        seed=args.seed,
-        device=args.device,
-        threads=args.threads,
-        progress=not args.no_progress,
-    )
+
+def _schedule(cfg, args, steps: int | None):
+    """`cfg` with the steps (`steps`, else --steps) and --batch-size given, if any."""
     steps = steps or getattr(args, "steps", None)
     if steps:
         cfg = replace(cfg, steps=steps)
     if getattr(args, "batch_size", None):
         cfg = replace(cfg, batch_size=args.batch_size)
-    return train_codec(cfg)
+    return cfg
+
+
+def cmd_codec(args, steps: int | None = None) -> dict:
+    from telugu_s2s.training.codec_train import CodecTrainConfig, train_codec
+
+    return train_codec(_schedule(CodecTrainConfig(**_run(args, "codec")), args, steps))
 
 
 def cmd_encode(args) -> dict:
@@ -254,21 +263,7 @@ def cmd_encode(args) -> dict:
 def cmd_s2s(args, steps: int | None = None) -> dict:
     from telugu_s2s.training.s2s_train import S2STrainConfig, train_s2s
 
-    cfg = S2STrainConfig(
-        data_dir=args.data_dir,
-        codec_dir=args.models_dir / "codec",
-        run_dir=args.runs_dir / "s2s",
-        out_dir=args.models_dir / "s2s",
-        seed=args.seed,
-        device=args.device,
-        threads=args.threads,
-        progress=not args.no_progress,
-    )
-    steps = steps or getattr(args, "steps", None)
-    if steps:
-        cfg = replace(cfg, steps=steps)
-    if getattr(args, "batch_size", None):
-        cfg = replace(cfg, batch_size=args.batch_size)
+    cfg = _schedule(S2STrainConfig(**_run(args, "s2s"), codec_dir=args.models_dir / "codec"), args, steps)
     if getattr(args, "val_every", None) is not None:
         cfg = replace(cfg, val_every=args.val_every)
     if getattr(args, "model", None):

@@ -9,12 +9,11 @@ Checkpoints every `ckpt_every` steps into the run dir; a rerun resumes from ther
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from telugu_s2s.codec.checkpoint import CodecArch, build_model, save
 from telugu_s2s.training import synth
 from telugu_s2s.training.audio_feats import multires_mel_loss
 from telugu_s2s.training.quantizer import fix_quantizer, kmeans_init_rvq
-from telugu_s2s.training.run_state import RunState
+from telugu_s2s.training.run_state import RunState, config_record
 
 log = logging.getLogger(__name__)
 
@@ -236,16 +235,8 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
         "name": cfg.name,
         "data_version": info["data_version"],
         "steps": cfg.steps,
-        "train_config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k != "arch"},
+        "train_config": config_record(cfg, leave_out=("arch",)),
         "final": history[-1] if history else {},
     }
     save(model, arch, Path(cfg.out_dir), meta)
-    (run_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n")
-    result = {
-        "steps": step,
-        "seconds_this_run": round(elapsed, 1),
-        "steps_per_s": round((step - start_step) / max(elapsed, 1e-9), 3),
-        "final": history[-1] if history else {},
-    }
-    log.info("codec: trained %s", result)
-    return result
+    return state.finish("codec", step, start_step, elapsed, history)

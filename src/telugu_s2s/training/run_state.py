@@ -4,10 +4,12 @@ last checkpoint left it."""
 
 from __future__ import annotations
 
+import json
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -57,3 +59,20 @@ class RunState:
             tmp,
         )
         tmp.replace(self.path)
+
+    def finish(self, what: str, step: int, first_step: int, elapsed: float, history: list[dict]) -> dict:
+        """Write `history.json` beside the state; the run's summary (logged and returned)."""
+        (Path(self.run_dir) / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+        result = {
+            "steps": step,
+            "seconds_this_run": round(elapsed, 1),
+            "steps_per_s": round((step - first_step) / max(elapsed, 1e-9), 3),
+            "final": history[-1] if history else {},
+        }
+        log.info("%s: trained %s", what, result)
+        return result
+
+
+def config_record(cfg: Any, leave_out: tuple[str, ...] = ()) -> dict:
+    """A training config as JSON-ready values, for the checkpoint's metadata."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items() if k not in leave_out}

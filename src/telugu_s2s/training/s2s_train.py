@@ -19,7 +19,7 @@ import math
 import random
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from telugu_s2s.s2s.model import S2SConfig, S2STransformer, build_prefix, delaye
 from telugu_s2s.training import corpus, synth
 from telugu_s2s.training.batches import TrainBatch, TrainExample, loss, make_batch
 from telugu_s2s.training.encode import load_codes, pad_silence, silence_codes
-from telugu_s2s.training.run_state import RunState
+from telugu_s2s.training.run_state import RunState, config_record
 
 log = logging.getLogger(__name__)
 
@@ -515,16 +515,8 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
         "data_version": info["data_version"],
         "codec": codec_cfg.get("meta", {}).get("name"),
         "steps": cfg.steps,
-        "train_config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "train_config": config_record(cfg),
         "final": history[-1] if history else {},
     }
     save_checkpoint(model, mcfg, Path(cfg.out_dir), meta)
-    (run_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n")
-    result = {
-        "steps": step,
-        "seconds_this_run": round(elapsed, 1),
-        "steps_per_s": round((step - start) / max(elapsed, 1e-9), 3),
-        "final": history[-1] if history else {},
-    }
-    log.info("s2s: trained %s", result)
-    return result
+    return state.finish("s2s", step, start, elapsed, history)

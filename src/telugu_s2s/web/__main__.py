@@ -17,13 +17,7 @@ def _setup(cfg: WebConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service(
-        "web",
-        lambda: WebConfig.from_env(sys.argv[1:] if argv is None else argv),
-        serve,
-        _setup,
-        startup_errors=(OSError,),
-    )
+    return run_service("web", WebConfig.from_env, serve, _setup, argv, startup_errors=(OSError,))
 
 
 if __name__ == "__main__":
