@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := redis-server espeak-ng sox chromium fonts-telu
+APT_PACKAGES := redis-server espeak-ng sox chromium fonts-telu opus-tools
 STAMP := $(VENV)/.installed
 
 .PHONY: help apt venv lock protos test test-unit test-e2e soak demo up lint clean

@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="silence before/after each user turn, e.g. 300,100 as the gateway hands turns over",
     )
     ev.add_argument("--skip-codec", action="store_true")
+    ev.add_argument(
+        "--codec-report",
+        action="store_true",
+        help="only the codec report: STOI, PESQ-wb, F0 and voicing beside Opus and the telephone line",
+    )
     ev.add_argument("--skip-s2s", action="store_true")
     ev.add_argument(
         "--served",
@@ -276,6 +281,12 @@ def cmd_s2s(args, steps: int | None = None) -> dict:
 def cmd_eval(args) -> dict:
     from telugu_s2s.training.evaluate import EvalConfig, evaluate
 
+    if getattr(args, "codec_report", False):
+        from telugu_s2s.training.codec_report import ReportConfig, codec_report
+
+        _threads(args)
+        report = ReportConfig(args.data_dir, args.models_dir / "codec", progress=not args.no_progress)
+        return _report(codec_report(report), args)
     if getattr(args, "served", False):
         from telugu_s2s.training.served_eval import ServedEvalConfig, eval_served
 

@@ -382,5 +382,9 @@ def evaluate(cfg: EvalConfig) -> dict:
     if not cfg.skip_s2s:
         out.update(eval_s2s(cfg))
     if not cfg.skip_codec:
+        from telugu_s2s.training.codec_report import ReportConfig, codec_report
+
         out["codec_eval"] = eval_codec(cfg)
+        report = codec_report(ReportConfig(Path(cfg.data_dir), Path(cfg.codec_dir), progress=cfg.progress))
+        out["codec_report"] = {k: v for k, v in report.items() if k != "details"}
     return out
