@@ -7,6 +7,7 @@ sessions in `engine` work on numpy arrays only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -121,12 +122,12 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
             self.metrics.errors.labels(op, "INVALID_ARGUMENT").inc()
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
-    # ------------------------------------------------------------ Encode
-    def _code_frames(self, first: int, codes: np.ndarray, eos: bool) -> codec_pb2.CodeFrames:
-        return codec_pb2.CodeFrames(codes=codes_lib.to_proto(codes), first_frame=first, end_of_segment=eos)
-
-    async def Encode(self, request_iterator, context):
-        session = self.engine.open_encoder()
+    # ------------------------------------------------------------ streams
+    async def _segments(self, op: str, open_session, parse, flush, has_data, request_iterator, context):
+        """The loop both streams share: read what has arrived, parse it (a bad message aborts
+        the stream with INVALID_ARGUMENT), push it through the session, end a segment where a
+        message says so, and on half-close end the open one (if it has data, or none ended)."""
+        session = open_session()
         reader = _Reader(request_iterator)
         segments_ended = 0
         try:
@@ -135,29 +136,44 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
                 pending: list[np.ndarray] = []
                 for msg in msgs:
                     try:
-                        pcm = self._pcm(msg)
+                        pending.append(parse(msg))
                     except BadRequest as exc:
-                        await self._abort(context, "encode", exc)
+                        await self._abort(context, op, exc)
                         return
-                    pending.append(pcm)
                     if msg.end_of_segment:
-                        out = await self._encode_flush(session, pending, eos=True)
-                        for m in out:
-                            yield m
+                        for out in await flush(session, pending, True):
+                            yield out
                         pending = []
                         segments_ended += 1
                 if pending:
-                    for m in await self._encode_flush(session, pending, eos=False):
-                        yield m
+                    for out in await flush(session, pending, False):
+                        yield out
                 if ended:
-                    # Half-close ends the current segment (if it has audio, or none was ended yet).
-                    if session.segment_samples or segments_ended == 0:
-                        for m in await self._encode_flush(session, [], eos=True):
-                            yield m
+                    if has_data(session) or segments_ended == 0:
+                        for out in await flush(session, [], True):
+                            yield out
                     return
         finally:
             reader.cancel()
             session.close()
+
+    # ------------------------------------------------------------ Encode
+    def _code_frames(self, first: int, codes: np.ndarray, eos: bool) -> codec_pb2.CodeFrames:
+        return codec_pb2.CodeFrames(codes=codes_lib.to_proto(codes), first_frame=first, end_of_segment=eos)
+
+    async def Encode(self, request_iterator, context):  # gRPC needs an async generator function here
+        segments = self._segments(
+            "encode",
+            self.engine.open_encoder,
+            self._pcm,
+            self._encode_flush,
+            lambda s: s.segment_samples > 0,
+            request_iterator,
+            context,
+        )
+        async with contextlib.aclosing(segments):  # a cancelled call closes the session at once
+            async for out in segments:
+                yield out
 
     async def _encode_flush(self, session: EncodeSession, pcm: list[np.ndarray], eos: bool):
         out = []
@@ -182,35 +198,19 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
             end_of_segment=eos,
         )
 
-    async def Decode(self, request_iterator, context):
-        session = self.engine.open_decoder()
-        reader = _Reader(request_iterator)
-        segments_ended = 0
-        try:
-            while True:
-                msgs, ended = await reader.next_batch()
-                pending: list[np.ndarray] = []
-                for msg in msgs:
-                    try:
-                        pending.append(self._codes(msg))
-                    except BadRequest as exc:
-                        await self._abort(context, "decode", exc)
-                        return
-                    if msg.end_of_segment:
-                        yield await self._decode_flush(session, pending, eos=True)
-                        pending = []
-                        segments_ended += 1
-                if pending:
-                    m = await self._decode_flush(session, pending, eos=False)
-                    if m.pcm16:
-                        yield m
-                if ended:
-                    if session.segment_frames or segments_ended == 0:
-                        yield await self._decode_flush(session, [], eos=True)
-                    return
-        finally:
-            reader.cancel()
-            session.close()
+    async def Decode(self, request_iterator, context):  # gRPC needs an async generator function here
+        segments = self._segments(
+            "decode",
+            self.engine.open_decoder,
+            self._codes,
+            self._decode_flush,
+            lambda s: s.segment_frames > 0,
+            request_iterator,
+            context,
+        )
+        async with contextlib.aclosing(segments):  # a cancelled call closes the session at once
+            async for out in segments:
+                yield out
 
     async def _decode_flush(self, session: DecodeSession, blocks: list[np.ndarray], eos: bool):
         codes = codes_lib.concat(blocks, self.info.n_codebooks)
@@ -219,7 +219,7 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
             session.reset()
             if self.metrics:
                 self.metrics.segments.labels("decode").inc()
-        return self._audio_out(first, audio, eos)
+        return [self._audio_out(first, audio, eos)] if eos or audio.size else []
 
     # ------------------------------------------------------------ Info
     async def Info(self, request, context):
