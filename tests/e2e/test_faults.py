@@ -43,8 +43,8 @@ REPORT_WITHIN_S = 1.0
 def make_stack(tmp_path):
     started = []
 
-    def make(**gateway_env: str):
-        stack = fault_stack(tmp_path / f"stack{len(started)}", **gateway_env)
+    def make(codec_replicas: int = 1, **gateway_env: str):
+        stack = fault_stack(tmp_path / f"stack{len(started)}", codec_replicas, **gateway_env)
         started.append(stack)
         return stack
 
@@ -160,6 +160,42 @@ async def test_downstream_killed_mid_reply(make_stack, speech, service):
     assert again.resumed and len(again.turns) == 1 and not again.turns[0].errors, again.turns[0].errors
     assert stack.pid("gateway") == gateway_pid, "the gateway was restarted"
     assert acked in context_turn_ids(stack, session_id)
+
+
+# ---------------------------------------------------------------- a codec replica dies
+
+
+async def test_a_codec_replica_killed_mid_call_moves_its_share_to_the_other(make_stack, speech):
+    """Two codec replicas behind the gateway (round_robin): kill one while a reply plays. The
+    call sees at most one turn's in-band error, its next turns and new calls go to the
+    survivor, the gateway stays SERVING, and nothing hangs."""
+    stack = await asyncio.to_thread(make_stack, 2)
+    assert stack.cfg.codec_target.startswith("ipv4:") and stack.pid("codec-2") is not None
+    async with LiveCaller(stack.cfg.gateway_target) as caller:
+        caller.say(speech["namaskaram"])
+        await caller.wait("response_done")
+        caller.say(speech["naa_peru_ramu"])
+        turn2 = (await caller.wait("response_started", 2))[1].turn_id
+        await caller.wait_until(
+            lambda: any(a.turn_id == turn2 for a in caller.of("response_audio")), what="reply audio of turn 2"
+        )
+        killed_at = time.monotonic()
+        await asyncio.to_thread(faults.kill, stack, "codec-2")
+        await caller.wait("response_done", 2, timeout=15)
+        errors = [e for e in caller.of("error") if e.t >= killed_at]
+        assert len(errors) <= 1 and all(e.msg.error.code == INBAND["codec"] for e in errors), errors
+        observed("codec replica killed", inband_errors=len(errors))
+        # The call goes on: every later turn is answered without an error.
+        for n, name in enumerate(("naa_peru_emiti", "vatavaranam"), start=3):
+            t0 = time.monotonic()
+            caller.say(speech[name])
+            await caller.wait("response_done", n, timeout=30)
+            assert caller.first("error", t0) is None, caller.first("error", t0)
+        assert caller.ended_at is None
+    wait_health(stack.cfg.gateway_target, SERVING, timeout=5)
+    for name in ("namaskaram", "vatavaranam"):  # new calls: served by the survivor
+        result = await one_turn(stack, speech[name])
+        assert len(result.turns) == 1 and not result.turns[0].errors, result.turns[0].errors
 
 
 # ---------------------------------------------------------------- Redis restarted

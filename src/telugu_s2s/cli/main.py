@@ -17,7 +17,13 @@ def _add_stack_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _stack_config(a: argparse.Namespace) -> StackConfig:
-    return settings.from_args(StackConfig, a)
+    from telugu_s2s.local.procs import StackError
+
+    try:
+        return settings.from_args(StackConfig, a)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 class _Terminated(Exception):

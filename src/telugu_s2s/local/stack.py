@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from telugu_s2s.s2s.triton_local import LocalTriton
 
+import ipaddress
 import logging
 import os
 import shutil
@@ -37,6 +38,9 @@ class StackConfig:
     gateway_metrics_port: int = 9101
     codec_port: int = 50052
     codec_metrics_port: int = 9102
+    # Codec processes; replica i listens on codec_port + 100 i (metrics likewise) and the
+    # gateway spreads its streams over them (round_robin, gateway/channels.py).
+    codec_replicas: int = setting(1, help="codec processes behind the gateway")
     context_port: int = 50053
     context_metrics_port: int = 9103
     triton_grpc_port: int = 8001
@@ -58,16 +62,37 @@ class StackConfig:
     # Tests: more gateway settings (TS2S_GATEWAY_* pairs) on top of the stack's own.
     extra_gateway_env: tuple[tuple[str, str], ...] = derived(())
 
+    def __post_init__(self) -> None:
+        if self.codec_replicas < 1:
+            raise StackError(f"--codec-replicas must be >= 1, got {self.codec_replicas}")
+        if self.codec_replicas > 1 and not _is_ipv4(self.host):
+            raise StackError(
+                f"--codec-replicas needs an IPv4 --host (the gateway lists them by address), got {self.host}"
+            )
+
     @property
     def gateway_target(self) -> str:
         return f"{self.host}:{self.gateway_port}"
+
+    def codec_ports(self) -> list[tuple[str, int, int]]:
+        """(service name, gRPC port, metrics port) of each codec replica."""
+        return [
+            ("codec" if i == 0 else f"codec-{i + 1}", self.codec_port + 100 * i, self.codec_metrics_port + 100 * i)
+            for i in range(self.codec_replicas)
+        ]
+
+    @property
+    def codec_target(self) -> str:
+        """The gateway's codec target: one address, or all replicas as an ipv4: list."""
+        addresses = [f"{self.host}:{port}" for _, port, _ in self.codec_ports()]
+        return addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
 
     def ports(self) -> dict[str, int]:
         ports = {
             "gateway": self.gateway_port,
             "gateway metrics": self.gateway_metrics_port,
-            "codec": self.codec_port,
-            "codec metrics": self.codec_metrics_port,
+            **{name: port for name, port, _ in self.codec_ports()},
+            **{f"{name} metrics": port for name, _, port in self.codec_ports()},
             "context": self.context_port,
             "context metrics": self.context_metrics_port,
             "triton grpc": self.triton_grpc_port,
@@ -148,25 +173,23 @@ class LocalStack:
         context = ContextConfig(
             host=cfg.host, port=cfg.context_port, metrics_port=cfg.context_metrics_port, redis_url=self._context_url
         )
-        codec = CodecConfig(
-            host=cfg.host,
-            port=cfg.codec_port,
-            metrics_port=cfg.codec_metrics_port,
-            weights=cfg.codec_weights or None,
-            checkpoint_dir=cfg.codec_checkpoint_dir,
-            allow_random_weights=cfg.allow_random_weights,
-        )
-        plan += [
+        plan.append(
             PythonService(
                 "context", "telugu_s2s.context", context.to_env, _grpc_ready(cfg.host, cfg.context_port, 30), logs
-            ),
-            PythonService(
-                "codec",
-                "telugu_s2s.codec",
-                codec.to_env,
-                _grpc_ready(cfg.host, cfg.codec_port, cfg.start_timeout_s),
-                logs,
-            ),
+            )
+        )
+        for name, port, metrics_port in cfg.codec_ports():
+            codec = CodecConfig(
+                host=cfg.host,
+                port=port,
+                metrics_port=metrics_port,
+                weights=cfg.codec_weights or None,
+                checkpoint_dir=cfg.codec_checkpoint_dir,
+                allow_random_weights=cfg.allow_random_weights,
+            )
+            ready = _grpc_ready(cfg.host, port, cfg.start_timeout_s)
+            plan.append(PythonService(name, "telugu_s2s.codec", codec.to_env, ready, logs))
+        plan += [
             TritonService(lambda: self._triton(logs), cfg.start_timeout_s),
             PythonService(
                 "gateway", "telugu_s2s.gateway", self._gateway_env, _grpc_ready(cfg.host, cfg.gateway_port, 60), logs
@@ -200,7 +223,7 @@ class LocalStack:
             host=cfg.host,
             port=cfg.gateway_port,
             metrics_port=cfg.gateway_metrics_port,
-            codec_target=f"{cfg.host}:{cfg.codec_port}",
+            codec_target=cfg.codec_target,
             triton_target=f"127.0.0.1:{cfg.triton_grpc_port}",
             context_target=f"{cfg.host}:{cfg.context_port}",
             # Local development: no API keys, one tenant. Production requires keys (docs/security.md).
@@ -258,8 +281,14 @@ class LocalStack:
             *web,
             ("gateway (gRPC, public API)", cfg.gateway_target),
             ("gateway metrics", f"http://{cfg.host}:{cfg.gateway_metrics_port}/metrics"),
-            ("codec (gRPC)", f"{cfg.host}:{cfg.codec_port}"),
-            ("codec metrics", f"http://{cfg.host}:{cfg.codec_metrics_port}/metrics"),
+            *(
+                entry
+                for name, port, metrics_port in cfg.codec_ports()
+                for entry in (
+                    (f"{name} (gRPC)", f"{cfg.host}:{port}"),
+                    (f"{name} metrics", f"http://{cfg.host}:{metrics_port}/metrics"),
+                )
+            ),
             ("context (gRPC)", f"{cfg.host}:{cfg.context_port}"),
             ("context metrics", f"http://{cfg.host}:{cfg.context_metrics_port}/metrics"),
             ("triton (gRPC)", f"127.0.0.1:{cfg.triton_grpc_port}"),
@@ -284,6 +313,14 @@ class LocalStack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _grpc_ready(host: str, port: int, timeout: float):

@@ -24,13 +24,16 @@ from telugu_s2s.s2s import protocol as P
 from telugu_s2s.s2s.protocol import GenerationRequest
 
 # tritonclient's own message-size options, plus a reconnect backoff capped at 1 s (gRPC's
-# default grows to 120 s, so a restarted Triton would stay unused for minutes).
+# default grows to 120 s, so a restarted Triton would stay unused for minutes), and
+# round_robin over every address of the target (Triton replicas, see gateway/channels.py).
 CHANNEL_ARGS = [
     ("grpc.max_send_message_length", 2**31 - 1),
     ("grpc.max_receive_message_length", 2**31 - 1),
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.lb_policy_name", "round_robin"),
+    ("grpc.dns_min_time_between_resolutions_ms", 5000),
 ]
 
 

@@ -13,6 +13,7 @@ from telugu_s2s.common import settings
 from telugu_s2s.common.settings import SettingError, derived, setting
 from telugu_s2s.context.config import Config as ContextConfig
 from telugu_s2s.gateway.config import Config as GatewayConfig
+from telugu_s2s.local.procs import StackError
 from telugu_s2s.local.stack import StackConfig
 from telugu_s2s.web.config import WebConfig
 
@@ -98,3 +99,16 @@ def test_the_stack_flags_are_its_config_fields() -> None:
         0,
     )
     assert settings.from_args(StackConfig, p.parse_args([])) == StackConfig()
+
+
+def test_codec_replicas_get_their_own_ports_and_one_gateway_target() -> None:
+    one = StackConfig()
+    assert one.codec_target == "127.0.0.1:50052" and [n for n, _, _ in one.codec_ports()] == ["codec"]
+    two = StackConfig(codec_replicas=2)
+    assert two.codec_ports() == [("codec", 50052, 9102), ("codec-2", 50152, 9202)]
+    assert two.codec_target == "ipv4:127.0.0.1:50052,127.0.0.1:50152"
+    assert {"codec-2", "codec-2 metrics"} <= set(two.ports())
+    with pytest.raises(StackError, match="IPv4"):
+        StackConfig(codec_replicas=2, host="localhost")
+    with pytest.raises(StackError, match=">= 1"):
+        StackConfig(codec_replicas=0)
