@@ -167,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="simulate concurrent callers against a running stack")
     bench.add_argument("--sessions", type=int, default=1, help="concurrent callers")
     bench.add_argument("--turns", type=int, default=3, help="turns per caller")
+    bench.add_argument(
+        "--sweep",
+        default="",
+        help="callers per level, e.g. 1,4,8,16,32: one run per level and the capacity figure "
+        "(most callers with response p95 <= 150 ms and no errors)",
+    )
+    bench.add_argument("--plot", default="", help="with --sweep: latency against callers as a PNG here")
     bench.add_argument("--target", default="127.0.0.1:50051", help="gateway host:port")
     bench.add_argument("--examples", default=str(REPO_ROOT / "examples"), help="WAV file or folder of questions")
     bench.add_argument("--barge-in-share", type=float, default=0.0, help="share of replies the callers talk over")

@@ -82,12 +82,14 @@ def _cpu_of(pid: int | str) -> float:
 
 
 def _proc_cpu_seconds(pids: dict[str, list[int]] | None = None) -> dict[str, float]:
-    """CPU seconds (user+system) used so far by each service's processes, by name.
+    """CPU seconds (user+system) used so far by each service's processes, by name, and by this
+    benchmark client itself ("bench_client": it shares the cores with the stack).
 
     With `pids` (the stack's own pid file) only those processes count; otherwise every
     process whose command line names a service does (several stacks would then mix).
     """
-    out: dict[str, float] = {}
+    own = os.times()
+    out: dict[str, float] = {"bench_client": own.user + own.system}
     if pids:
         for name, plist in pids.items():
             for pid in plist:
@@ -232,6 +234,60 @@ def markdown(rep: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+CAPACITY_P95_MS = 150.0
+
+
+def capacity(reports: list[dict], p95_ms: float = CAPACITY_P95_MS) -> int:
+    """The most callers at which p95 response latency stayed within `p95_ms` with no errors
+    (and every smaller level measured did too); 0 if none did."""
+    best = 0
+    for rep in sorted(reports, key=lambda r: r["sessions"]):
+        p95 = rep["response_latency_ms"]["p95"]
+        if rep["errors"] or p95 is None or p95 > p95_ms:
+            break
+        best = rep["sessions"]
+    return best
+
+
+def sweep_markdown(reports: list[dict]) -> str:
+    f = lambda x: "-" if x is None else f"{x:.0f}"  # noqa: E731
+    lines = [
+        f"**Capacity: {capacity(reports)} callers** (most callers with response latency p95 <= "
+        f"{CAPACITY_P95_MS:.0f} ms and no errors)",
+        "",
+        "| callers | response p50 / p95 ms | caller voice-to-voice p50 / p95 ms | errors | CPU % of one core |",
+        "|---|---|---|---|---|",
+    ]
+    for rep in reports:
+        r, v = rep["response_latency_ms"], rep["caller_voice_to_voice_ms"]
+        cpu = ", ".join(f"{k} {x:.0f}" for k, x in sorted(rep["cpu_percent_of_one_core"].items()))
+        lines.append(
+            f"| {rep['sessions']} | {f(r['p50'])} / {f(r['p95'])} | {f(v['p50'])} / {f(v['p95'])} "
+            f"| {rep['errors']} | {cpu} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _plot(reports: list[dict], path: Path) -> None:
+    """Response latency p50/p95 against callers (PNG; needs matplotlib, in the dev extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r["sessions"] for r in reports]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for q in ("p50", "p95"):
+        ax.plot(n, [r["response_latency_ms"][q] for r in reports], marker="o", label=f"response latency {q}")
+    ax.axhline(CAPACITY_P95_MS, color="grey", linestyle="--", label=f"{CAPACITY_P95_MS:.0f} ms")
+    ax.set(xscale="log", yscale="log", xlabel="concurrent callers", ylabel="ms")
+    ax.set_xticks(n, [str(x) for x in n])
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main(a) -> int:
     examples = sorted(Path(a.examples).glob("*.wav")) if Path(a.examples).is_dir() else [Path(a.examples)]
     if not examples:
@@ -239,9 +295,32 @@ def main(a) -> int:
         return 2
     pids_file = Path(a.run_dir) / "pids.json"
     pids = json.loads(pids_file.read_text()) if pids_file.exists() else None
+    levels = [int(x) for x in a.sweep.split(",")] if getattr(a, "sweep", "") else [a.sessions]
+    reports = []
+    failed = False
+    for sessions in levels:
+        rep, ok = _one(a, examples, pids, sessions)
+        reports.append(rep)
+        failed = failed or not ok
+    if len(reports) > 1:
+        md = sweep_markdown(reports)
+        print(md)
+        if a.json:
+            Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(a.json).write_text(
+                json.dumps({"capacity": capacity(reports), "levels": reports}, indent=2, ensure_ascii=False) + "\n"
+            )
+        if a.markdown:
+            Path(a.markdown).write_text(md)
+        if getattr(a, "plot", ""):
+            _plot(reports, Path(a.plot))
+    return 1 if failed else 0
+
+
+def _one(a, examples: list[Path], pids, sessions: int) -> tuple[dict, bool]:
     cfg = BenchConfig(
         target=a.target,
-        sessions=a.sessions,
+        sessions=sessions,
         turns=a.turns,
         examples=examples,
         barge_in_share=a.barge_in_share,
@@ -254,9 +333,9 @@ def main(a) -> int:
     rep = report(cfg, res)
     md = markdown(rep)
     print(md)
-    if a.json:
+    if a.json and not getattr(a, "sweep", ""):
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(rep, indent=2, ensure_ascii=False) + "\n")
-    if a.markdown:
+    if a.markdown and not getattr(a, "sweep", ""):
         Path(a.markdown).write_text(md)
-    return 0 if not res.errors else 1
+    return rep, not res.errors

@@ -1,0 +1,28 @@
+"""The benchmark's capacity figure and sweep table."""
+
+from __future__ import annotations
+
+from telugu_s2s.client.bench import capacity, sweep_markdown
+
+
+def level(sessions: int, p95: float | None, errors: int = 0) -> dict:
+    lat = {"p50": p95 and p95 / 2, "p95": p95, "p99": p95, "n": 4}
+    return {
+        "sessions": sessions,
+        "response_latency_ms": lat,
+        "caller_voice_to_voice_ms": lat,
+        "errors": errors,
+        "cpu_percent_of_one_core": {"codec": 50.0, "bench_client": 10.0},
+    }
+
+
+def test_capacity_is_the_last_level_within_the_bound_with_no_errors() -> None:
+    assert capacity([level(1, 60), level(4, 90), level(8, 140), level(16, 400)]) == 8
+    assert capacity([level(1, 60), level(4, 90, errors=1), level(8, 100)]) == 1  # no skipping a bad level
+    assert capacity([level(1, 200)]) == 0
+    assert capacity([level(1, None)]) == 0  # nothing measured is no capacity
+
+
+def test_sweep_table_names_the_capacity_and_each_level() -> None:
+    md = sweep_markdown([level(1, 60), level(16, 400)])
+    assert md.startswith("**Capacity: 1 callers**") and "| 16 | 200 / 400 |" in md and "bench_client 10" in md
