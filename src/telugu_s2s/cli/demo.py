@@ -11,7 +11,7 @@ from telugu_s2s.local.stack import REPO_ROOT, LocalStack, StackConfig
 
 EXAMPLES = REPO_ROOT / "examples"
 # (example file, voice): the second turn resumes the first one's session, in another voice.
-DEMO_TURNS = (("phone_poyindi.wav", "priya"), ("dabbulu.wav", "arjun"))
+DEMO_TURNS = (("phone_poyindi.wav", "priya"), ("vatavaranam.wav", "arjun"))
 
 
 def demo(a, cfg: StackConfig, banner_random) -> int:

@@ -61,7 +61,9 @@ async def _run(cfg: ServedEvalConfig, calls, scorer: ReplyScorer, sr: int) -> li
 
     gate = asyncio.Semaphore(max(1, cfg.concurrency))
     metadata = (("authorization", f"Bearer {cfg.api_key}"),) if cfg.api_key else ()
-    details: list[dict] = []
+    # Replies are scored after every call has ended: scoring (DTW) on the event loop while other
+    # calls stream would stall their real-time audio and inflate their latencies.
+    heard: list[tuple[dict, bool, np.ndarray, dict[str, Any]]] = []
     done = 0
 
     async def one(turns: list[dict], with_ctx: bool) -> None:
@@ -91,13 +93,15 @@ async def _run(cfg: ServedEvalConfig, calls, scorer: ReplyScorer, sr: int) -> li
                 extra: dict[str, Any] = {"errors": errs}
                 if turn is not None and turn.latency:
                     extra["response_latency_ms"] = round(turn.latency.get("response_latency_ms", 0.0), 1)
-                details.append(detail_row(r, with_ctx, scorer.score(audio, r["reply_text"], r["voice"]), **extra))
+                heard.append((r, with_ctx, audio, extra))
             done += 1
             if cfg.progress:
                 log.info("served eval: %d/%d calls", done, len(calls))
 
     await asyncio.gather(*(one(t, w) for t, w in calls))
-    return details
+    return [
+        detail_row(r, ctx, scorer.score(audio, r["reply_text"], r["voice"]), **extra) for r, ctx, audio, extra in heard
+    ]
 
 
 def eval_served(cfg: ServedEvalConfig) -> dict:
