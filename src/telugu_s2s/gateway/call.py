@@ -19,23 +19,19 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import grpc
 import numpy as np
 
-from telugu_s2s.common.codec_info import CodecInfo
 from telugu_s2s.common.codes import concat
 from telugu_s2s.common.voices import UnknownVoiceError, get_voice
 from telugu_s2s.gateway import metrics
-from telugu_s2s.gateway.auth import KeyEntry, current_principal
-from telugu_s2s.gateway.codec_client import CodecClient, EncodeStream
+from telugu_s2s.gateway.auth import current_principal
+from telugu_s2s.gateway.codec_client import EncodeStream
 from telugu_s2s.gateway.config import Config
-from telugu_s2s.gateway.context_client import ContextClient, Latency, TurnRecord
-from telugu_s2s.gateway.downstream import DownstreamMonitor
+from telugu_s2s.gateway.context_client import Latency, TurnRecord
 from telugu_s2s.gateway.errors import CallError, DownstreamError, DownstreamUnavailable, SessionNotFound
 from telugu_s2s.gateway.events import (
-    CallSettings,
     ControlInput,
     ControlType,
     ErrorEvent,
@@ -45,11 +41,11 @@ from telugu_s2s.gateway.events import (
     SpeechStartedEvent,
     SpeechStoppedEvent,
 )
-from telugu_s2s.gateway.generation import S2SGenerator
 from telugu_s2s.gateway.input import InputPipeline
 from telugu_s2s.gateway.memory import TurnMemory
 from telugu_s2s.gateway.output import PacedOutput, Reply
 from telugu_s2s.gateway.reply import ReplyPipeline
+from telugu_s2s.gateway.session import CallDeps, Session
 from telugu_s2s.gateway.turn import Turn, TurnTooShort, classify
 from telugu_s2s.gateway.vad import SpeechEnd, SpeechStart
 from telugu_s2s.s2s.protocol import GenerationParams, GenerationRequest
@@ -61,31 +57,6 @@ log = logging.getLogger(__name__)
 USER_TAIL_MS = 100
 
 REVOKED_MESSAGE = "the API key of this call was revoked or changed; start a new call with a valid key"
-
-
-@dataclass
-class CallDeps:
-    codec: CodecClient
-    context: ContextClient
-    generator: S2SGenerator
-    monitor: DownstreamMonitor
-    # Exceptions of the generator that mean "the model server is unavailable".
-    unavailable_errors: tuple[type[BaseException], ...] = ()
-    # Set when the gateway drains (SIGTERM): calls finish their replies and end.
-    draining: asyncio.Event = field(default_factory=asyncio.Event)
-    # Whether the API key a call was admitted with is still valid (None: no keys, dev mode);
-    # checked at each turn, so a revoked key ends the calls it opened at their next turn.
-    key_current: Callable[[KeyEntry], bool] | None = None
-
-
-@dataclass(frozen=True)
-class Session:
-    """What the handshake settled."""
-
-    id: str
-    tenant: str
-    settings: CallSettings
-    info: CodecInfo
 
 
 class Call:

@@ -20,7 +20,7 @@ import grpc
 
 from telugu_s2s.common.voices import DEFAULT_VOICE
 from telugu_s2s.gateway.buffers import OutboxOverflow
-from telugu_s2s.gateway.call import Call, CallDeps, Session
+from telugu_s2s.gateway.call import Call
 from telugu_s2s.gateway.config import Config
 from telugu_s2s.gateway.errors import CallError, DownstreamError, DownstreamUnavailable, SessionNotFound
 from telugu_s2s.gateway.events import (
@@ -33,6 +33,7 @@ from telugu_s2s.gateway.events import (
     SessionStartedEvent,
 )
 from telugu_s2s.gateway.output import PacedOutput, WriterStalled
+from telugu_s2s.gateway.session import CallDeps, Session
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ import signal
 from telugu_s2s.common.service import start_metrics_server
 from telugu_s2s.gateway import metrics
 from telugu_s2s.gateway.auth import AuthInterceptor, KeysWatcher, Limits, build_authenticator
-from telugu_s2s.gateway.call import CallDeps
 from telugu_s2s.gateway.channels import channel_options
 from telugu_s2s.gateway.codec_client import CodecClient
 from telugu_s2s.gateway.config import Config
@@ -17,6 +16,7 @@ from telugu_s2s.gateway.context_client import ContextClient
 from telugu_s2s.gateway.downstream import DownstreamMonitor
 from telugu_s2s.gateway.generation import S2SGenerator
 from telugu_s2s.gateway.servicer import SERVICE_NAME, ConversationServicer
+from telugu_s2s.gateway.session import CallDeps
 from telugu_s2s.security.tls import TlsGrpcService
 from telugu_s2s.v1 import conversation_pb2_grpc
 

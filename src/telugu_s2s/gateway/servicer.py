@@ -15,7 +15,6 @@ from telugu_s2s.common.audio import G711_RATE, AudioFormat, AudioFormatError, En
 from telugu_s2s.common.voices import VOICES, UnknownVoiceError, get_voice
 from telugu_s2s.gateway import metrics
 from telugu_s2s.gateway.auth import current_principal
-from telugu_s2s.gateway.call import CallDeps
 from telugu_s2s.gateway.config import Config
 from telugu_s2s.gateway.errors import CallError, DownstreamError, DownstreamUnavailable, SessionNotFound
 from telugu_s2s.gateway.events import (
@@ -36,6 +35,7 @@ from telugu_s2s.gateway.events import (
 )
 from telugu_s2s.gateway.lifecycle import CallLifecycle
 from telugu_s2s.gateway.refusal import refuse
+from telugu_s2s.gateway.session import CallDeps
 from telugu_s2s.gateway.vad import VadSettings
 from telugu_s2s.v1 import common_pb2, conversation_pb2_grpc
 from telugu_s2s.v1 import conversation_pb2 as pb
