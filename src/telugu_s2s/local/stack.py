@@ -57,7 +57,9 @@ class StackConfig:
     codec_weights: str = setting("", help="official encodec_24khz .th file or a codec checkpoint dir")
     codec_checkpoint_dir: Path = setting(REPO_ROOT / "models" / "codec", flag="--codec-checkpoint")
     s2s_checkpoint_dir: Path = setting(REPO_ROOT / "models" / "s2s", flag="--s2s-checkpoint")
-    model_repository: Path = setting(REPO_ROOT / "services" / "s2s" / "model_repository", help="Triton's")
+    model_repository: Path = setting(
+        REPO_ROOT / "services" / "s2s" / "model_repository", help="Triton model repository"
+    )
     start_timeout_s: float = setting(180.0, help="how long a service may take to become ready")
     # Tests: more gateway settings (TS2S_GATEWAY_* pairs) on top of the stack's own.
     extra_gateway_env: tuple[tuple[str, str], ...] = derived(())
