@@ -30,3 +30,17 @@ def test_config_matches_the_protocol():
     assert {"checkpoint_dir", "allow_random_weights", "device"} <= set(params)
     assert params["allow_random_weights"].string_value == "0"
     assert (REPO / "1" / "model.py").is_file()
+
+
+def test_a_failure_response_is_read_by_its_status_code():
+    import numpy as np
+
+    from telugu_s2s.s2s.client import S2SBadRequest, S2SUnavailable, _failure
+
+    message = np.array(["bad s2s request: voice index 9".encode()], dtype=np.object_)
+    bad = _failure(int(P.Status.INVALID_ARGUMENT), message)
+    assert isinstance(bad, S2SBadRequest) and str(bad) == "bad s2s request: voice index 9"
+    # The same words with another code are not a bad request: the code decides, not the text.
+    busy = _failure(int(P.Status.UNAVAILABLE), message)
+    assert type(busy) is S2SUnavailable and "UNAVAILABLE" in str(busy)
+    assert type(_failure(99, None)) is S2SUnavailable
