@@ -157,21 +157,23 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
             reader.cancel()
             session.close()
 
+    def _stream(self, op: str, request_iterator, context):
+        """`_segments` for one op, closed as soon as the call ends (a cancelled call frees its
+        session at once)."""
+        if op == "encode":
+            opened, parse, flush = self.engine.open_encoder, self._pcm, self._encode_flush
+            has_data = lambda s: s.segment_samples > 0  # noqa: E731
+        else:
+            opened, parse, flush = self.engine.open_decoder, self._codes, self._decode_flush  # type: ignore[assignment]
+            has_data = lambda s: s.segment_frames > 0  # noqa: E731
+        return contextlib.aclosing(self._segments(op, opened, parse, flush, has_data, request_iterator, context))
+
     # ------------------------------------------------------------ Encode
     def _code_frames(self, first: int, codes: np.ndarray, eos: bool) -> codec_pb2.CodeFrames:
         return codec_pb2.CodeFrames(codes=codes_lib.to_proto(codes), first_frame=first, end_of_segment=eos)
 
     async def Encode(self, request_iterator, context):  # gRPC needs an async generator function here
-        segments = self._segments(
-            "encode",
-            self.engine.open_encoder,
-            self._pcm,
-            self._encode_flush,
-            lambda s: s.segment_samples > 0,
-            request_iterator,
-            context,
-        )
-        async with contextlib.aclosing(segments):  # a cancelled call closes the session at once
+        async with self._stream("encode", request_iterator, context) as segments:
             async for out in segments:
                 yield out
 
@@ -199,16 +201,7 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
         )
 
     async def Decode(self, request_iterator, context):  # gRPC needs an async generator function here
-        segments = self._segments(
-            "decode",
-            self.engine.open_decoder,
-            self._codes,
-            self._decode_flush,
-            lambda s: s.segment_frames > 0,
-            request_iterator,
-            context,
-        )
-        async with contextlib.aclosing(segments):  # a cancelled call closes the session at once
+        async with self._stream("decode", request_iterator, context) as segments:
             async for out in segments:
                 yield out
 
