@@ -99,6 +99,17 @@ def cmd_demo(a: argparse.Namespace) -> int:
     return demo(a, _stack_config(a), _banner_random)
 
 
+def _levels(text: str) -> str:
+    """--sweep: comma-separated positive caller counts, e.g. 1,4,8,16,32."""
+    try:
+        ok = all(int(x) >= 1 for x in text.split(","))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"expected caller counts like 1,4,8,16, got {text!r}")
+    return text
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     from telugu_s2s.client.bench import main as bench_main
 
@@ -169,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--turns", type=int, default=3, help="turns per caller")
     bench.add_argument(
         "--sweep",
+        type=_levels,
         default="",
         help="callers per level, e.g. 1,4,8,16,32: one run per level and the capacity figure "
         "(most callers with response p95 <= 150 ms and no errors)",
