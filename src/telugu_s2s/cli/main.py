@@ -190,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--examples", default=str(REPO_ROOT / "examples"), help="WAV file or folder of questions")
     bench.add_argument("--barge-in-share", type=float, default=0.0, help="share of replies the callers talk over")
     bench.add_argument("--voice", default="", help="one voice for all callers (default: rotate the four)")
+    bench.add_argument(
+        "--turn-detection",
+        choices=("", "silence", "turn_model"),
+        default="",
+        help="how the gateway ends the callers' turns (default: the gateway's own default, turn_model)",
+    )
+    bench.add_argument("--eagerness", choices=("", "low", "medium", "high"), default="", help="with turn_model")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--json", default="", help="write the results as JSON here")
     bench.add_argument("--markdown", default="", help="write the Markdown table here")

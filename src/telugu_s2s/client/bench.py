@@ -45,6 +45,8 @@ class BenchConfig:
     ramp_s: float = 1.0
     api_key: str = ""
     pids: dict[str, list[int]] | None = None
+    turn_detection: str = ""  # "" = the gateway's default; "silence" | "turn_model"
+    eagerness: str = ""
 
 
 @dataclass
@@ -54,6 +56,8 @@ class BenchResult:
     # Measured by the caller: end of its last audible sample -> first reply audio received.
     caller_voice_to_voice_ms: list[float] = field(default_factory=list)
     barge_in_stop_ms: list[float] = field(default_factory=list)
+    # |ResponseInterrupted.played_ms - what a real-time player had played| at each barge-in.
+    played_ms_error_ms: list[float] = field(default_factory=list)
     stages: dict[str, list[float]] = field(default_factory=dict)
     turns_ok: int = 0
     turns_interrupted: int = 0
@@ -127,6 +131,8 @@ async def _caller(idx: int, cfg: BenchConfig, audio: list[np.ndarray], res: Benc
         barge_in_after_ms=rng.choice((300, 500, 700)),
         barge_in_on=barge,
         metadata=metadata,
+        turn_detection=cfg.turn_detection,
+        eagerness=cfg.eagerness,
     )
     try:
         call = await converse(cfg.target, utterances, opts)
@@ -144,6 +150,9 @@ async def _caller(idx: int, cfg: BenchConfig, audio: list[np.ndarray], res: Benc
             if turn.interrupted_at is not None:
                 last = turn.last_audio_at or turn.interrupted_at
                 res.barge_in_stop_ms.append(max(0.0, (last - turn.interrupted_at) * 1000.0))
+                player_ms = turn.player_ms_at_interrupt
+                if player_ms is not None:
+                    res.played_ms_error_ms.append(abs(turn.played_ms - player_ms))
         if turn.latency:
             res.turns_ok += 1
             res.response_latency_ms.append(turn.latency["response_latency_ms"])
@@ -189,10 +198,12 @@ def report(cfg: BenchConfig, res: BenchResult) -> dict:
         "sessions": cfg.sessions,
         "turns_per_session": cfg.turns,
         "barge_in_share": cfg.barge_in_share,
+        "turn_detection": {"mode": cfg.turn_detection or "default", "eagerness": cfg.eagerness or "default"},
         "response_latency_ms": percentiles(res.response_latency_ms),
         "voice_to_voice_ms": percentiles(res.voice_to_voice_ms),
         "caller_voice_to_voice_ms": percentiles(res.caller_voice_to_voice_ms),
         "barge_in_stop_ms": percentiles(res.barge_in_stop_ms),
+        "played_ms_error_ms": percentiles(res.played_ms_error_ms),
         "stages_ms": {k: percentiles(v) for k, v in sorted(res.stages.items())},
         "turns_completed": res.turns_ok,
         "turns_interrupted": res.turns_interrupted,
@@ -224,6 +235,7 @@ def markdown(rep: dict) -> str:
         row("voice-to-voice (gateway)", rep["voice_to_voice_ms"]),
         row("voice-to-voice (caller)", rep["caller_voice_to_voice_ms"]),
         row("barge-in stop", rep["barge_in_stop_ms"]),
+        row("played_ms error", rep["played_ms_error_ms"]),
     ]
     lines += [row(f"stage: {k}", v) for k, v in rep["stages_ms"].items()]
     if rep["cpu_percent_of_one_core"]:
@@ -328,6 +340,8 @@ def _one(a, examples: list[Path], pids, sessions: int) -> tuple[dict, bool]:
         voice=a.voice,
         api_key=a.api_key,
         pids=pids,
+        turn_detection=a.turn_detection,
+        eagerness=a.eagerness,
     )
     res = asyncio.run(run_bench(cfg))
     rep = report(cfg, res)

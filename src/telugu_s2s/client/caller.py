@@ -45,7 +45,16 @@ class TurnResult:
     voiced_end_at: float | None = None
     last_audio_at: float | None = None
     interrupted_at: float | None = None
+    received_ms_at_interrupt: float = 0.0  # reply audio received when the barge-in was reported
     errors: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def player_ms_at_interrupt(self) -> float | None:
+        """What a real-time player started at the first reply chunk had played when the
+        barge-in was reported (SpeechStarted): the check on the server's played_ms."""
+        if self.interrupted_at is None or self.first_audio_at is None:
+            return None
+        return min(self.received_ms_at_interrupt, (self.interrupted_at - self.first_audio_at) * 1000.0)
 
     @property
     def caller_voice_to_voice_ms(self) -> float | None:
@@ -76,6 +85,10 @@ class CallOptions:
     session_id: str = ""
     realtime: bool = True
     silence_ms: int = 500  # VAD silence that ends a turn (sent to the gateway)
+    # How the gateway ends turns: "" (its default), "silence" or "turn_model"; with the model,
+    # "low", "medium" or "high" eagerness ("" = the gateway's default).
+    turn_detection: str = ""
+    eagerness: str = ""
     pause_ms: int = 600  # silence the caller leaves after each utterance
     barge_in_after_ms: int = 400  # how far into a reply a barging caller starts talking
     barge_in_on: tuple[int, ...] = ()  # utterance indexes (>= 1) spoken over the previous reply
@@ -118,6 +131,18 @@ def _chunks(samples: np.ndarray, chunk: int, fmt: Fmt) -> list[bytes]:
 _WIRE_ENCODING = {Encoding.PCM16: pb.PCM16, Encoding.MULAW: pb.MULAW, Encoding.ALAW: pb.ALAW}
 
 
+def turn_detection(mode: str, eagerness: str) -> pb.TurnDetection:
+    """The wire form of a turn-detection choice ("" leaves each to the gateway's default)."""
+    modes = {"": pb.TurnDetection.MODE_UNSPECIFIED, "silence": pb.TurnDetection.SILENCE, "turn_model": pb.TurnDetection.TURN_MODEL}
+    levels = {
+        "": pb.TurnDetection.EAGERNESS_UNSPECIFIED,
+        "low": pb.TurnDetection.LOW,
+        "medium": pb.TurnDetection.MEDIUM,
+        "high": pb.TurnDetection.HIGH,
+    }
+    return pb.TurnDetection(mode=modes[mode], eagerness=levels[eagerness])
+
+
 async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions) -> CallResult:
     """Speak each utterance (int16 mono at opts.input_rate) as one turn; return what came back."""
     in_fmt = opts.input_format
@@ -136,6 +161,7 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
         input_format=pb.AudioFormat(encoding=_WIRE_ENCODING[in_fmt.encoding], sample_rate_hz=in_fmt.sample_rate_hz),
         output_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=opts.output_rate),
         vad=pb.VadSettings(silence_duration_ms=opts.silence_ms),
+        turn_detection=turn_detection(opts.turn_detection, opts.eagerness),
     )
     await outbox.put(pb.ClientMessage(config=config))
 
@@ -243,7 +269,9 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
                     speech_starts += 1
                     current = TurnResult(speech_started_at=now)
                     if reply_playing.is_set() and result.turns:
-                        result.turns[-1].interrupted_at = now
+                        last_turn = result.turns[-1]
+                        last_turn.interrupted_at = now
+                        last_turn.received_ms_at_interrupt = 1000.0 * len(last_turn.reply_pcm()) / opts.output_rate
                 elif kind == "speech_stopped":
                     current.speech_stopped_at = now
                     awaiting_reply = True

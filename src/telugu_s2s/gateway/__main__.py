@@ -11,6 +11,7 @@ from telugu_s2s.gateway.config import Config
 from telugu_s2s.gateway.server import serve
 from telugu_s2s.security import logctx
 from telugu_s2s.security.tls import TlsConfigError
+from telugu_s2s.turn.model import TurnModelError
 
 
 def _setup(cfg: Config) -> None:
@@ -19,7 +20,9 @@ def _setup(cfg: Config) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_service("gateway", Config.from_env, serve, _setup, argv, startup_errors=(KeysFileError, TlsConfigError))
+    return run_service(
+        "gateway", Config.from_env, serve, _setup, argv, startup_errors=(KeysFileError, TlsConfigError, TurnModelError)
+    )
 
 
 if __name__ == "__main__":

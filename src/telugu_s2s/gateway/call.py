@@ -75,7 +75,7 @@ class Call:
         self.voice = voice
         self.turns_in_context = turns_in_context
         self._on_turn_done = on_turn_done
-        self.input = InputPipeline(session.settings, session.info, deps.codec, self)
+        self.input = InputPipeline(session.settings, session.info, deps.codec, self, deps.turn)
         self.memory = TurnMemory(
             deps.context, session.id, session.tenant, session.info.n_codebooks, cfg.context_turns, self._error
         )
@@ -165,7 +165,8 @@ class Call:
         self._turn_times.append(now)
 
     def on_turn(self, ev: SpeechEnd, encoder: EncodeStream, t_decided: float) -> None:
-        self.output.put_event(SpeechStoppedEvent(ev.audio_end_ms, ev.decided_at_ms))
+        self.output.put_event(SpeechStoppedEvent(ev.audio_end_ms, ev.decided_at_ms, ev.reason.value))
+        metrics.TURN_ENDS.labels(ev.reason.value).inc()
         turn = Turn(
             id=uuid.uuid4().hex,
             speech=ev,

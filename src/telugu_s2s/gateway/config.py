@@ -71,6 +71,10 @@ class Config:
     # stop what the caller has not heard yet. (ResponseInterrupted.played_ms counts what was
     # heard, which pacing keeps within this much of what was sent.) 0: no pacing.
     playback_lead_ms: float = 400.0
+    # End of turn: the mode a call gets when its SessionConfig does not set one ("turn_model"
+    # or "silence"), and the turn model's weights ("" = the copy shipped in the package).
+    turn_detection: str = "turn_model"
+    turn_model: str = ""
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -103,6 +107,8 @@ class Config:
             raise ConfigError(f"playback_lead_ms must be >= 0, got {self.playback_lead_ms}")
         if not 0 <= self.context_turns <= 10:
             raise ConfigError(f"context_turns must be 0..10, got {self.context_turns}")
+        if self.turn_detection not in ("turn_model", "silence"):
+            raise ConfigError(f"turn_detection must be 'turn_model' or 'silence', got {self.turn_detection!r}")
         if self.auth not in ("required", "disabled"):
             raise ConfigError(f"auth must be 'required' or 'disabled' (local dev only), got {self.auth!r}")
         self.server_tls(), self.client_tls("codec"), self.client_tls("context")  # TlsConfigError: a SettingError

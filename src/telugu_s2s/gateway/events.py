@@ -7,7 +7,7 @@ from enum import Enum
 
 from telugu_s2s.common.audio import AudioFormat
 from telugu_s2s.gateway.context_client import Latency
-from telugu_s2s.gateway.vad import VadSettings
+from telugu_s2s.gateway.vad import TurnSettings, VadSettings
 
 # ------------------------------------------------------------------ caller -> gateway
 
@@ -22,6 +22,7 @@ class CallSettings:
     output_format: AudioFormat
     vad: VadSettings
     barge_in: bool
+    turn: TurnSettings = TurnSettings()
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class SpeechStartedEvent:
 class SpeechStoppedEvent:
     audio_end_ms: int
     decided_at_ms: int
+    reason: str = ""  # what ended the turn (turn.detector.EndReason)
 
 
 @dataclass(frozen=True)

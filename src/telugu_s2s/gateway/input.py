@@ -2,7 +2,8 @@
 
     chunk -> check (10-200 ms, whole samples) -> decode (PCM16 / G.711)
           -> resample to the codec rate -> AudioHistory (prefix padding)
-          -> resample to the VAD rate   -> Segmenter (speech start / end)
+          -> resample to the VAD rate   -> Segmenter (speech start / end; the end decided by
+                                           the end-of-turn model or the silence timer)
     from speech start (minus the prefix padding) the history streams into an Encode stream;
     at speech end that stream is handed over with the turn.
 
@@ -13,6 +14,7 @@ start or an end of speech means; this module knows nothing of replies.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
@@ -24,9 +26,35 @@ from telugu_s2s.gateway.codec_client import CodecClient, EncodeStream
 from telugu_s2s.gateway.errors import CallError
 from telugu_s2s.gateway.events import CallSettings
 from telugu_s2s.gateway.vad import VAD_RATE, Segmenter, SpeechEnd, SpeechStart
+from telugu_s2s.turn.detector import TurnDetector
+from telugu_s2s.turn.model import TurnModel
 
 MIN_CHUNK_MS = 10  # the proto's chunk rule: 10..200 ms of whole samples
 MAX_CHUNK_MS = 200
+
+
+@dataclass(frozen=True)
+class TurnDefaults:
+    """The gateway's end-of-turn model (None: it has none, so only SILENCE), and the mode a
+    call gets when its SessionConfig leaves turn_detection.mode unset."""
+
+    model: TurnModel | None = None
+    mode: str = "silence"
+
+    def check(self, settings: CallSettings) -> None:
+        """CallError if the call asks for a model this gateway does not have."""
+        if (settings.turn.mode or self.mode) == "turn_model" and self.model is None:
+            raise CallError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "this gateway runs without an end-of-turn model; set turn_detection.mode to SILENCE",
+            )
+
+    def detector(self, settings: CallSettings) -> TurnDetector | None:
+        """The call's detector; None for the silence timer."""
+        self.check(settings)
+        if (settings.turn.mode or self.mode) == "silence" or self.model is None:
+            return None
+        return TurnDetector(self.model, settings.turn.eagerness, settings.vad.silence_duration_ms, settings.turn.max_wait_ms)
 
 
 class InputHooks(Protocol):
@@ -42,7 +70,9 @@ class InputHooks(Protocol):
 
 
 class InputPipeline:
-    def __init__(self, settings: CallSettings, info: CodecInfo, codec: CodecClient, hooks: InputHooks) -> None:
+    def __init__(
+        self, settings: CallSettings, info: CodecInfo, codec: CodecClient, hooks: InputHooks, turn: TurnDefaults
+    ) -> None:
         self.format = settings.input_format
         self._info = info
         self._codec = codec
@@ -50,7 +80,7 @@ class InputPipeline:
         in_rate = self.format.sample_rate_hz
         self._to_vad = audio_mod.StreamResampler(in_rate, VAD_RATE)
         self._to_codec = audio_mod.StreamResampler(in_rate, info.sample_rate_hz)
-        self._segmenter = Segmenter(settings.vad)
+        self._segmenter = Segmenter(settings.vad, turn.detector(settings))
         keep_ms = settings.vad.prefix_padding_ms + settings.vad.start_window_ms + MAX_CHUNK_MS + 500
         self._history = AudioHistory(info.sample_rate_hz, info.sample_rate_hz * keep_ms // 1000)
         self._encoder: EncodeStream | None = None

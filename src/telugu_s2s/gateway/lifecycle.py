@@ -172,6 +172,7 @@ class CallLifecycle:
 
     async def _start(self, settings: CallSettings) -> Call:
         """The handshake: downstreams ready, the session created or resumed, SessionStarted."""
+        self.deps.turn.check(settings)
         try:
             info = self.deps.monitor.require_ready()
         except DownstreamUnavailable as exc:

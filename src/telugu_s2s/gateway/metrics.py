@@ -66,6 +66,11 @@ TURNS = Counter(
     "User turns, by outcome: done, interrupted, failed, too_short.",
     ["outcome"],
 )
+TURN_ENDS = Counter(
+    "telugu_s2s_gateway_turn_ends_total",
+    "User turns ended, by what ended them: turn_model, timer, max_wait, silence or forced.",
+    ["reason"],
+)
 INTERRUPTIONS = Counter(
     "telugu_s2s_gateway_interruptions_total",
     "Replies stopped early, by source: barge_in or control.",

@@ -16,7 +16,9 @@ from telugu_s2s.gateway.context_client import ContextClient
 from telugu_s2s.gateway.downstream import DownstreamMonitor
 from telugu_s2s.gateway.generation import S2SGenerator
 from telugu_s2s.gateway.servicer import SERVICE_NAME, ConversationServicer
+from telugu_s2s.gateway.input import TurnDefaults
 from telugu_s2s.gateway.session import CallDeps
+from telugu_s2s.turn.model import DEFAULT_WEIGHTS, TurnModel
 from telugu_s2s.security.tls import TlsGrpcService
 from telugu_s2s.v1 import conversation_pb2_grpc
 
@@ -80,9 +82,12 @@ class Gateway:
             on_change=self.service.health.set,
         )
         key_current = None if self.auth is None else self.auth.is_current
+        turn = TurnDefaults(TurnModel.load(cfg.turn_model or DEFAULT_WEIGHTS), cfg.turn_detection)
         self.servicer = ConversationServicer(
             cfg,
-            CallDeps(self.codec, self.context, generator, self.monitor, unavailable_errors, key_current=key_current),
+            CallDeps(
+                self.codec, self.context, generator, self.monitor, unavailable_errors, key_current=key_current, turn=turn
+            ),
         )
         conversation_pb2_grpc.add_ConversationServicer_to_server(self.servicer, self.service.server)
         self.service.on_drain(self.monitor.stop)

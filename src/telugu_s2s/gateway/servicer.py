@@ -36,7 +36,7 @@ from telugu_s2s.gateway.events import (
 from telugu_s2s.gateway.lifecycle import CallLifecycle
 from telugu_s2s.gateway.refusal import refuse
 from telugu_s2s.gateway.session import CallDeps
-from telugu_s2s.gateway.vad import VadSettings
+from telugu_s2s.gateway.vad import TurnSettings, VadSettings
 from telugu_s2s.v1 import common_pb2, conversation_pb2_grpc
 from telugu_s2s.v1 import conversation_pb2 as pb
 
@@ -109,8 +109,10 @@ def parse_session_config(msg: pb.SessionConfig) -> CallSettings:
         else defaults.silence_duration_ms,
         min_speech_ms=v.min_speech_ms if v.HasField("min_speech_ms") else defaults.min_speech_ms,
     )
+    turn = parse_turn_detection(msg.turn_detection)
     try:
         vad.validate()
+        turn.validate()
     except ValueError as exc:
         raise _invalid(str(exc)) from exc
     return CallSettings(
@@ -120,6 +122,24 @@ def parse_session_config(msg: pb.SessionConfig) -> CallSettings:
         output_format=output_format,
         vad=vad,
         barge_in=msg.barge_in if msg.HasField("barge_in") else True,
+        turn=turn,
+    )
+
+
+_TURN_MODES = {pb.TurnDetection.SILENCE: "silence", pb.TurnDetection.TURN_MODEL: "turn_model"}
+_EAGERNESS = {pb.TurnDetection.LOW: "low", pb.TurnDetection.MEDIUM: "medium", pb.TurnDetection.HIGH: "high"}
+
+
+def parse_turn_detection(msg: pb.TurnDetection) -> TurnSettings:
+    defaults = TurnSettings()
+    if msg.mode and msg.mode not in _TURN_MODES:
+        raise _invalid(f"turn_detection.mode {msg.mode} is not known; use SILENCE or TURN_MODEL")
+    if msg.eagerness and msg.eagerness not in _EAGERNESS:
+        raise _invalid(f"turn_detection.eagerness {msg.eagerness} is not known; use LOW, MEDIUM or HIGH")
+    return TurnSettings(
+        mode=_TURN_MODES.get(msg.mode, ""),
+        eagerness=_EAGERNESS.get(msg.eagerness, defaults.eagerness),
+        max_wait_ms=msg.max_wait_ms if msg.HasField("max_wait_ms") else defaults.max_wait_ms,
     )
 
 
@@ -176,7 +196,7 @@ _EVENT_MESSAGES: dict[type, tuple[str, Callable[[Any], Message]]] = {
     ),
     SpeechStoppedEvent: (
         "speech_stopped",
-        lambda ev: pb.SpeechStopped(audio_end_ms=ev.audio_end_ms, decided_at_ms=ev.decided_at_ms),
+        lambda ev: pb.SpeechStopped(audio_end_ms=ev.audio_end_ms, decided_at_ms=ev.decided_at_ms, reason=ev.reason),
     ),
     ResponseStartedEvent: ("response_started", lambda ev: pb.ResponseStarted(turn_id=ev.turn_id, voice=ev.voice)),
     ResponseDoneEvent: (

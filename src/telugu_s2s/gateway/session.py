@@ -14,6 +14,7 @@ from telugu_s2s.gateway.context_client import ContextClient
 from telugu_s2s.gateway.downstream import DownstreamMonitor
 from telugu_s2s.gateway.events import CallSettings
 from telugu_s2s.gateway.generation import S2SGenerator
+from telugu_s2s.gateway.input import TurnDefaults
 
 
 @dataclass
@@ -29,6 +30,8 @@ class CallDeps:
     # Whether the API key a call was admitted with is still valid (None: no keys, dev mode);
     # checked at each turn, so a revoked key ends the calls it opened at their next turn.
     key_current: Callable[[KeyEntry], bool] | None = None
+    # The end-of-turn model and the mode a call gets when it does not ask for one.
+    turn: TurnDefaults = field(default_factory=TurnDefaults)
 
 
 @dataclass(frozen=True)

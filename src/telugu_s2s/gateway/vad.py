@@ -4,14 +4,18 @@ Speech starts when `min_speech_ms` of voiced frames fall within a window of
 1.25 x `min_speech_ms` (short gaps inside a syllable are tolerated, clicks and
 coughs shorter than `min_speech_ms` never start a turn). The turn's audio begins
 `prefix_padding_ms` before the first voiced frame of that window. Speech ends
-after `silence_duration_ms` of consecutive unvoiced frames (the hangover); the
+after `silence_duration_ms` of consecutive unvoiced frames (the hangover), or, with an
+end-of-turn detector (telugu_s2s.turn), when the detector says so at a silent frame; the
 turn's last voiced frame is reported as `audio_end_ms`.
 
 webrtcvad keeps calling frames speech for about 120 ms after a voice stops (its own
 overhang), even over digital silence, which made every turn end (and every voice-to-voice
 figure start) that much late. So a frame also needs energy to count as voiced: at least
 ENERGY_FLOOR_DBFS, and while a turn is in progress no more than RELATIVE_FLOOR_DB below
-its loudest frame. Background noise well above that keeps webrtcvad's decision.
+its loudest frame. Over background noise the same overhang sits at the noise's level, so a
+frame must also stand SNR_GATE_DB above the line's noise floor (the NOISE_PERCENTILE-th
+percentile of the last NOISE_WINDOW_FRAMES frames' levels): without that, a 150 ms noise
+burst plus the overhang made a 250 ms "turn" and interrupted the reply.
 
 All times are stream-relative milliseconds of 16 kHz audio fed so far.
 """
@@ -25,11 +29,19 @@ from dataclasses import dataclass
 import numpy as np
 import webrtcvad
 
+from telugu_s2s.turn.detector import EAGERNESS, EndReason, TurnDetector
+from telugu_s2s.turn.features import StreamingLogMel
+
 VAD_RATE = 16000
 FRAME_MS = 20
 FRAME_SAMPLES = VAD_RATE * FRAME_MS // 1000
 ENERGY_FLOOR_DBFS = -65.0  # quieter frames are silence, whatever webrtcvad says
 RELATIVE_FLOOR_DB = 35.0  # in a turn: this far below its loudest frame is silence
+NOISE_WINDOW_FRAMES = 250  # 5 s of frame levels estimate the noise floor
+NOISE_PERCENTILE = 10.0
+NOISE_MIN_FRAMES = 25  # no noise gate until 0.5 s of the line has been heard
+SILENCE_DBFS = -120.0  # digital silence, as a level the noise floor can take
+SNR_GATE_DB = 8.0  # a voiced frame stands at least this far above the noise floor
 
 
 def frame_dbfs(frame: np.ndarray) -> float:
@@ -43,7 +55,7 @@ class VadSettings:
     aggressiveness: int = 2
     prefix_padding_ms: int = 300
     silence_duration_ms: int = 500
-    min_speech_ms: int = 200
+    min_speech_ms: int = 250  # also the shortest sound that interrupts a reply
 
     def validate(self) -> VadSettings:
         """Raise ValueError naming the field and its allowed range."""
@@ -63,6 +75,28 @@ class VadSettings:
         return FRAME_MS * _window_frames(self.min_speech_ms)[1]
 
 
+TURN_MODES = ("silence", "turn_model")
+
+
+@dataclass(frozen=True)
+class TurnSettings:
+    """How a call's turns end (the proto's TurnDetection)."""
+
+    mode: str = ""  # "silence", "turn_model", or "" for the gateway's default
+    eagerness: str = "medium"  # turn_model: "low" | "medium" | "high"
+    max_wait_ms: int = 1500  # turn_model: the longest silence inside a turn
+
+    def validate(self) -> TurnSettings:
+        """Raise ValueError naming the field and its allowed values."""
+        if self.mode and self.mode not in TURN_MODES:
+            raise ValueError(f"turn_detection.mode must be one of {', '.join(TURN_MODES)}, got {self.mode!r}")
+        if self.eagerness not in EAGERNESS:
+            raise ValueError(f"turn_detection.eagerness must be one of {', '.join(EAGERNESS)}, got {self.eagerness!r}")
+        if not 200 <= self.max_wait_ms <= 5000:
+            raise ValueError(f"turn_detection.max_wait_ms must be 200..5000, got {self.max_wait_ms}")
+        return self
+
+
 def _window_frames(min_speech_ms: int) -> tuple[int, int]:
     need = max(1, math.ceil(min_speech_ms / FRAME_MS))
     return need, need + math.ceil(need / 4)
@@ -79,14 +113,21 @@ class SpeechEnd:
     audio_start_ms: int
     audio_end_ms: int
     decided_at_ms: int
-    forced: bool = False  # COMMIT_TURN / END_OF_INPUT rather than silence
+    reason: EndReason = EndReason.SILENCE
+
+    @property
+    def forced(self) -> bool:
+        """COMMIT_TURN / END_OF_INPUT rather than silence."""
+        return self.reason is EndReason.FORCED
 
 
 class Segmenter:
     """Feed 16 kHz int16 audio in any chunk size; get SpeechStart/SpeechEnd events."""
 
-    def __init__(self, settings: VadSettings) -> None:
+    def __init__(self, settings: VadSettings, detector: TurnDetector | None = None) -> None:
         self.settings = settings.validate()
+        self._detector = detector
+        self._mel = StreamingLogMel() if detector is not None else None  # what the detector reads
         self._vad = webrtcvad.Vad(settings.aggressiveness)
         self._need, window = _window_frames(settings.min_speech_ms)
         self._window: deque[tuple[int, bool]] = deque(maxlen=window)
@@ -98,6 +139,14 @@ class Segmenter:
         self._silent_frames = 0
         self._floor_ms = 0  # a new turn never starts before the previous one was decided
         self._peak_db = -math.inf  # loudest frame of the turn in progress (and of the start window)
+        self._levels: deque[float] = deque(maxlen=NOISE_WINDOW_FRAMES)  # frame levels, dBFS
+
+    @property
+    def noise_floor_db(self) -> float:
+        """The line's background level (dBFS); -inf until there is enough audio to tell."""
+        if len(self._levels) < NOISE_MIN_FRAMES:
+            return -math.inf
+        return float(np.percentile(self._levels, NOISE_PERCENTILE))
 
     @property
     def now_ms(self) -> int:
@@ -110,14 +159,18 @@ class Segmenter:
         events: list[SpeechStart | SpeechEnd] = []
         for i in range(n):
             frame = data[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
-            voiced = self._vad.is_speech(frame.tobytes(), VAD_RATE) and self._loud_enough(frame_dbfs(frame))
+            if self._mel is not None:
+                self._mel.feed(frame)
+            voiced = self._loud_enough(frame_dbfs(frame)) and self._vad.is_speech(frame.tobytes(), VAD_RATE)
             ev = self._step(voiced)
             if ev is not None:
                 events.append(ev)
         return events
 
     def _loud_enough(self, db: float) -> bool:
-        if db < ENERGY_FLOOR_DBFS:
+        above_noise = db >= self.noise_floor_db + SNR_GATE_DB
+        self._levels.append(max(db, SILENCE_DBFS))
+        if db < ENERGY_FLOOR_DBFS or not above_noise:
             return False
         if self.speaking:
             if db < self._peak_db - RELATIVE_FLOOR_DB:
@@ -145,11 +198,15 @@ class Segmenter:
             self._last_voiced_end_ms = end_ms
             return None
         self._silent_frames += 1
-        if self._silent_frames * FRAME_MS >= self.settings.silence_duration_ms:
-            return self._end(end_ms, forced=False)
+        silence_ms = self._silent_frames * FRAME_MS
+        if self._detector is not None and self._mel is not None:
+            reason = self._detector.decide(self._mel.window, silence_ms)
+            return None if reason is None else self._end(end_ms, reason)
+        if silence_ms >= self.settings.silence_duration_ms:
+            return self._end(end_ms, EndReason.SILENCE)
         return None
 
-    def _end(self, decided_ms: int, forced: bool) -> SpeechEnd:
+    def _end(self, decided_ms: int, reason: EndReason) -> SpeechEnd:
         self.speaking = False
         self._silent_frames = 0
         self._window.clear()
@@ -159,11 +216,11 @@ class Segmenter:
             audio_start_ms=self._start_ms,
             audio_end_ms=self._last_voiced_end_ms,
             decided_at_ms=decided_ms,
-            forced=forced,
+            reason=reason,
         )
 
     def force_end(self) -> SpeechEnd | None:
         """End the current turn now (push-to-talk); None when nobody is speaking."""
         if not self.speaking:
             return None
-        return self._end(max(self.now_ms, self._last_voiced_end_ms), forced=True)
+        return self._end(max(self.now_ms, self._last_voiced_end_ms), EndReason.FORCED)

@@ -7,6 +7,7 @@
     python -m telugu_s2s.training eval [--json out.json] [--official-weights PATH]
     python -m telugu_s2s.training export [--triton-repo DIR]
     python -m telugu_s2s.training all      # data -> codec -> S2S corpus -> encode -> s2s -> eval -> export
+    python -m telugu_s2s.training turn     # the end-of-turn model: data -> train -> presets -> test -> weights
 
 `telugu-s2s data|train|eval ...` delegates here (`main(argv)`). Every stage is resumable:
 training checkpoints live in --runs-dir and a rerun continues from them.
@@ -200,6 +201,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="vocal-tract jitter of the S2S corpus (default 0.1; 0 with --s2s-callers default "
         "trains S2S on the codec corpus itself)",
     )
+    tt = sub.add_parser("turn", help="the end-of-turn model: data, training, presets, test, weights")
+    tt.add_argument("--data-dir", type=Path, default=Path(".data/turn"), help="its corpus (default .data/turn)")
+    tt.add_argument("--steps", type=int, default=3000)
+    tt.add_argument("--seed", type=int, default=0)
+    tt.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    tt.add_argument(
+        "--clips",
+        default="80,60,60",
+        metavar="TRAIN,VAL,TEST",
+        help="clips per caller in each split (default 80,60,60)",
+    )
+    tt.add_argument("--out", type=Path, default=None, help="weights file (default: the package's own)")
+    tt.add_argument("--json", type=Path, default=None, help="write the training and test report here")
+    tt.add_argument("--eval-only", action="store_true", help="test the weights in --out, train nothing")
     return p
 
 
@@ -419,6 +434,51 @@ def s2s_corpus_args(args) -> argparse.Namespace:
     )
 
 
+def cmd_turn(args) -> dict:
+    from telugu_s2s.training import turn_data, turn_train
+    from telugu_s2s.turn.model import DEFAULT_WEIGHTS, TurnModel
+
+    _threads(args)
+    try:
+        n_train, n_val, n_test = (int(v) for v in args.clips.split(","))
+    except ValueError:
+        raise SystemExit(f"--clips {args.clips!r}: expected TRAIN,VAL,TEST clips per caller, e.g. 80,60,60") from None
+    out = args.out or DEFAULT_WEIGHTS
+    t0 = time.perf_counter()
+    if not (args.data_dir / "info.json").is_file():
+        turn_data.build(args.data_dir, {"train": n_train, "val": n_val, "test": n_test}, seed=args.seed)
+    info = json.loads((args.data_dir / "info.json").read_text())
+    timings = {"data_s": round(time.perf_counter() - t0, 1)}
+    if args.eval_only:
+        model = TurnModel.load(out)
+        report = {**model.card}
+    else:
+        trained = turn_train.train(args.data_dir, steps=args.steps, seed=args.seed)
+        timings["train_s"] = trained["seconds"]
+        card = {"data": info, "steps": args.steps, "history": trained["history"], "presets": {}}
+        model = TurnModel(trained["params"], card)
+        val = turn_data.Split.load(args.data_dir, "val")
+        presets, grid = turn_train.choose_presets(val, turn_train.ask_probs(model, val))
+        card["presets"] = presets
+        card["val_grid"] = grid
+        report = card
+    test = turn_data.Split.load(args.data_dir, "test")
+    report["test"] = turn_train.evaluate(TurnModel(model.params, report), test)
+    report["bursts"] = {
+        "under_250ms": turn_train.evaluate_bursts(seed=args.seed),
+        "control_300_600ms": turn_train.evaluate_bursts(n=100, seed=args.seed + 1, lo_ms=300, hi_ms=600),
+    }
+    timings["total_s"] = round(time.perf_counter() - t0, 1)
+    report["timings"] = timings
+    report["command"] = "python -m telugu_s2s.training " + shlex.join(sys.argv[1:])
+    if not args.eval_only:
+        turn_train.export(model.params, report, out)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return {"weights": str(out), "presets": report["presets"], "test": report["test"], "timings": timings}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -434,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         elif args.cmd == "export":
             res = cmd_export(args)
+        elif args.cmd == "turn":
+            res = cmd_turn(args)
         else:
             res = cmd_all(args)
     except FileNotFoundError as exc:

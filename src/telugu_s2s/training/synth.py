@@ -316,24 +316,29 @@ def _trim(x: np.ndarray, rate: int, trim_db: float, pad_ms: int) -> np.ndarray:
     return x[start:end]
 
 
-def render(text: str, voice: EspeakVoice, out: Path, cfg: SynthConfig, aug: Aug | None = None) -> None:
-    """espeak-ng -> resample to 24 kHz (soxr, deterministic; read as if sampled at
-    rate x formant, which scales the formants) -> trim -> peak 0.9 -> `aug` -> PCM16 WAV."""
+def speak(text: str, voice: EspeakVoice, trim_db: float = 40.0, pad_ms: int = 40, ssml: bool = False) -> np.ndarray:
+    """espeak-ng (`text` as SSML when `ssml`) -> resample to 24 kHz (soxr, deterministic; read
+    as if sampled at rate x formant, which scales the formants) -> trim -> peak 0.9; float32."""
     import soxr
 
-    if out.exists():
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
-        subprocess.run(["espeak-ng", *voice.args(), "-w", str(raw), text], check=True, capture_output=True)
+        flags = ["-m"] if ssml else []
+        subprocess.run(["espeak-ng", *voice.args(), *flags, "-w", str(raw), text], check=True, capture_output=True)
         x, rate = _read_wav(raw)
     if rate != SAMPLE_RATE or voice.formant != 1.0:
         x = soxr.resample(x, rate * voice.formant, SAMPLE_RATE, quality="HQ").astype(np.float32)
-    x = _trim(x, SAMPLE_RATE, cfg.trim_db, cfg.pad_ms)
+    x = _trim(x, SAMPLE_RATE, trim_db, pad_ms)
     peak = float(np.abs(x).max()) if x.size else 0.0
-    if peak > 0:
-        x = x * (0.9 / peak)
+    return x * (0.9 / peak) if peak > 0 else x
+
+
+def render(text: str, voice: EspeakVoice, out: Path, cfg: SynthConfig, aug: Aug | None = None) -> None:
+    """`speak` -> `aug` -> PCM16 WAV (nothing to do if `out` exists)."""
+    if out.exists():
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    x = speak(text, voice, cfg.trim_db, cfg.pad_ms)
     if aug is not None:
         x = apply_aug(x, aug)
     write_wav(out, x)

@@ -42,21 +42,51 @@ class VadSettings(_message.Message):
     min_speech_ms: int
     def __init__(self, aggressiveness: _Optional[int] = ..., prefix_padding_ms: _Optional[int] = ..., silence_duration_ms: _Optional[int] = ..., min_speech_ms: _Optional[int] = ...) -> None: ...
 
+class TurnDetection(_message.Message):
+    __slots__ = ("mode", "eagerness", "max_wait_ms")
+    class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        MODE_UNSPECIFIED: _ClassVar[TurnDetection.Mode]
+        SILENCE: _ClassVar[TurnDetection.Mode]
+        TURN_MODEL: _ClassVar[TurnDetection.Mode]
+    MODE_UNSPECIFIED: TurnDetection.Mode
+    SILENCE: TurnDetection.Mode
+    TURN_MODEL: TurnDetection.Mode
+    class Eagerness(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        EAGERNESS_UNSPECIFIED: _ClassVar[TurnDetection.Eagerness]
+        LOW: _ClassVar[TurnDetection.Eagerness]
+        MEDIUM: _ClassVar[TurnDetection.Eagerness]
+        HIGH: _ClassVar[TurnDetection.Eagerness]
+    EAGERNESS_UNSPECIFIED: TurnDetection.Eagerness
+    LOW: TurnDetection.Eagerness
+    MEDIUM: TurnDetection.Eagerness
+    HIGH: TurnDetection.Eagerness
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    EAGERNESS_FIELD_NUMBER: _ClassVar[int]
+    MAX_WAIT_MS_FIELD_NUMBER: _ClassVar[int]
+    mode: TurnDetection.Mode
+    eagerness: TurnDetection.Eagerness
+    max_wait_ms: int
+    def __init__(self, mode: _Optional[_Union[TurnDetection.Mode, str]] = ..., eagerness: _Optional[_Union[TurnDetection.Eagerness, str]] = ..., max_wait_ms: _Optional[int] = ...) -> None: ...
+
 class SessionConfig(_message.Message):
-    __slots__ = ("session_id", "voice", "input_format", "output_format", "vad", "barge_in")
+    __slots__ = ("session_id", "voice", "input_format", "output_format", "vad", "barge_in", "turn_detection")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
     INPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     VAD_FIELD_NUMBER: _ClassVar[int]
     BARGE_IN_FIELD_NUMBER: _ClassVar[int]
+    TURN_DETECTION_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     voice: str
     input_format: AudioFormat
     output_format: AudioFormat
     vad: VadSettings
     barge_in: bool
-    def __init__(self, session_id: _Optional[str] = ..., voice: _Optional[str] = ..., input_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., output_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., vad: _Optional[_Union[VadSettings, _Mapping]] = ..., barge_in: _Optional[bool] = ...) -> None: ...
+    turn_detection: TurnDetection
+    def __init__(self, session_id: _Optional[str] = ..., voice: _Optional[str] = ..., input_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., output_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., vad: _Optional[_Union[VadSettings, _Mapping]] = ..., barge_in: _Optional[bool] = ..., turn_detection: _Optional[_Union[TurnDetection, _Mapping]] = ...) -> None: ...
 
 class AudioChunk(_message.Message):
     __slots__ = ("audio",)
@@ -121,12 +151,14 @@ class SpeechStarted(_message.Message):
     def __init__(self, audio_start_ms: _Optional[int] = ..., decided_at_ms: _Optional[int] = ...) -> None: ...
 
 class SpeechStopped(_message.Message):
-    __slots__ = ("audio_end_ms", "decided_at_ms")
+    __slots__ = ("audio_end_ms", "decided_at_ms", "reason")
     AUDIO_END_MS_FIELD_NUMBER: _ClassVar[int]
     DECIDED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     audio_end_ms: int
     decided_at_ms: int
-    def __init__(self, audio_end_ms: _Optional[int] = ..., decided_at_ms: _Optional[int] = ...) -> None: ...
+    reason: str
+    def __init__(self, audio_end_ms: _Optional[int] = ..., decided_at_ms: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ResponseStarted(_message.Message):
     __slots__ = ("turn_id", "voice")

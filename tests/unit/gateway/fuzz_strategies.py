@@ -71,6 +71,14 @@ def vad_settings(draw) -> pb.VadSettings:
 
 
 @st.composite
+def turn_detections(draw) -> pb.TurnDetection:
+    t = pb.TurnDetection(mode=draw(st.integers(0, 4)), eagerness=draw(st.integers(0, 5)))
+    if draw(st.booleans()):
+        t.max_wait_ms = draw(st.integers(0, 10000))
+    return t
+
+
+@st.composite
 def session_configs(draw) -> pb.ClientMessage:
     cfg = pb.SessionConfig(session_id=draw(session_ids), voice=draw(st.sampled_from(VOICES)))
     if draw(st.booleans()):
@@ -81,6 +89,8 @@ def session_configs(draw) -> pb.ClientMessage:
         cfg.vad.CopyFrom(draw(vad_settings()))
     if draw(st.booleans()):
         cfg.barge_in = draw(st.booleans())
+    if draw(st.booleans()):
+        cfg.turn_detection.CopyFrom(draw(turn_detections()))
     return pb.ClientMessage(config=cfg)
 
 

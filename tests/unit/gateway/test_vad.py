@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from telugu_s2s.gateway.vad import Segmenter, SpeechEnd, SpeechStart, VadSettings
+from telugu_s2s.gateway.vad import Segmenter, SpeechEnd, SpeechStart, TurnSettings, VadSettings
+from telugu_s2s.turn.detector import EndReason
 
 from .conftest import silence
 
@@ -143,3 +144,44 @@ def test_background_noise_keeps_webrtcvads_decisions(telugu_speech):
     assert len(ends) == 3, events
     for (_, p_end), e in zip(bounds, ends):
         assert p_end - 60 <= e.audio_end_ms <= p_end + 300
+
+
+class AfterSilence:
+    """A detector that ends the turn once the silence reaches `ms`, and notes what it was asked."""
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+        self.asked: list[tuple[int, int]] = []
+
+    def decide(self, mel, silence_ms):
+        self.asked.append((len(mel), silence_ms))
+        return EndReason.MODEL if silence_ms >= self.ms else None
+
+
+def test_a_detector_ends_the_turn_when_it_says_so(telugu_speech):
+    audio, bounds = layout(telugu_speech)
+    det = AfterSilence(300)  # longer than the gaps inside these phrases
+    ends = [e for e in run(Segmenter(VadSettings(), det), audio) if isinstance(e, SpeechEnd)]
+    assert len(ends) == 3
+    for (_, p_end), e in zip(bounds, ends):
+        assert e.reason is EndReason.MODEL and not e.forced
+        assert e.decided_at_ms - e.audio_end_ms == 300
+        assert p_end - 60 <= e.audio_end_ms <= p_end + 200
+    # Asked only at silent frames inside a turn, with the log-mel of up to the last 1.5 s.
+    assert all(20 <= s <= 300 for _, s in det.asked)
+    assert max(n for n, _ in det.asked) <= 150
+
+
+def test_without_a_detector_the_timer_ends_the_turn(telugu_speech):
+    audio, _ = layout(telugu_speech[:1])
+    ends = [e for e in run(Segmenter(VadSettings()), audio) if isinstance(e, SpeechEnd)]
+    assert [e.reason for e in ends] == [EndReason.SILENCE]
+
+
+@pytest.mark.parametrize(
+    "kw, field",
+    [({"mode": "push"}, "turn_detection.mode"), ({"eagerness": "max"}, "eagerness"), ({"max_wait_ms": 10}, "max_wait_ms")],
+)
+def test_turn_settings_out_of_range(kw, field):
+    with pytest.raises(ValueError, match=field):
+        TurnSettings(**kw).validate()

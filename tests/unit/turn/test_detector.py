@@ -1,0 +1,90 @@
+"""The end-of-turn policy (turn.detector) with a scripted model, and the weights file checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from telugu_s2s.turn import features
+from telugu_s2s.turn.detector import EndReason, TurnDetector, presets
+from telugu_s2s.turn.model import DEFAULT_WEIGHTS, FORMAT, TurnModel, TurnModelError
+
+PRESETS = {
+    "low": {"min_silence_ms": 300, "threshold": 0.95},
+    "medium": {"min_silence_ms": 200, "threshold": 0.8},
+    "high": {"min_silence_ms": 100, "threshold": 0.6},
+}
+
+
+class Scripted(TurnModel):
+    """P(finished) is whatever the test says."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__({}, {"format": FORMAT, "presets": PRESETS})
+        self.p = p
+        self.asked: list[int] = []
+
+    def prob(self, window, silence_ms):
+        self.asked.append(int(silence_ms))
+        return self.p
+
+
+MEL = np.zeros((features.WINDOW_FRAMES, features.N_MELS), np.float32)
+
+
+def first_end(model: TurnModel, eagerness: str = "medium", timer_ms: int = 500, max_wait_ms: int = 1500):
+    det = TurnDetector(model, eagerness, timer_ms, max_wait_ms)
+    for silence in range(20, 5001, 20):
+        reason = det.decide(MEL, silence)
+        if reason is not None:
+            return silence, reason
+    raise AssertionError("never ended")
+
+
+@pytest.mark.parametrize("eagerness", ["low", "medium", "high"])
+def test_a_confident_model_ends_the_turn_at_the_presets_shortest_silence(eagerness):
+    model = Scripted(0.99)
+    assert first_end(model, eagerness) == (PRESETS[eagerness]["min_silence_ms"], EndReason.MODEL)
+    assert min(model.asked) == PRESETS[eagerness]["min_silence_ms"]  # never asked earlier
+
+
+def test_an_unsure_model_leaves_it_to_the_timer():
+    assert first_end(Scripted(0.5), timer_ms=700) == (700, EndReason.TIMER)
+
+
+def test_an_unfinished_sounding_turn_waits_up_to_max_wait():
+    assert first_end(Scripted(0.05), max_wait_ms=1200) == (1200, EndReason.MAX_WAIT)
+
+
+def test_max_wait_is_never_shorter_than_the_presets_shortest_silence():
+    assert first_end(Scripted(0.05), eagerness="low", max_wait_ms=200) == (300, EndReason.MAX_WAIT)
+
+
+def test_presets_come_from_the_weights_card():
+    model = TurnModel({}, {"format": FORMAT, "presets": {"low": PRESETS["low"]}})
+    with pytest.raises(ValueError, match="medium, high"):
+        presets(model)
+
+
+def test_the_shipped_weights_load_with_their_presets_and_test_report():
+    model = TurnModel.load(DEFAULT_WEIGHTS)
+    p = presets(model)
+    assert p["low"].min_silence_ms >= p["high"].min_silence_ms
+    assert {"timer_500ms", "medium"} <= model.card["test"].keys()
+    prob = model.prob(MEL, 200)
+    assert 0.0 <= prob <= 1.0
+
+
+def test_missing_or_foreign_weights_are_a_clear_error(tmp_path):
+    with pytest.raises(TurnModelError, match="cannot read"):
+        TurnModel.load(tmp_path / "nope.npz")
+    other = tmp_path / "other.npz"
+    np.savez(other, card=np.array(json.dumps({"format": "something-else"})))
+    with pytest.raises(TurnModelError, match="not a telugu-s2s-turn/1"):
+        TurnModel.load(other)
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, card=np.array(json.dumps({"format": FORMAT})), mean=np.zeros(40))
+    with pytest.raises(TurnModelError, match="lacks"):
+        TurnModel.load(partial)
