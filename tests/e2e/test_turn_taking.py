@@ -30,7 +30,7 @@ def _speak(text: str, tune: Tune) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def paused_question() -> np.ndarray:
-    """"ఒక్క సెకను," (held level) - 650 ms - "బ్యాంకు ఎప్పుడు తెరుస్తారు?" (falling), then silence."""
+    """ "ఒక్క సెకను," (held level) - 650 ms - "బ్యాంకు ఎప్పుడు తెరుస్తారు?" (falling), then silence."""
     opener = _speak("ఒక్క సెకను,", Tune(15, 105))
     question = _speak("బ్యాంకు ఎప్పుడు తెరుస్తారు?", Tune(-25, 75))
     z = lambda ms: np.zeros(RATE * ms // 1000, np.int16)  # noqa: E731

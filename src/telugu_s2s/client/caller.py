@@ -133,7 +133,11 @@ _WIRE_ENCODING = {Encoding.PCM16: pb.PCM16, Encoding.MULAW: pb.MULAW, Encoding.A
 
 def turn_detection(mode: str, eagerness: str) -> pb.TurnDetection:
     """The wire form of a turn-detection choice ("" leaves each to the gateway's default)."""
-    modes = {"": pb.TurnDetection.MODE_UNSPECIFIED, "silence": pb.TurnDetection.SILENCE, "turn_model": pb.TurnDetection.TURN_MODEL}
+    modes = {
+        "": pb.TurnDetection.MODE_UNSPECIFIED,
+        "silence": pb.TurnDetection.SILENCE,
+        "turn_model": pb.TurnDetection.TURN_MODEL,
+    }
     levels = {
         "": pb.TurnDetection.EAGERNESS_UNSPECIFIED,
         "low": pb.TurnDetection.LOW,

@@ -15,11 +15,11 @@ from telugu_s2s.gateway.config import Config
 from telugu_s2s.gateway.context_client import ContextClient
 from telugu_s2s.gateway.downstream import DownstreamMonitor
 from telugu_s2s.gateway.generation import S2SGenerator
-from telugu_s2s.gateway.servicer import SERVICE_NAME, ConversationServicer
 from telugu_s2s.gateway.input import TurnDefaults
+from telugu_s2s.gateway.servicer import SERVICE_NAME, ConversationServicer
 from telugu_s2s.gateway.session import CallDeps
-from telugu_s2s.turn.model import DEFAULT_WEIGHTS, TurnModel
 from telugu_s2s.security.tls import TlsGrpcService
+from telugu_s2s.turn.model import DEFAULT_WEIGHTS, TurnModel
 from telugu_s2s.v1 import conversation_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,13 @@ class Gateway:
         self.servicer = ConversationServicer(
             cfg,
             CallDeps(
-                self.codec, self.context, generator, self.monitor, unavailable_errors, key_current=key_current, turn=turn
+                self.codec,
+                self.context,
+                generator,
+                self.monitor,
+                unavailable_errors,
+                key_current=key_current,
+                turn=turn,
             ),
         )
         conversation_pb2_grpc.add_ConversationServicer_to_server(self.servicer, self.service.server)

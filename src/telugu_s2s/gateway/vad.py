@@ -30,7 +30,7 @@ import numpy as np
 import webrtcvad
 
 from telugu_s2s.turn.detector import EAGERNESS, EndReason, TurnDetector
-from telugu_s2s.turn.features import StreamingLogMel
+from telugu_s2s.turn.features import StreamingFeatures
 
 VAD_RATE = 16000
 FRAME_MS = 20
@@ -127,7 +127,7 @@ class Segmenter:
     def __init__(self, settings: VadSettings, detector: TurnDetector | None = None) -> None:
         self.settings = settings.validate()
         self._detector = detector
-        self._mel = StreamingLogMel() if detector is not None else None  # what the detector reads
+        self._features = StreamingFeatures() if detector is not None else None  # what the detector reads
         self._vad = webrtcvad.Vad(settings.aggressiveness)
         self._need, window = _window_frames(settings.min_speech_ms)
         self._window: deque[tuple[int, bool]] = deque(maxlen=window)
@@ -159,8 +159,8 @@ class Segmenter:
         events: list[SpeechStart | SpeechEnd] = []
         for i in range(n):
             frame = data[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
-            if self._mel is not None:
-                self._mel.feed(frame)
+            if self._features is not None:
+                self._features.feed(frame)
             voiced = self._loud_enough(frame_dbfs(frame)) and self._vad.is_speech(frame.tobytes(), VAD_RATE)
             ev = self._step(voiced)
             if ev is not None:
@@ -199,8 +199,8 @@ class Segmenter:
             return None
         self._silent_frames += 1
         silence_ms = self._silent_frames * FRAME_MS
-        if self._detector is not None and self._mel is not None:
-            reason = self._detector.decide(self._mel.window, silence_ms)
+        if self._detector is not None and self._features is not None:
+            reason = self._detector.decide(self._features, silence_ms)
             return None if reason is None else self._end(end_ms, reason)
         if silence_ms >= self.settings.silence_duration_ms:
             return self._end(end_ms, EndReason.SILENCE)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -231,15 +232,15 @@ class _Recorder:
     """A detector that never decides, and notes every ask: (frame end sample, silence ms)."""
 
     def __init__(self) -> None:
-        self.segmenter = None
+        self.now_ms: Callable[[], int] = lambda: 0  # the segmenter's clock, set once it exists
         self.asks: list[tuple[int, int]] = []
 
-    def decide(self, mel: np.ndarray, silence_ms: int):
+    def decide(self, audio, silence_ms: int):
         from telugu_s2s.turn.detector import EndReason
 
         if silence_ms > MAX_SILENCE_MS:
             return EndReason.MAX_WAIT
-        self.asks.append((self.segmenter.now_ms * RATE // 1000, silence_ms))
+        self.asks.append((self.now_ms() * RATE // 1000, silence_ms))
         return None
 
 
@@ -249,7 +250,7 @@ def asks(pcm: np.ndarray) -> list[tuple[int, int]]:
 
     rec = _Recorder()
     seg = Segmenter(VadSettings(), detector=rec)  # type: ignore[arg-type]
-    rec.segmenter = seg
+    rec.now_ms = lambda: seg.now_ms
     seg.feed(pcm)
     return rec.asks
 
@@ -271,7 +272,7 @@ def build(data_dir: Path, per_caller: dict[str, int], seed: int = 0, workers: in
             rendered = list(pool.map(render, clips))
         audio, offsets, mels, mel_offsets, examples, rows = [], [0], [], [0], [], []
         for ci, (clip, (pcm, speech_end)) in enumerate(zip(clips, rendered)):
-            mel = features.log_mel(pcm)
+            mel = features.analyze(pcm)
             first_end = len(pcm) - (len(mel) - 1) * features.HOP  # the sample frame 0 ends at
             for t, silence in asks(pcm):
                 if silence >= MIN_SILENCE_MS:

@@ -46,7 +46,7 @@ def _torch_model():
             self.drop = nn.Dropout(0.1)
 
         def forward(self, x: torch.Tensor, silence_s: torch.Tensor) -> torch.Tensor:
-            x = x.transpose(1, 2)  # (B, N_MELS, frames)
+            x = x.transpose(1, 2)  # (B, N_FEATURES, frames)
             for conv in self.convs:
                 x = torch.relu(conv(x))
             h = torch.cat([self.drop(x.flatten(1)), silence_s[:, None]], dim=1)
@@ -62,16 +62,18 @@ def _batch(split: Split, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def _mask(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """SpecAugment-style: per example, one band of up to 8 mel bins and one span of up to 20
-    frames set to the floor, a third of the time each (the model must not lean on one cue)."""
+    """SpecAugment-style: per example, one band of up to 8 mel bins set to the floor, and one
+    span of up to 20 frames set to silence (mel at the floor, unvoiced), a third of the time
+    each (the model must not lean on one cue)."""
     x = x.copy()
     for i in range(len(x)):
         if rng.random() < 0.33:
             f0, w = rng.integers(0, features.N_MELS), rng.integers(1, 9)
-            x[i, :, f0 : f0 + w] = features.FLOOR
+            x[i, :, f0 : min(f0 + w, features.N_MELS)] = features.FLOOR
         if rng.random() < 0.33:
             t0, w = rng.integers(0, features.WINDOW_FRAMES), rng.integers(1, 21)
-            x[i, t0 : t0 + w] = features.FLOOR
+            x[i, t0 : t0 + w, : features.N_MELS] = features.FLOOR
+            x[i, t0 : t0 + w, features.N_MELS :] = 0.0
     return x
 
 
@@ -186,7 +188,8 @@ def evaluate(model: TurnModel, split: Split) -> dict:
     vad = VadSettings()
     out = {}
     for name in ("timer_500ms", *EAGERNESS):
-        cut, cut_single, lat, with_pauses, missed, per_caller = 0, 0, [], 0, 0, {}
+        cut, cut_single, lat, with_pauses, missed = 0, 0, [], 0, 0
+        per_caller: dict[str, list[int]] = {}
         t0 = time.perf_counter()
         for ci, row in enumerate(split.rows):
             det = None if name == "timer_500ms" else TurnDetector(model, name, TIMER_MS, MAX_WAIT_MS)
@@ -235,7 +238,8 @@ def evaluate_bursts(n: int = 400, seed: int = 0, lo_ms: int = 40, hi_ms: int = 2
     from telugu_s2s.training import synth
 
     rng = np.random.default_rng(seed)
-    hits, by_len = 0, {}
+    hits = 0
+    by_len: dict[str, list[int]] = {}
     for i in range(n):
         ms = int(rng.integers(lo_ms, hi_ms + 1))
         t = np.arange(features.RATE * ms // 1000)

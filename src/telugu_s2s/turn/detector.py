@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-import numpy as np
-
 from telugu_s2s.turn import features
 from telugu_s2s.turn.model import TurnModel
 
@@ -58,14 +56,14 @@ class TurnDetector:
         self.max_wait_ms = max(max_wait_ms, self.preset.min_silence_ms)
         self.last_prob: float | None = None
 
-    def decide(self, mel: np.ndarray, silence_ms: int) -> EndReason | None:
-        """None to keep waiting; otherwise why the turn ends now. `mel` is the log-mel of the
-        caller's audio up to now (features.StreamingLogMel.window: the last 1.5 s)."""
+    def decide(self, audio: features.StreamingFeatures, silence_ms: int) -> EndReason | None:
+        """None to keep waiting; otherwise why the turn ends now. `audio` holds the caller's
+        audio up to now (its `window`, the last 1.5 s of features, is read only if needed)."""
         if silence_ms >= self.max_wait_ms:
             return EndReason.MAX_WAIT
         if silence_ms < self.preset.min_silence_ms:
             return None
-        p = self.last_prob = self.model.prob(features.normalize(mel), silence_ms)
+        p = self.last_prob = self.model.prob(features.normalize(audio.window), silence_ms)
         if p >= self.preset.threshold:
             return EndReason.MODEL
         if silence_ms >= self.timer_ms and p >= self.preset.hold_below:

@@ -1,6 +1,6 @@
 """The end-of-turn network, inference in numpy.
 
-    log-mel window (N_MELS x 150 frames, normalized)
+    feature window (42 x 150 frames: log-mel, relative F0, voicing; features.normalize)
       -> 3 x [conv1d k=5 stride 2, ReLU]       (40 -> 48 -> 48 -> 64 channels, 16 frames left)
       -> flatten, + silence so far (seconds)    (1025)
       -> dense 32, ReLU -> dense 1 -> sigmoid   P(the turn is finished)
@@ -21,7 +21,7 @@ import numpy as np
 from telugu_s2s.turn import features
 
 FORMAT = "telugu-s2s-turn/1"
-CONV_LAYERS: tuple[tuple[int, int], ...] = ((features.N_MELS, 48), (48, 48), (48, 64))
+CONV_LAYERS: tuple[tuple[int, int], ...] = ((features.N_FEATURES, 48), (48, 48), (48, 64))
 KERNEL = 5
 STRIDE = 2
 HIDDEN = 32
@@ -67,9 +67,9 @@ class TurnModel:
         return cls(params, card)
 
     def prob(self, window: np.ndarray, silence_ms: float) -> float:
-        """P(finished) for a normalized (WINDOW_FRAMES, N_MELS) window (features.normalize)."""
+        """P(finished) for a normalized (WINDOW_FRAMES, N_FEATURES) window (features.normalize)."""
         p = self.params
-        x = ((window - p["mean"]) / p["std"]).T  # (N_MELS, frames)
+        x = ((window - p["mean"]) / p["std"]).T  # (N_FEATURES, frames)
         for i in range(len(CONV_LAYERS)):
             x = np.maximum(_conv(x, p[f"conv{i}.w"], p[f"conv{i}.b"]), 0.0)
         h = np.concatenate([x.reshape(-1), np.array([silence_ms / 1000.0], np.float32)])

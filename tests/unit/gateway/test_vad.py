@@ -153,8 +153,8 @@ class AfterSilence:
         self.ms = ms
         self.asked: list[tuple[int, int]] = []
 
-    def decide(self, mel, silence_ms):
-        self.asked.append((len(mel), silence_ms))
+    def decide(self, audio, silence_ms):
+        self.asked.append((len(audio.window), silence_ms))
         return EndReason.MODEL if silence_ms >= self.ms else None
 
 
@@ -167,7 +167,7 @@ def test_a_detector_ends_the_turn_when_it_says_so(telugu_speech):
         assert e.reason is EndReason.MODEL and not e.forced
         assert e.decided_at_ms - e.audio_end_ms == 300
         assert p_end - 60 <= e.audio_end_ms <= p_end + 200
-    # Asked only at silent frames inside a turn, with the log-mel of up to the last 1.5 s.
+    # Asked only at silent frames inside a turn, with the features of up to the last 1.5 s.
     assert all(20 <= s <= 300 for _, s in det.asked)
     assert max(n for n, _ in det.asked) <= 150
 

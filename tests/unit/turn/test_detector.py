@@ -31,13 +31,15 @@ class Scripted(TurnModel):
         return self.p
 
 
-MEL = np.zeros((features.WINDOW_FRAMES, features.N_MELS), np.float32)
+AUDIO = features.StreamingFeatures()
+AUDIO.feed(np.zeros(features.RATE * 2, np.int16))
+MEL = np.zeros((features.WINDOW_FRAMES, features.N_FEATURES), np.float32)
 
 
 def first_end(model: TurnModel, eagerness: str = "medium", timer_ms: int = 500, max_wait_ms: int = 1500):
     det = TurnDetector(model, eagerness, timer_ms, max_wait_ms)
     for silence in range(20, 5001, 20):
-        reason = det.decide(MEL, silence)
+        reason = det.decide(AUDIO, silence)
         if reason is not None:
             return silence, reason
     raise AssertionError("never ended")

@@ -20,34 +20,63 @@ def test_streaming_frames_equal_the_whole_signals_frames(chunks, seed):
     """Fed in any pieces, the window after a whole number of hops is the offline spectrogram's
     last frames (what training slices from a clip's spectrogram)."""
     x = _noise(3.0, seed)
-    s = features.StreamingLogMel()
+    s = features.StreamingFeatures()
     fed = 0
     for n in chunks:
         s.feed(x[fed : fed + n])
         fed = min(len(x), fed + n)
         if fed % features.HOP == 0:
-            ref = features.log_mel(x[:fed])[-features.WINDOW_FRAMES :]
+            ref = features.analyze(x[:fed])[-features.WINDOW_FRAMES :]
             assert s.window.shape == ref.shape
             np.testing.assert_allclose(s.window, ref, atol=1e-4)
 
 
 def test_a_window_holds_at_most_one_and_a_half_seconds():
-    s = features.StreamingLogMel()
+    s = features.StreamingFeatures()
     s.feed(_noise(4.0))
-    assert s.window.shape == (features.WINDOW_FRAMES, features.N_MELS)
-    assert features.window_samples() == (features.WINDOW_FRAMES - 1) * features.HOP + features.WIN
+    assert s.window.shape == (features.WINDOW_FRAMES, features.N_FEATURES)
+    assert features.window_samples() == (features.WINDOW_FRAMES - 1) * features.HOP + features.FRAME
 
 
 def test_normalized_input_does_not_depend_on_the_callers_level():
     x = _noise(2.0, scale=8000.0)
-    loud = features.normalize(features.log_mel(x))
-    quiet = features.normalize(features.log_mel((x / 100).astype(np.int16)))
+    loud = features.normalize(features.analyze(x))[:, : features.N_MELS]
+    quiet = features.normalize(features.analyze((x / 100).astype(np.int16)))[:, : features.N_MELS]
     # 40 dB quieter: the same relative spectrum (to rounding of the quiet int16 samples).
     assert np.abs(loud - quiet).mean() < 0.05
     assert loud.max() == 0.0 and loud.min() >= features.FLOOR
 
 
 def test_a_short_stream_is_padded_at_the_front_with_the_floor():
-    w = features.normalize(features.log_mel(_noise(0.3)))
-    assert w.shape == (features.WINDOW_FRAMES, features.N_MELS)
-    assert (w[:100] == features.FLOOR).all()
+    w = features.normalize(features.analyze(_noise(0.3)))
+    assert w.shape == (features.WINDOW_FRAMES, features.N_FEATURES)
+    assert (w[:100, : features.N_MELS] == features.FLOOR).all() and (w[:100, features.N_MELS :] == 0).all()
+
+
+def test_the_pitch_track_follows_a_falling_tone_and_its_tune_is_relative():
+    """A 200 Hz tone falling to 150 Hz: F0 within 3 % each frame; the normalized tune is log2
+    of F0 over the median, whatever the speaker's own pitch."""
+    t = np.arange(features.RATE) / features.RATE
+    f = 200.0 - 50.0 * t  # Hz, falling over 1 s
+    x = (8000 * np.sin(2 * np.pi * np.cumsum(f) / features.RATE)).astype(np.int16)
+    raw = features.analyze(x)
+    f0 = raw[:, features.N_MELS]
+    ends = (np.arange(len(raw)) * features.HOP + features.FRAME - features.FRAME // 2) / features.RATE
+    expected = 200.0 - 50.0 * ends
+    assert np.all(np.abs(f0 / expected - 1) < 0.03)
+    tune = features.normalize(raw)[-len(raw) :, features.N_MELS]
+    assert tune[0] > 0.15 and tune[-1] < -0.15  # starts above its median, ends below
+    silent = features.analyze(np.zeros(features.RATE, np.int16))
+    assert (silent[:, features.N_MELS] == 0).all()
+
+
+def test_a_window_read_rarely_is_the_same_as_one_read_at_every_hop():
+    """Feeding does no analysis; `window` analyses what it has not yet, or starts afresh when
+    its kept frames fell out of the last 1.5 s."""
+    x = _noise(6.0, seed=3)
+    s = features.StreamingFeatures()
+    fed = 0
+    for upto in (16000, 16320, 16640, 64000, 64320, 96000):
+        s.feed(x[fed:upto])
+        fed = upto
+        np.testing.assert_allclose(s.window, features.analyze(x[:upto])[-features.WINDOW_FRAMES :], atol=1e-4)
