@@ -54,9 +54,7 @@ class TurnDefaults:
         self.check(settings)
         if (settings.turn.mode or self.mode) == "silence" or self.model is None:
             return None
-        return TurnDetector(
-            self.model, settings.turn.eagerness, settings.vad.silence_duration_ms, settings.turn.max_wait_ms
-        )
+        return TurnDetector(self.model, settings.turn.eagerness, settings.turn.max_wait_ms)
 
 
 class InputHooks(Protocol):

@@ -68,7 +68,7 @@ TURNS = Counter(
 )
 TURN_ENDS = Counter(
     "telugu_s2s_gateway_turn_ends_total",
-    "User turns ended, by what ended them: turn_model, timer, max_wait, silence or forced.",
+    "User turns ended, by what ended them: turn_model, max_wait, silence or forced.",
     ["reason"],
 )
 INTERRUPTIONS = Counter(

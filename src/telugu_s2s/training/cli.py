@@ -203,18 +203,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tt = sub.add_parser("turn", help="the end-of-turn model: data, training, presets, test, weights")
     tt.add_argument("--data-dir", type=Path, default=Path(".data/turn"), help="its corpus (default .data/turn)")
-    tt.add_argument("--steps", type=int, default=3000)
+    tt.add_argument("--steps", type=int, default=6000)
     tt.add_argument("--seed", type=int, default=0)
     tt.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     tt.add_argument(
         "--clips",
-        default="80,60,60",
+        default="120,150,60",
         metavar="TRAIN,VAL,TEST",
-        help="clips per caller in each split (default 80,60,60)",
+        help="clips per caller in each split (default 120,150,60)",
     )
     tt.add_argument("--out", type=Path, default=None, help="weights file (default: the package's own)")
     tt.add_argument("--json", type=Path, default=None, help="write the training and test report here")
     tt.add_argument("--eval-only", action="store_true", help="test the weights in --out, train nothing")
+    tt.add_argument(
+        "--retune", action="store_true", help="choose the presets again for the weights in --out, test, rewrite"
+    )
     return p
 
 
@@ -442,21 +445,24 @@ def cmd_turn(args) -> dict:
     try:
         n_train, n_val, n_test = (int(v) for v in args.clips.split(","))
     except ValueError:
-        raise SystemExit(f"--clips {args.clips!r}: expected TRAIN,VAL,TEST clips per caller, e.g. 80,60,60") from None
+        raise SystemExit(f"--clips {args.clips!r}: expected TRAIN,VAL,TEST clips per caller, e.g. 120,150,60") from None
     out = args.out or DEFAULT_WEIGHTS
     t0 = time.perf_counter()
     if not (args.data_dir / "info.json").is_file():
         turn_data.build(args.data_dir, {"train": n_train, "val": n_val, "test": n_test}, seed=args.seed)
     info = json.loads((args.data_dir / "info.json").read_text())
     timings = {"data_s": round(time.perf_counter() - t0, 1)}
-    if args.eval_only:
+    if args.eval_only or args.retune:
         model = TurnModel.load(out)
-        report = {**model.card}
+        report = card = {**model.card}
+        timings = {**card.get("timings", {}), **timings}
     else:
         trained = turn_train.train(args.data_dir, steps=args.steps, seed=args.seed)
         timings["train_s"] = trained["seconds"]
         card = {"data": info, "steps": args.steps, "history": trained["history"], "presets": {}}
         model = TurnModel(trained["params"], card)
+    if not args.eval_only:
+        card["data"] = info
         val = turn_data.Split.load(args.data_dir, "val")
         presets, grid = turn_train.choose_presets(val, turn_train.ask_probs(model, val))
         card["presets"] = presets
@@ -468,9 +474,14 @@ def cmd_turn(args) -> dict:
         "under_250ms": turn_train.evaluate_bursts(seed=args.seed),
         "control_300_600ms": turn_train.evaluate_bursts(n=100, seed=args.seed + 1, lo_ms=300, hi_ms=600),
     }
-    timings["total_s"] = round(time.perf_counter() - t0, 1)
+    command = "python -m telugu_s2s.training " + shlex.join(sys.argv[1:])
+    if args.eval_only or args.retune:  # keep how the weights were trained
+        timings[("retune_s" if args.retune else "eval_s")] = round(time.perf_counter() - t0, 1)
+        report["retuned_with" if args.retune else "evaluated_with"] = command
+    else:
+        timings["total_s"] = round(time.perf_counter() - t0, 1)
+        report["command"] = command
     report["timings"] = timings
-    report["command"] = "python -m telugu_s2s.training " + shlex.join(sys.argv[1:])
     if not args.eval_only:
         turn_train.export(model.params, report, out)
     if args.json:

@@ -23,11 +23,12 @@ from telugu_s2s.turn.model import CONV_LAYERS, FORMAT, HIDDEN, KERNEL, STRIDE, T
 
 log = logging.getLogger(__name__)
 
-# Cut-off budget per eagerness on the validation callers (the issue's target is 5 % at the default).
-CUTOFF_BUDGET = {"low": 0.01, "medium": 0.03, "high": 0.06}
+# Cut-off budget per eagerness on the validation callers (the target is 5 % at the default);
+# None: the fewest cut-offs, then the shortest wait.
+CUTOFF_BUDGET: dict[str, float | None] = {"low": None, "medium": 0.03, "high": 0.06}
 MIN_SILENCE_GRID = (100, 120, 140, 160, 200, 240)
-THRESHOLD_GRID = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
-HOLD_BELOW_GRID = (0.2, 0.35, 0.5, 0.65)
+THRESHOLD_GRID = (0.7, 0.8, 0.9, 0.95, 0.97, 0.99)
+CONFIRM_GRID = (1, 2, 3)
 TIMER_MS = 500  # the SILENCE default the model is compared with (VadSettings.silence_duration_ms)
 MAX_WAIT_MS = 1500
 
@@ -126,7 +127,22 @@ def ask_probs(model: TurnModel, split: Split) -> np.ndarray:
     return np.array([model.prob(split.window(int(c), int(f)), float(s)) for c, f, s, _ in split.examples])
 
 
-def simulate(split: Split, probs: np.ndarray, min_silence_ms: int, threshold: float, hold_below: float = 0.2) -> dict:
+def _in_a_row(hit: np.ndarray, silence: np.ndarray) -> np.ndarray:
+    """For each ask: how many asks in a row, in the same silence, were hits (up to this one)."""
+    run = np.zeros(len(hit), np.int64)
+    for i in range(len(hit)):
+        same = i > 0 and silence[i] == silence[i - 1] + 20
+        run[i] = (run[i - 1] + 1 if same else 1) if hit[i] else 0
+    return run
+
+
+def simulate(
+    split: Split,
+    probs: np.ndarray,
+    min_silence_ms: int,
+    threshold: float,
+    confirm: int = 1,
+) -> dict:
     """The first end-of-turn decision of every clip under a preset, from the asks' probabilities
     (the segmenter's asks do not depend on the detector until it ends the turn)."""
     ex = split.examples
@@ -135,7 +151,8 @@ def simulate(split: Split, probs: np.ndarray, min_silence_ms: int, threshold: fl
     for ci, row in enumerate(split.rows):
         e, p = ex[starts[ci] : starts[ci + 1]], probs[starts[ci] : starts[ci + 1]]
         s, finished = e[:, 2], e[:, 3] == 1
-        end = (s >= MAX_WAIT_MS) | ((s >= min_silence_ms) & (p >= threshold)) | ((s >= TIMER_MS) & (p >= hold_below))
+        sure = _in_a_row((p >= threshold) & (s >= min_silence_ms), s) >= confirm
+        end = (s >= MAX_WAIT_MS) | sure
         first = int(np.argmax(end)) if end.any() else None
         paused = len(row["parts"]) > 1
         with_pauses += paused
@@ -165,16 +182,18 @@ def choose_presets(split: Split, probs: np.ndarray) -> tuple[dict, list[dict]]:
     grid = []
     for ms in MIN_SILENCE_GRID:
         for th in THRESHOLD_GRID:
-            for hb in HOLD_BELOW_GRID:
-                preset = {"min_silence_ms": ms, "threshold": th, "hold_below": hb}
-                grid.append({**preset, **simulate(split, probs, ms, th, hb)})
+            for k in CONFIRM_GRID:
+                preset = {"min_silence_ms": ms, "threshold": th, "confirm": k}
+                grid.append({**preset, **simulate(split, probs, ms, th, k)})
     chosen = {}
+    fewest = min(g["cut_off_rate"] for g in grid)
     for eagerness, budget in CUTOFF_BUDGET.items():
-        ok = [g for g in grid if g["cut_off_rate"] <= budget and g["end_silence_ms_p50"] is not None]
+        limit = fewest if budget is None else budget
+        ok = [g for g in grid if g["cut_off_rate"] <= limit and g["end_silence_ms_p50"] is not None]
         if not ok:  # nothing fits: the most patient preset
-            ok = [max(grid, key=lambda g: (g["hold_below"], g["threshold"], g["min_silence_ms"]))]
+            ok = [max(grid, key=lambda g: (g["confirm"], g["threshold"], g["min_silence_ms"]))]
         best = min(ok, key=lambda g: (g["end_silence_ms_p50"], g["end_silence_ms_p95"], -g["threshold"]))
-        chosen[eagerness] = {k: best[k] for k in ("min_silence_ms", "threshold", "hold_below")}
+        chosen[eagerness] = {k: best[k] for k in ("min_silence_ms", "threshold", "confirm")}
     return chosen, grid
 
 
@@ -192,7 +211,7 @@ def evaluate(model: TurnModel, split: Split) -> dict:
         per_caller: dict[str, list[int]] = {}
         t0 = time.perf_counter()
         for ci, row in enumerate(split.rows):
-            det = None if name == "timer_500ms" else TurnDetector(model, name, TIMER_MS, MAX_WAIT_MS)
+            det = None if name == "timer_500ms" else TurnDetector(model, name, MAX_WAIT_MS)
             seg = Segmenter(vad, det)
             ends = [ev for ev in seg.feed(split.clip_audio(ci)) if isinstance(ev, SpeechEnd)]
             end_sample = row["speech_end"]

@@ -131,7 +131,9 @@ async def start_stack(codec_kw=None, cfg_kw=None, gen_kw=None) -> Stack:
     generator = FakeGenerator(n_codebooks=codec.n_codebooks, **(gen_kw or {}))
     # Unpaced by default so the tests run fast; the pacing test turns it on.
     # API keys off (explicit dev mode) unless a test turns them on.
-    cfg_kw = {"playback_lead_ms": 0.0, "auth": "disabled", **(cfg_kw or {})}
+    # Turns end by the silence timer: these tests drive the state machine with espeak-ng's
+    # plain tune and fixed silences; the end-of-turn model has its own tests (test_turn_model).
+    cfg_kw = {"playback_lead_ms": 0.0, "auth": "disabled", "turn_detection": "silence", **(cfg_kw or {})}
     cfg = Config(
         host="127.0.0.1",
         port=0,

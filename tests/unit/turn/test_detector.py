@@ -12,23 +12,23 @@ from telugu_s2s.turn.detector import EndReason, TurnDetector, presets
 from telugu_s2s.turn.model import DEFAULT_WEIGHTS, FORMAT, TurnModel, TurnModelError
 
 PRESETS = {
-    "low": {"min_silence_ms": 300, "threshold": 0.95},
-    "medium": {"min_silence_ms": 200, "threshold": 0.8},
-    "high": {"min_silence_ms": 100, "threshold": 0.6},
+    "low": {"min_silence_ms": 300, "threshold": 0.95, "confirm": 1},
+    "medium": {"min_silence_ms": 200, "threshold": 0.8, "confirm": 1},
+    "high": {"min_silence_ms": 100, "threshold": 0.6, "confirm": 1},
 }
 
 
 class Scripted(TurnModel):
-    """P(finished) is whatever the test says."""
+    """P(finished) is whatever the test says: a constant, or a function of the silence."""
 
-    def __init__(self, p: float) -> None:
-        super().__init__({}, {"format": FORMAT, "presets": PRESETS})
+    def __init__(self, p, presets=PRESETS) -> None:
+        super().__init__({}, {"format": FORMAT, "presets": presets})
         self.p = p
         self.asked: list[int] = []
 
     def prob(self, window, silence_ms):
         self.asked.append(int(silence_ms))
-        return self.p
+        return self.p(silence_ms) if callable(self.p) else self.p
 
 
 AUDIO = features.StreamingFeatures()
@@ -36,8 +36,8 @@ AUDIO.feed(np.zeros(features.RATE * 2, np.int16))
 MEL = np.zeros((features.WINDOW_FRAMES, features.N_FEATURES), np.float32)
 
 
-def first_end(model: TurnModel, eagerness: str = "medium", timer_ms: int = 500, max_wait_ms: int = 1500):
-    det = TurnDetector(model, eagerness, timer_ms, max_wait_ms)
+def first_end(model: TurnModel, eagerness: str = "medium", max_wait_ms: int = 1500):
+    det = TurnDetector(model, eagerness, max_wait_ms)
     for silence in range(20, 5001, 20):
         reason = det.decide(AUDIO, silence)
         if reason is not None:
@@ -52,8 +52,15 @@ def test_a_confident_model_ends_the_turn_at_the_presets_shortest_silence(eagerne
     assert min(model.asked) == PRESETS[eagerness]["min_silence_ms"]  # never asked earlier
 
 
-def test_an_unsure_model_leaves_it_to_the_timer():
-    assert first_end(Scripted(0.5), timer_ms=700) == (700, EndReason.TIMER)
+def test_confirm_needs_that_many_confident_asks_in_a_row():
+    presets = {**PRESETS, "medium": {"min_silence_ms": 100, "threshold": 0.9, "confirm": 3}}
+    # Confident at 100 and 120 ms, not at 140, then from 160 ms on: ends at 200 (160, 180, 200).
+    model = Scripted(lambda ms: 0.5 if ms == 140 else 0.95, presets)
+    assert first_end(model) == (200, EndReason.MODEL)
+
+
+def test_an_unsure_or_unfinished_sounding_turn_waits_up_to_max_wait():
+    assert first_end(Scripted(0.7), max_wait_ms=1200) == (1200, EndReason.MAX_WAIT)
 
 
 def test_an_unfinished_sounding_turn_waits_up_to_max_wait():
