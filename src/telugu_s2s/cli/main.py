@@ -100,7 +100,9 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def _levels(text: str) -> str:
-    """--sweep: comma-separated positive caller counts, e.g. 1,4,8,16,32."""
+    """--sweep: comma-separated positive caller counts, e.g. 1,4,8,16,32 ("": no sweep)."""
+    if not text:
+        return text
     try:
         ok = all(int(x) >= 1 for x in text.split(","))
     except ValueError:

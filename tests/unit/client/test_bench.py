@@ -26,3 +26,16 @@ def test_capacity_is_the_last_level_within_the_bound_with_no_errors() -> None:
 def test_sweep_table_names_the_capacity_and_each_level() -> None:
     md = sweep_markdown([level(1, 60), level(16, 400)])
     assert md.startswith("**Capacity: 1 callers**") and "| 16 | 200 / 400 |" in md and "bench_client 10" in md
+
+
+def test_bench_parses_without_a_sweep_and_refuses_a_bad_one() -> None:
+    import pytest
+
+    from telugu_s2s.cli.main import build_parser
+
+    a = build_parser().parse_args(["bench", "--sessions", "2", "--turn-detection", "silence"])
+    assert a.sweep == "" and a.sessions == 2 and a.turn_detection == "silence"
+    assert build_parser().parse_args(["bench", "--sweep", "1,4"]).sweep == "1,4"
+    for bad in ("0", "1,x", "4,-1"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["bench", "--sweep", bad])
