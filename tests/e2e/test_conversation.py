@@ -76,13 +76,13 @@ def test_two_turns_in_one_call(stack, example_wavs):
 
 def test_barge_in_stops_the_reply_and_records_the_interruption(stack, example_wavs):
     # A trained model's reply lasts about a second, so the caller must be heard within it:
-    # it starts talking as soon as the reply does, without the example's 300 ms of leading
-    # silence (the VAD then decides after its 200 ms of speech). The first question is the
-    # greeting, whose answer is the longest of the examples'.
+    # it starts talking as soon as the reply does (no pause after its question, and without
+    # the example's 300 ms of leading silence; the VAD then decides after its 250 ms of
+    # speech). The first question is the greeting, whose answer is the longest of the examples'.
     question = read_wav_as(example_wavs["namaskaram"], 16000)
     barge = read_wav_as(example_wavs["vatavaranam"], 16000)
     voiced = np.flatnonzero(np.abs(barge) > 0.02 * np.abs(barge).max())
-    opts = CallOptions(voice="ravi", realtime=True, barge_in_on=(1,), barge_in_after_ms=0)
+    opts = CallOptions(voice="ravi", realtime=True, barge_in_on=(1,), barge_in_after_ms=0, pause_ms=0)
     call = asyncio.run(converse(stack.cfg.gateway_target, [question, barge[voiced[0]:]], opts))
     assert len(call.turns) == 2, [t.errors for t in call.turns]
     first = call.turns[0]
