@@ -18,6 +18,15 @@ CASES = {
          "TS2S_GATEWAY_PORT": "0", "TS2S_GATEWAY_METRICS_PORT": "0"},
         "/nonexistent/keys.json",
     ),
+    "gateway: turn model missing": (
+        "telugu_s2s.gateway",
+        {"TS2S_GATEWAY_AUTH": "disabled", "TS2S_GATEWAY_TURN_MODEL": "/nonexistent/turn.npz",
+         "TS2S_GATEWAY_PORT": "0", "TS2S_GATEWAY_METRICS_PORT": "0"},
+        "/nonexistent/turn.npz",
+    ),
+    "gateway: unknown turn detection": (
+        "telugu_s2s.gateway", {"TS2S_GATEWAY_TURN_DETECTION": "vad"}, "turn_detection must be 'turn_model' or 'silence'"
+    ),
     "context: a bad setting": ("telugu_s2s.context", {"TS2S_CONTEXT_MAX_TURNS": "-1"}, "configuration error"),
     "codec: a bad setting": ("telugu_s2s.codec", {"TS2S_CODEC_MAX_BATCH": "0"}, "TS2S_CODEC_MAX_BATCH"),
     "codec: not a number": ("telugu_s2s.codec", {"TS2S_CODEC_PORT": "abc"}, "TS2S_CODEC_PORT='abc'"),

@@ -39,6 +39,8 @@ class Gateway:
         unavailable_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
         self.cfg = cfg
+        # The weights first: a missing or foreign file stops start-up before anything else.
+        turn = TurnDefaults(TurnModel.load(cfg.turn_model or DEFAULT_WEIGHTS), cfg.turn_detection)
         defaults = Limits.fair_share(cfg.max_calls, cfg.key_default_call_share, cfg.key_default_calls_per_minute)
         self.auth = build_authenticator(cfg.auth, cfg.api_keys_file, defaults)
         self.keys_watcher = (
@@ -82,7 +84,6 @@ class Gateway:
             on_change=self.service.health.set,
         )
         key_current = None if self.auth is None else self.auth.is_current
-        turn = TurnDefaults(TurnModel.load(cfg.turn_model or DEFAULT_WEIGHTS), cfg.turn_detection)
         self.servicer = ConversationServicer(
             cfg,
             CallDeps(

@@ -161,8 +161,8 @@ class Segmenter:
             frame = data[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
             if self._features is not None:
                 self._features.feed(frame)
-            # Both run on every frame: webrtcvad adapts to what it hears (skipping the silent
-            # frames once delayed its next speech start by ~300 ms), the gate tracks the noise.
+            # Both run on every frame: webrtcvad adapts to what it hears, silences included,
+            # and the gate tracks the line's noise floor.
             speech = self._vad.is_speech(frame.tobytes(), VAD_RATE)
             voiced = self._loud_enough(frame_dbfs(frame)) and speech
             ev = self._step(voiced)
