@@ -1,10 +1,12 @@
-"""`turn train` / `turn eval`: the end-of-turn model (telugu_s2s.turn).
+"""The end-of-turn model's training, presets and test (`python -m telugu_s2s.training turn`).
 
-Training: binary cross-entropy on the asks of turn_data (class-balanced), AdamW, cosine
-schedule. The eagerness presets are then chosen on the validation callers: for each
-eagerness, the earliest (min_silence_ms, threshold) whose cut-off rate (clips with a pause
-that the detector ends the turn in) stays within its budget. The test runs the gateway's own
-segmenter and TurnDetector over every test clip, beside the fixed 500 ms timer.
+Training: binary cross-entropy on the asks of turn_data (class-balanced), SpecAugment-style
+masks, dropout, AdamW, cosine schedule. The eagerness presets are then chosen on the validation
+callers, simulated from the asks' probabilities: for each eagerness, the (min_silence_ms,
+threshold, confirm) with the shortest median wait whose cut-off rate (clips with a pause that
+the detector ends the turn in) stays within its budget. The test runs the gateway's own
+segmenter and TurnDetector over every test clip, beside the fixed 500 ms timer, and counts
+the noise bursts that would interrupt a reply.
 """
 
 from __future__ import annotations
@@ -29,8 +31,7 @@ CUTOFF_BUDGET: dict[str, float | None] = {"low": None, "medium": 0.03, "high": 0
 MIN_SILENCE_GRID = (100, 120, 140, 160, 200, 240)
 THRESHOLD_GRID = (0.7, 0.8, 0.9, 0.95, 0.97, 0.99)
 CONFIRM_GRID = (1, 2, 3)
-TIMER_MS = 500  # the SILENCE default the model is compared with (VadSettings.silence_duration_ms)
-MAX_WAIT_MS = 1500
+MAX_WAIT_MS = 1500  # TurnSettings.max_wait_ms, the default the model is tested with
 
 
 def _torch_model():
