@@ -363,3 +363,13 @@ def test_schema_rejects_bad_values(chart, case: str) -> None:
 def test_schema_accepts_the_documented_values(chart) -> None:
     for values, _ in VALUE_SETS.values():
         chart.validate_schema(values)
+
+
+def test_gateway_turn_detection_default_is_a_value(chart, defaults) -> None:
+    env = env_of(containers(defaults.get("Deployment", name("gateway")))[0])
+    assert env["TS2S_GATEWAY_TURN_DETECTION"]["value"] == "turn_model"
+    r = render_chart(chart, {"gateway": {"turnDetection": "silence"}})
+    env = env_of(containers(r.get("Deployment", name("gateway")))[0])
+    assert env["TS2S_GATEWAY_TURN_DETECTION"]["value"] == "silence"
+    with pytest.raises(helm.HelmError):
+        render_chart(chart, {"gateway": {"turnDetection": "push-to-talk"}})
