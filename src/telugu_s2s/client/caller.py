@@ -131,20 +131,22 @@ def _chunks(samples: np.ndarray, chunk: int, fmt: Fmt) -> list[bytes]:
 _WIRE_ENCODING = {Encoding.PCM16: pb.PCM16, Encoding.MULAW: pb.MULAW, Encoding.ALAW: pb.ALAW}
 
 
+_TURN_MODES = {
+    "": pb.TurnDetection.MODE_UNSPECIFIED,
+    "silence": pb.TurnDetection.SILENCE,
+    "turn_model": pb.TurnDetection.TURN_MODEL,
+}
+_EAGERNESS = {
+    "": pb.TurnDetection.EAGERNESS_UNSPECIFIED,
+    "low": pb.TurnDetection.LOW,
+    "medium": pb.TurnDetection.MEDIUM,
+    "high": pb.TurnDetection.HIGH,
+}
+
+
 def turn_detection(mode: str, eagerness: str) -> pb.TurnDetection:
     """The wire form of a turn-detection choice ("" leaves each to the gateway's default)."""
-    modes = {
-        "": pb.TurnDetection.MODE_UNSPECIFIED,
-        "silence": pb.TurnDetection.SILENCE,
-        "turn_model": pb.TurnDetection.TURN_MODEL,
-    }
-    levels = {
-        "": pb.TurnDetection.EAGERNESS_UNSPECIFIED,
-        "low": pb.TurnDetection.LOW,
-        "medium": pb.TurnDetection.MEDIUM,
-        "high": pb.TurnDetection.HIGH,
-    }
-    return pb.TurnDetection(mode=modes[mode], eagerness=levels[eagerness])
+    return pb.TurnDetection(mode=_TURN_MODES[mode], eagerness=_EAGERNESS[eagerness])
 
 
 async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions) -> CallResult:
@@ -275,7 +277,8 @@ async def converse(target: str, utterances: list[np.ndarray], opts: CallOptions)
                     if reply_playing.is_set() and result.turns:
                         last_turn = result.turns[-1]
                         last_turn.interrupted_at = now
-                        last_turn.received_ms_at_interrupt = 1000.0 * len(last_turn.reply_pcm()) / opts.output_rate
+                        received = sum(len(chunk) for chunk in last_turn.reply)
+                        last_turn.received_ms_at_interrupt = 1000.0 * received / opts.output_rate
                 elif kind == "speech_stopped":
                     current.speech_stopped_at = now
                     awaiting_reply = True
