@@ -91,6 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="20 more espeak-ng training callers (30 in all) and 2 more held-out ones (4 in all)",
     )
     ds.add_argument(
+        "--wide-callers",
+        action="store_true",
+        help="24 more espeak-ng training callers, from variants no other voice uses",
+    )
+    ds.add_argument(
+        "--wide-variants",
+        type=_at_least_one,
+        default=None,
+        metavar="N",
+        help="clips per (wide caller, utterance) (default: --variants)",
+    )
+    ds.add_argument(
         "--formant-jitter",
         type=_share,
         default=0.0,
@@ -229,7 +241,13 @@ def _threads(args) -> None:
 
 
 def cmd_synth(args) -> dict:
-    from telugu_s2s.training.synth import SynthConfig, callers_with_more, held_out_with_more, synth
+    from telugu_s2s.training.synth import (
+        SynthConfig,
+        callers_with_more,
+        callers_with_wide,
+        held_out_with_more,
+        synth,
+    )
 
     cfg = SynthConfig(
         data_dir=args.data_dir,
@@ -237,11 +255,14 @@ def cmd_synth(args) -> dict:
         workers=args.workers,
         jitter_formant=getattr(args, "formant_jitter", 0.0),
         train_variants=getattr(args, "variants", 1),
+        wide_variants=getattr(args, "wide_variants", None) or 0,
     )
     if getattr(args, "more_callers", False):
         cfg = replace(
             cfg, callers=callers_with_more(cfg.callers, cfg.held_out), held_out=held_out_with_more(cfg.held_out)
         )
+    if getattr(args, "wide_callers", False):
+        cfg = replace(cfg, callers=callers_with_wide(cfg.callers, cfg.held_out))
     return synth(cfg, progress=not args.no_progress)
 
 

@@ -117,6 +117,45 @@ MORE_CALLER_VOICES: tuple[EspeakVoice, ...] = (
 )
 
 
+# `data synth --wide-callers`: 24 more training callers (54 in all with --more-callers), from
+# espeak-ng variants no other caller or product voice uses, at pitch settings spread from low to
+# high; none shares a variant file or name with a held-out caller (iven*, anika*, f5, m4). Run E
+# (docs/training.md): the held-out voices far from the training ones were the weakest.
+WIDE_CALLER_VOICES: tuple[EspeakVoice, ...] = (
+    EspeakVoice("c_alex", "te+Alex", 160, 60),
+    EspeakVoice("c_andrea", "te+Andrea", 165, 70),
+    EspeakVoice("c_denis", "te+Denis", 150, 40),
+    EspeakVoice("c_diogo", "te+Diogo", 170, 45),
+    EspeakVoice("c_gene", "te+Gene", 155, 50),
+    EspeakVoice("c_gene2", "te+Gene2", 162, 65),
+    EspeakVoice("c_hugo", "te+Hugo", 158, 72),
+    EspeakVoice("c_lee", "te+Lee", 148, 45),
+    EspeakVoice("c_marco", "te+Marco", 172, 55),
+    EspeakVoice("c_mario", "te+Mario", 160, 68),
+    EspeakVoice("c_nguyen", "te+Nguyen", 166, 60),
+    EspeakVoice("c_antonio", "te+antonio", 152, 42),
+    EspeakVoice("c_benjamin", "te+benjamin", 164, 58),
+    EspeakVoice("c_gustave", "te+gustave", 150, 38),
+    EspeakVoice("c_klatt4", "te+klatt4", 168, 70),
+    EspeakVoice("c_klatt6", "te+klatt6", 158, 74),
+    EspeakVoice("c_marcelo", "te+marcelo", 154, 50),
+    EspeakVoice("c_max", "te+max", 170, 66),
+    EspeakVoice("c_miguel", "te+miguel", 162, 76),
+    EspeakVoice("c_norbert", "te+norbert", 156, 52),
+    EspeakVoice("c_pedro", "te+pedro", 166, 70),
+    EspeakVoice("c_quincy", "te+quincy", 150, 46),
+    EspeakVoice("c_steph2", "te+steph2", 168, 68),
+    EspeakVoice("c_steph3", "te+steph3", 160, 72),
+)
+
+
+def callers_with_wide(callers: tuple[EspeakVoice, ...], held_out: tuple[str, ...]) -> tuple[EspeakVoice, ...]:
+    """`callers` with WIDE_CALLER_VOICES added to the training callers (held-out ones stay last)."""
+    train = tuple(c for c in callers if c.id not in held_out)
+    held = tuple(c for c in callers if c.id in held_out)
+    return train + WIDE_CALLER_VOICES + held
+
+
 def callers_with_more(callers: tuple[EspeakVoice, ...], held_out: tuple[str, ...]) -> tuple[EspeakVoice, ...]:
     """`callers` with MORE_CALLER_VOICES added to the training callers and MORE_HELD_OUT_VOICES
     to the held-out ones (held-out ones stay last)."""
@@ -161,6 +200,8 @@ class SynthConfig:
     test_dialogues: int = 40  # composed multi-turn test dialogues (and as many val / 2)
     # Clips per (training caller, training utterance), each its own jittered, degraded render.
     train_variants: int = 1
+    # ... for the --wide-callers (WIDE_CALLER_VOICES) instead, when set (0 = train_variants).
+    wide_variants: int = 0
 
 
 @dataclass(frozen=True)
@@ -256,6 +297,7 @@ def data_version(cfg: SynthConfig) -> str:
             "augment": cfg.augment,
             "test_dialogues": cfg.test_dialogues,
             **({"train_variants": cfg.train_variants} if cfg.train_variants != 1 else {}),
+            **({"wide_variants": cfg.wide_variants} if cfg.wide_variants else {}),
             "espeak": espeak_version(),
         },
         sort_keys=True,
@@ -425,9 +467,11 @@ def plan(cfg: SynthConfig) -> tuple[list[dict], dict[str, tuple[str, EspeakVoice
         train_utts = [
             u for k in kinds for u in _spread([v for v in train_utts if v.kind == k], max(1, cfg.limit // len(kinds)))
         ]
+    wide = {c.id for c in WIDE_CALLER_VOICES}
     for caller in train_callers:
+        variants = cfg.wide_variants if caller.id in wide and cfg.wide_variants else cfg.train_variants
         for i, u in enumerate(train_utts):
-            for v in range(cfg.train_variants):  # variant 0 keeps the id it had before variants
+            for v in range(variants):  # variant 0 keeps the id it had before variants
                 suffix = f"-v{v}" if v else ""
                 row("train", f"train-{caller.id}-{i:03d}{suffix}", 0, u, u.reply, -1, caller, "")
     held_utts = corpus.utterances("test")

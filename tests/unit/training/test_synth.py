@@ -242,3 +242,33 @@ def test_train_variants_render_each_training_utterance_anew_and_leave_the_test_a
     assert len({r["user_audio"] for r in train3}) == len(train3)  # every variant its own render
     assert [r for r in rows1 if r["split"] != "train"] == [r for r in rows3 if r["split"] != "train"]
     assert synth_mod.data_version(one) != synth_mod.data_version(three)
+
+
+def test_wide_callers_are_new_voices_that_share_nothing_with_the_held_out_ones(tmp_path):
+    from dataclasses import replace
+
+    more = synth_mod.callers_with_more(synth_mod.CALLER_VOICES, synth_mod.HELD_OUT_CALLERS)
+    held = synth_mod.held_out_with_more(synth_mod.HELD_OUT_CALLERS)
+    wide = synth_mod.callers_with_wide(more, held)
+    assert [c.id for c in wide[-len(held):]] == list(held)
+    assert len({c.id for c in wide}) == len(wide) == len(more) + len(synth_mod.WIDE_CALLER_VOICES)
+    variants = [c.variant.lower() for c in wide]
+    assert len(set(variants)) == len(variants)  # every caller its own variant file
+    product = {v.variant.lower() for v in synth_mod.PRODUCT_VOICES.values()}
+    assert not set(variants) & product
+    held_names = ("iven", "anika", "f5", "m4")
+    assert not [v for v in map(str.lower, (c.variant for c in synth_mod.WIDE_CALLER_VOICES))
+                if any(h in v for h in held_names)]
+
+    # --wide-variants renders the wide callers' clips that many times, the others as before.
+    cfg = replace(tiny_cfg(tmp_path), callers=synth_mod.callers_with_wide(synth_mod.CALLER_VOICES,
+                                                                        synth_mod.HELD_OUT_CALLERS))
+    rows, _ = synth_mod.plan(replace(cfg, train_variants=2, wide_variants=1))
+    per_caller: dict[str, int] = {}
+    for r in rows:
+        if r["split"] == "train":
+            per_caller[r["caller"]] = per_caller.get(r["caller"], 0) + 1
+    wide_ids = {c.id for c in synth_mod.WIDE_CALLER_VOICES}
+    base = {n for c, n in per_caller.items() if c not in wide_ids}
+    assert {n for c, n in per_caller.items() if c in wide_ids} == {min(base) // 2}
+    assert synth_mod.data_version(replace(cfg, wide_variants=1)) != synth_mod.data_version(cfg)
