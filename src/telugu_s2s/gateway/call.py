@@ -8,6 +8,11 @@ ReplyPipeline (gateway.reply: generate -> decode -> resample) into the PacedOutp
 (gateway.output) -> ResponseDone / ResponseInterrupted -> AppendTurn (gateway.memory). Turns run one after
 another: a turn's reply starts after the previous turn was stored. Speech over a reply (or
 INTERRUPT) stops it at once: no audio of it is written after that.
+
+Preemptive replies: when the end-of-turn model leans to "finished" in a silence (LikelyEnd)
+and no reply is in flight, the turn's reply is started from the codes streamed so far, held
+behind the turn's gate. If the turn then ends where it was started, that reply is the turn's
+(only its audio waits for the decision); if the caller goes on, it is cancelled unheard.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from telugu_s2s.gateway.output import PacedOutput, Reply
 from telugu_s2s.gateway.reply import ReplyPipeline
 from telugu_s2s.gateway.session import CallDeps, Session
 from telugu_s2s.gateway.turn import Turn, TurnTooShort, classify
-from telugu_s2s.gateway.vad import SpeechEnd, SpeechStart
+from telugu_s2s.gateway.vad import LikelyEnd, SpeechEnd, SpeechStart
 from telugu_s2s.s2s.protocol import GenerationParams, GenerationRequest
 from telugu_s2s.security import logctx
 
@@ -82,6 +87,7 @@ class Call:
         self._tasks: set[asyncio.Task] = set()
         self._turns: list[Turn] = []
         self._last_turn: Turn | None = None
+        self._early: Turn | None = None  # a reply prepared ahead of the turn's end (held)
         self._turn_times: deque[float] = deque()
 
     # ------------------------------------------------------------------ lifecycle
@@ -167,19 +173,62 @@ class Call:
     def on_turn(self, ev: SpeechEnd, encoder: EncodeStream, t_decided: float) -> None:
         self.output.put_event(SpeechStoppedEvent(ev.audio_end_ms, ev.decided_at_ms, ev.reason.value))
         metrics.TURN_ENDS.labels(ev.reason.value).inc()
-        turn = Turn(
+        turn, self._early = self._early, None
+        if turn is not None and self._fits(turn, ev):
+            metrics.PREEMPTIVE.labels("used").inc()
+            turn.speech, turn.t_decided, turn.prev = ev, t_decided, self._last_turn
+            self._spawn(_close_after(encoder, turn.codes_task), "encode-close")
+        else:
+            if turn is not None:
+                self._drop(turn)
+            turn = self._new_turn(ev, t_decided)
+            turn.prev = self._last_turn
+            turn.codes_task = self._spawn(self._flush_codes(turn, encoder), f"turn-{turn.id[:8]}-encode")
+        turn.task = self._spawn(self._run_turn(turn), f"turn-{turn.id[:8]}")
+        self._turns = [t for t in self._turns if t.task is not None and not t.task.done()]
+        self._turns.append(turn)
+        self._last_turn = turn
+
+    def on_likely_end(self, ev: LikelyEnd, encoder: EncodeStream) -> None:
+        """Start this turn's reply now, held until the turn ends (one at a time; not while an
+        earlier reply is still in flight, since a reply starts after the previous turn is stored)."""
+        if self._early is not None or self.pending():
+            return
+        speech = SpeechEnd(ev.audio_start_ms, ev.audio_end_ms, ev.decided_at_ms)
+        turn = self._new_turn(speech, time.perf_counter())
+        turn.gate = asyncio.Event()
+        turn.codes_task = self._spawn(self._early_codes(turn, encoder), f"turn-{turn.id[:8]}-early-encode")
+        turn.pipeline = self._spawn(self._respond(turn), f"turn-{turn.id[:8]}-early-reply")
+        self._early = turn
+
+    def on_resumed(self) -> None:
+        turn, self._early = self._early, None
+        if turn is not None:
+            self._drop(turn)
+
+    def _fits(self, early: Turn, ev: SpeechEnd) -> bool:
+        """The held reply answers this turn: same audio, same voice, ended by silence."""
+        same = (early.speech.audio_start_ms, early.speech.audio_end_ms) == (ev.audio_start_ms, ev.audio_end_ms)
+        return same and not ev.forced and early.voice == self.voice
+
+    def _drop(self, turn: Turn) -> None:
+        """Cancel a held reply the caller never hears."""
+        metrics.PREEMPTIVE.labels("dropped").inc()
+        turn.reply.stopped = True
+        for task in (turn.pipeline, turn.codes_task):
+            if task is not None:
+                task.add_done_callback(_consume)
+                task.cancel()
+
+    def _new_turn(self, ev: SpeechEnd, t_decided: float) -> Turn:
+        return Turn(
             id=uuid.uuid4().hex,
             speech=ev,
             t_decided=t_decided,
             voice=self.voice,
             reply=Reply(out_rate=self.session.settings.output_format.sample_rate_hz),
-            prev=self._last_turn,
+            prev=None,
         )
-        turn.codes_task = self._spawn(self._flush_codes(turn, encoder), f"turn-{turn.id[:8]}-encode")
-        turn.task = self._spawn(self._run_turn(turn), f"turn-{turn.id[:8]}")
-        self._turns = [t for t in self._turns if t.task is not None and not t.task.done()]
-        self._turns.append(turn)
-        self._last_turn = turn
 
     def _interrupt(self, source: str) -> bool:
         """Stop every reply not yet fully played. Synchronous: no audio is written after this."""
@@ -206,13 +255,23 @@ class Call:
 
     # ------------------------------------------------------------------ turns
 
+    def _kept_frames(self, speech: SpeechEnd) -> int:
+        """User code frames kept of a turn ended by silence: up to USER_TAIL_MS after its last voiced frame."""
+        keep_ms = speech.audio_end_ms - speech.audio_start_ms + USER_TAIL_MS
+        return math.ceil(keep_ms * self.session.info.frame_rate_hz / 1000.0)
+
     async def _flush_codes(self, turn: Turn, encoder: EncodeStream) -> np.ndarray:
         codes = await encoder.finish()
         turn.encode_done_t = time.perf_counter()
         metrics.STAGE.labels("encode_flush").observe(turn.encode_done_t - turn.t_decided)
-        keep_ms = turn.speech.audio_end_ms - turn.speech.audio_start_ms + USER_TAIL_MS
         if not turn.speech.forced:
-            return codes[:, : math.ceil(keep_ms * self.session.info.frame_rate_hz / 1000.0)]
+            return codes[:, : self._kept_frames(turn.speech)]
+        return codes
+
+    async def _early_codes(self, turn: Turn, encoder: EncodeStream) -> np.ndarray:
+        """The same codes `_flush_codes` keeps, read from the running stream (the codec is causal)."""
+        codes = await encoder.prefix(self._kept_frames(turn.speech))
+        turn.encode_done_t = time.perf_counter()
         return codes
 
     async def _run_turn(self, turn: Turn) -> None:
@@ -224,7 +283,10 @@ class Call:
                 await asyncio.wait({prev.task})
             self.output.put_event(ResponseStartedEvent(turn.id, turn.voice))
             if not turn.interrupted:
-                turn.pipeline = asyncio.create_task(self._respond(turn), name=f"turn-{turn.id[:8]}-reply")
+                if turn.pipeline is None:
+                    turn.pipeline = asyncio.create_task(self._respond(turn), name=f"turn-{turn.id[:8]}-reply")
+                if turn.gate is not None:
+                    turn.gate.set()  # a preemptive reply: its audio may go out now, after ResponseStarted
                 await asyncio.wait({turn.pipeline})
                 if not turn.pipeline.cancelled():
                     failure = turn.pipeline.exception()
@@ -272,6 +334,8 @@ class Call:
         )
 
         async def emit(data: bytes, n_samples: int) -> None:
+            if turn.gate is not None:
+                await turn.gate.wait()  # held until the turn is decided
             await self.output.put_audio(turn.id, turn.reply, data, n_samples)
 
         pipeline = ReplyPipeline(self.deps.codec, self.deps.generator, info, self.session.settings.output_format, emit)
@@ -344,3 +408,16 @@ class Call:
         )
         if count is not None:
             self.turns_in_context = count
+
+
+def _consume(task: asyncio.Task) -> None:
+    """Retrieve a dropped task's outcome (nobody awaits it)."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _close_after(encoder: EncodeStream, codes_task: asyncio.Task | None) -> None:
+    """Close a turn's Encode stream once its held reply has read the codes it needs."""
+    if codes_task is not None:
+        await asyncio.gather(codes_task, return_exceptions=True)
+    await encoder.cancel()

@@ -81,6 +81,9 @@ class EncodeStream:
         self._info = info
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_chunks)
         self._call = client._stub.Encode()
+        self._blocks: list[np.ndarray] = []
+        self._n_frames = 0
+        self._more = asyncio.Event()  # set whenever codes arrive or the stream ends
         self._writer = asyncio.create_task(self._write_loop(), name="codec-encode-writer")
         self._reader = asyncio.create_task(self._read_loop(), name="codec-encode-reader")
         self._finished = False
@@ -103,6 +106,19 @@ class EncodeStream:
         finally:
             await self.cancel()
 
+    async def prefix(self, n_frames: int) -> np.ndarray:
+        """The first `n_frames` codes, as soon as the codec has sent them, while the stream
+        goes on (the codec encodes causally: they equal the first frames `finish()` returns).
+        Fewer only if the stream ended first; raises what `finish()` would if it failed."""
+        while self._n_frames < n_frames and not self._reader.done():
+            self._more.clear()
+            await self._more.wait()
+        if self._reader.cancelled():
+            raise DownstreamUnavailable(SERVICE, self._client.target, "Encode stream cancelled")
+        if self._reader.done() and self._reader.exception() is not None:
+            await self._reader  # raises it
+        return codes_mod.concat(self._blocks, self._info.n_codebooks)[:, :n_frames]
+
     async def _write_loop(self) -> None:
         rate = self._info.sample_rate_hz
         try:
@@ -118,23 +134,27 @@ class EncodeStream:
             return  # the reader sees the failure
 
     async def _read_loop(self) -> np.ndarray:
-        blocks: list[np.ndarray] = []
         try:
             while True:
                 msg = await self._call.read()
                 if msg is grpc.aio.EOF:
                     break
                 if msg.codes.n_frames:
-                    blocks.append(codes_mod.from_proto(msg.codes, codebook_size=self._info.codebook_size))
+                    block = codes_mod.from_proto(msg.codes, codebook_size=self._info.codebook_size)
+                    self._blocks.append(block)
+                    self._n_frames += block.shape[1]
+                    self._more.set()
                 if msg.end_of_segment:
                     break
         except grpc.RpcError as exc:
             raise self._client._error(exc) from exc
         except codes_mod.CodesError as exc:
             raise DownstreamError(SERVICE, None, f"bad codes from Encode: {exc}") from exc
+        finally:
+            self._more.set()
         if not self._finished:
             raise DownstreamUnavailable(SERVICE, self._client.target, "Encode stream ended early")
-        return codes_mod.concat(blocks, self._info.n_codebooks)
+        return codes_mod.concat(self._blocks, self._info.n_codebooks)
 
     async def cancel(self) -> None:
         self._call.cancel()

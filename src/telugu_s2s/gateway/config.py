@@ -75,6 +75,10 @@ class Config:
     # or "silence"), and the turn model's weights ("" = the copy shipped in the package).
     turn_detection: str = "turn_model"
     turn_model: str = ""
+    # Preemptive generation (turn_model mode): once P(finished) reaches this in a silence, the
+    # reply is prepared (codes, context, generation, decoding) and held until the turn ends; if
+    # the caller goes on it is dropped. 0 = off. Below the presets' end thresholds (0.95-0.99).
+    preempt_at: float = 0.5
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -107,6 +111,8 @@ class Config:
             raise ConfigError(f"playback_lead_ms must be >= 0, got {self.playback_lead_ms}")
         if not 0 <= self.context_turns <= 10:
             raise ConfigError(f"context_turns must be 0..10, got {self.context_turns}")
+        if not 0 <= self.preempt_at < 1:
+            raise ConfigError(f"preempt_at must be 0 (off) or a probability below 1, got {self.preempt_at}")
         if self.turn_detection not in ("turn_model", "silence"):
             raise ConfigError(f"turn_detection must be 'turn_model' or 'silence', got {self.turn_detection!r}")
         if self.auth not in ("required", "disabled"):

@@ -3,7 +3,8 @@
     chunk -> check (10-200 ms, whole samples) -> decode (PCM16 / G.711)
           -> resample to the codec rate -> AudioHistory (prefix padding)
           -> resample to the VAD rate   -> Segmenter (speech start / end; the end decided by
-                                           the end-of-turn model or the silence timer)
+                                           the end-of-turn model or the silence timer; with
+                                           the model, "likely end" / "resumed" in between)
     from speech start (minus the prefix padding) the history streams into an Encode stream;
     at speech end that stream is handed over with the turn.
 
@@ -25,7 +26,7 @@ from telugu_s2s.gateway.buffers import AudioHistory
 from telugu_s2s.gateway.codec_client import CodecClient, EncodeStream
 from telugu_s2s.gateway.errors import CallError
 from telugu_s2s.gateway.events import CallSettings
-from telugu_s2s.gateway.vad import VAD_RATE, Segmenter, SpeechEnd, SpeechStart
+from telugu_s2s.gateway.vad import VAD_RATE, LikelyEnd, Segmenter, SpeechEnd, SpeechStart
 from telugu_s2s.turn.detector import TurnDetector
 from telugu_s2s.turn.model import TurnModel
 
@@ -35,11 +36,13 @@ MAX_CHUNK_MS = 200
 
 @dataclass(frozen=True)
 class TurnDefaults:
-    """The gateway's end-of-turn model (None: it has none, so only SILENCE), and the mode a
-    call gets when its SessionConfig leaves turn_detection.mode unset."""
+    """The gateway's end-of-turn model (None: it has none, so only SILENCE), the mode a call
+    gets when its SessionConfig leaves turn_detection.mode unset, and the P(finished) at which
+    a reply is prepared ahead of the decision (0 = never)."""
 
     model: TurnModel | None = None
     mode: str = "silence"
+    preempt_at: float = 0.0
 
     def check(self, settings: CallSettings) -> None:
         """CallError if the call asks for a model this gateway does not have."""
@@ -68,6 +71,13 @@ class InputHooks(Protocol):
         """A turn ended (decided at perf_counter `t_decided`); `encoder` holds all of its audio
         (the hook finishes or cancels it)."""
 
+    def on_likely_end(self, ev: LikelyEnd, encoder: EncodeStream) -> None:
+        """The turn may be ending at `ev.audio_end_ms`; `encoder` still streams it (read it
+        with `prefix`, never finish it: the turn may go on)."""
+
+    def on_resumed(self) -> None:
+        """The caller spoke again after on_likely_end: the turn goes on."""
+
 
 class InputPipeline:
     def __init__(
@@ -80,7 +90,7 @@ class InputPipeline:
         in_rate = self.format.sample_rate_hz
         self._to_vad = audio_mod.StreamResampler(in_rate, VAD_RATE)
         self._to_codec = audio_mod.StreamResampler(in_rate, info.sample_rate_hz)
-        self._segmenter = Segmenter(settings.vad, turn.detector(settings))
+        self._segmenter = Segmenter(settings.vad, turn.detector(settings), turn.preempt_at)
         keep_ms = settings.vad.prefix_padding_ms + settings.vad.start_window_ms + MAX_CHUNK_MS + 500
         self._history = AudioHistory(info.sample_rate_hz, info.sample_rate_hz * keep_ms // 1000)
         self._encoder: EncodeStream | None = None
@@ -94,8 +104,14 @@ class InputPipeline:
         for ev in self._segmenter.feed(self._to_vad.process(samples)):
             if isinstance(ev, SpeechStart):
                 await self._start(ev)
-            else:
+            elif isinstance(ev, SpeechEnd):
                 await self._end(ev)
+            elif isinstance(ev, LikelyEnd):
+                assert self._encoder is not None
+                await self._pump()  # the codes of this silence's start are on their way
+                self._hooks.on_likely_end(ev, self._encoder)
+            else:
+                self._hooks.on_resumed()
         if self._encoder is not None:
             await self._pump()
 

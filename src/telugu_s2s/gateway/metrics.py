@@ -71,6 +71,12 @@ TURN_ENDS = Counter(
     "User turns ended, by what ended them: turn_model, max_wait, silence or forced.",
     ["reason"],
 )
+PREEMPTIVE = Counter(
+    "telugu_s2s_gateway_preemptive_replies_total",
+    "Replies prepared before the end of a turn was decided, by outcome: used (the turn ended "
+    "where it was started), dropped (the caller went on, or the turn ended elsewhere).",
+    ["outcome"],
+)
 INTERRUPTIONS = Counter(
     "telugu_s2s_gateway_interruptions_total",
     "Replies stopped early, by source: barge_in or control.",

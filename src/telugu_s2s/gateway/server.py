@@ -40,7 +40,7 @@ class Gateway:
     ) -> None:
         self.cfg = cfg
         # The weights first: a missing or foreign file stops start-up before anything else.
-        turn = TurnDefaults(TurnModel.load(cfg.turn_model or DEFAULT_WEIGHTS), cfg.turn_detection)
+        turn = TurnDefaults(TurnModel.load(cfg.turn_model or DEFAULT_WEIGHTS), cfg.turn_detection, cfg.preempt_at)
         defaults = Limits.fair_share(cfg.max_calls, cfg.key_default_call_share, cfg.key_default_calls_per_minute)
         self.auth = build_authenticator(cfg.auth, cfg.api_keys_file, defaults)
         self.keys_watcher = (

@@ -33,6 +33,8 @@ class Turn:
     interrupt_t: float = 0.0
     finished: bool = False  # every reply chunk was written or dropped, and played out
     playing_out: asyncio.Event | None = None  # set while the written reply still plays (_play_out)
+    # A reply prepared before the turn ended (preemptive) writes no audio until this is set.
+    gate: asyncio.Event | None = None
 
     def played_ms(self) -> int:
         """What the caller heard of the reply: all that was sent, or for an interrupted reply

@@ -121,12 +121,36 @@ class SpeechEnd:
         return self.reason is EndReason.FORCED
 
 
-class Segmenter:
-    """Feed 16 kHz int16 audio in any chunk size; get SpeechStart/SpeechEnd events."""
+@dataclass(frozen=True)
+class LikelyEnd:
+    """The end-of-turn model leans towards "finished" in this silence (at least the preempt
+    threshold) but has not decided yet: a reply may be prepared, held until the turn ends."""
 
-    def __init__(self, settings: VadSettings, detector: TurnDetector | None = None) -> None:
+    audio_start_ms: int
+    audio_end_ms: int
+    decided_at_ms: int
+    prob: float
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Speech came back after a LikelyEnd: the turn goes on."""
+
+    at_ms: int
+
+
+Event = SpeechStart | SpeechEnd | LikelyEnd | Resumed
+
+
+class Segmenter:
+    """Feed 16 kHz int16 audio in any chunk size; get SpeechStart/SpeechEnd events (and, with a
+    detector and `preempt_at` > 0, LikelyEnd/Resumed around the silences it leans to end)."""
+
+    def __init__(self, settings: VadSettings, detector: TurnDetector | None = None, preempt_at: float = 0.0) -> None:
         self.settings = settings.validate()
         self._detector = detector
+        self._preempt_at = preempt_at if detector is not None else 0.0
+        self._leaning = False  # a LikelyEnd was reported in the current silence
         self._features = StreamingFeatures() if detector is not None else None  # what the detector reads
         self._vad = webrtcvad.Vad(settings.aggressiveness)
         self._need, window = _window_frames(settings.min_speech_ms)
@@ -152,11 +176,11 @@ class Segmenter:
     def now_ms(self) -> int:
         return self._frames * FRAME_MS
 
-    def feed(self, samples: np.ndarray) -> list[SpeechStart | SpeechEnd]:
+    def feed(self, samples: np.ndarray) -> list[Event]:
         data = np.concatenate([self._pending, np.asarray(samples, dtype=np.int16)])
         n = len(data) // FRAME_SAMPLES
         self._pending = data[n * FRAME_SAMPLES :]
-        events: list[SpeechStart | SpeechEnd] = []
+        events: list[Event] = []
         for i in range(n):
             frame = data[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
             if self._features is not None:
@@ -181,7 +205,7 @@ class Segmenter:
             self._peak_db = max(self._peak_db, db)
         return True
 
-    def _step(self, voiced: bool) -> SpeechStart | SpeechEnd | None:
+    def _step(self, voiced: bool) -> Event | None:
         start_ms = self._frames * FRAME_MS
         self._frames += 1
         end_ms = start_ms + FRAME_MS
@@ -199,18 +223,29 @@ class Segmenter:
         if voiced:
             self._silent_frames = 0
             self._last_voiced_end_ms = end_ms
+            if self._leaning:
+                self._leaning = False
+                return Resumed(at_ms=start_ms)
             return None
         self._silent_frames += 1
         silence_ms = self._silent_frames * FRAME_MS
         if self._detector is not None and self._features is not None:
             reason = self._detector.decide(self._features, silence_ms)
-            return None if reason is None else self._end(end_ms, reason)
+            if reason is not None:
+                return self._end(end_ms, reason)
+            if self._preempt_at and not self._leaning:
+                p = self._detector.last_prob
+                if p is not None and p >= self._preempt_at:
+                    self._leaning = True
+                    return LikelyEnd(self._start_ms, self._last_voiced_end_ms, end_ms, p)
+            return None
         if silence_ms >= self.settings.silence_duration_ms:
             return self._end(end_ms, EndReason.SILENCE)
         return None
 
     def _end(self, decided_ms: int, reason: EndReason) -> SpeechEnd:
         self.speaking = False
+        self._leaning = False
         self._silent_frames = 0
         self._window.clear()
         self._peak_db = -math.inf

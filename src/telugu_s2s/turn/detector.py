@@ -53,7 +53,7 @@ class TurnDetector:
         self.model = model
         self.preset = presets(model)[eagerness]
         self.max_wait_ms = max(max_wait_ms, self.preset.min_silence_ms)
-        self.last_prob: float | None = None
+        self.last_prob: float | None = None  # this silence's latest P(finished); None before its first ask
         self._sure = 0  # asks in a row at or over the threshold, in this silence
 
     def decide(self, audio: features.StreamingFeatures, silence_ms: int) -> EndReason | None:
@@ -63,6 +63,7 @@ class TurnDetector:
             return EndReason.MAX_WAIT
         if silence_ms < self.preset.min_silence_ms:
             self._sure = 0
+            self.last_prob = None  # no ask yet in this silence
             return None
         p = self.last_prob = self.model.prob(features.normalize(audio.window), silence_ms)
         self._sure = self._sure + 1 if p >= self.preset.threshold else 0

@@ -99,8 +99,8 @@ class Stack:
     stub: conversation_pb2_grpc.ConversationStub
     extra: dict = field(default_factory=dict)
 
-    async def call(self, messages: list[pb.ClientMessage], *, half_close: bool = True) -> CallResult:
-        """Send everything, then read the whole answer (the reader runs concurrently)."""
+    async def call(self, messages: list[pb.ClientMessage], *, half_close: bool = True, pace_s: float = 0) -> CallResult:
+        """Send everything (`pace_s` apart), then read the whole answer (the reader runs concurrently)."""
         call = self.stub.Converse()
         received: list[pb.ServerMessage] = []
 
@@ -114,6 +114,8 @@ class Stack:
         try:
             for m in messages:
                 await call.write(m)
+                if pace_s:
+                    await asyncio.sleep(pace_s)
             if half_close:
                 await call.done_writing()
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from telugu_s2s.gateway.vad import Segmenter, SpeechEnd, SpeechStart, TurnSettings, VadSettings
+from telugu_s2s.gateway.vad import LikelyEnd, Segmenter, SpeechEnd, SpeechStart, TurnSettings, VadSettings
 from telugu_s2s.turn.detector import EndReason
 
 from .conftest import silence
@@ -185,3 +185,41 @@ def test_without_a_detector_the_timer_ends_the_turn(telugu_speech):
 def test_turn_settings_out_of_range(kw, field):
     with pytest.raises(ValueError, match=field):
         TurnSettings(**kw).validate()
+
+
+class Leaning(AfterSilence):
+    """AfterSilence that also reports P(finished) = `prob` at every ask from 100 ms of silence."""
+
+    def __init__(self, ms: int, prob: float) -> None:
+        super().__init__(ms)
+        self.prob = prob
+        self.last_prob: float | None = None
+
+    def decide(self, audio, silence_ms):
+        self.last_prob = self.prob if silence_ms >= 100 else None
+        return super().decide(audio, silence_ms)
+
+
+def test_a_leaning_detector_reports_a_likely_end_once_per_silence_and_the_resumption(telugu_speech):
+    gap = silence(300)  # the detector ends turns at 400 ms: this gap is a pause inside one turn
+    audio = np.concatenate([silence(LEAD_MS), telugu_speech[0], gap, telugu_speech[1], silence(1000)])
+    events = run(Segmenter(VadSettings(), Leaning(400, 0.7), preempt_at=0.5), audio)
+    kinds = [type(e).__name__ for e in events]
+    # Every silence of 100 ms or more inside the turn (the pause, the phrases' own commas) leans
+    # once and is followed by its resumption; the last one is the end.
+    assert kinds[0] == "SpeechStart" and kinds[-2:] == ["LikelyEnd", "SpeechEnd"], kinds
+    middle = kinds[1:-2]
+    assert middle and middle == ["LikelyEnd", "Resumed"] * (len(middle) // 2), kinds
+    pause_end = LEAD_MS + len(telugu_speech[0]) * 1000 // 16000
+    leans = [e for e in events if isinstance(e, LikelyEnd)]
+    assert any(abs(e.audio_end_ms - pause_end) <= 200 for e in leans[:-1])  # the 300 ms pause
+    for e in leans:
+        assert e.decided_at_ms - e.audio_end_ms == 100 and e.prob == 0.7
+    likely, end = events[-2:]
+    assert (likely.audio_start_ms, likely.audio_end_ms) == (end.audio_start_ms, end.audio_end_ms)
+    assert all(r.at_ms >= lean.decided_at_ms for lean, r in zip(events[1:-2:2], events[2:-2:2]))
+    # The same audio without preemption (or a detector below the threshold): starts and ends only.
+    for seg in (Segmenter(VadSettings(), Leaning(400, 0.7)), Segmenter(VadSettings(), Leaning(400, 0.3), preempt_at=0.5)):
+        assert [type(e).__name__ for e in run(seg, audio)] == ["SpeechStart", "SpeechEnd"]
+    assert [type(e).__name__ for e in run(Segmenter(VadSettings(), None, preempt_at=0.5), audio)] == [
+        "SpeechStart", "SpeechEnd"]
