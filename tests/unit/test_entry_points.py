@@ -27,6 +27,9 @@ CASES = {
     "gateway: unknown turn detection": (
         "telugu_s2s.gateway", {"TS2S_GATEWAY_TURN_DETECTION": "vad"}, "turn_detection must be 'turn_model' or 'silence'"
     ),
+    "gateway: preempt_at out of range": (
+        "telugu_s2s.gateway", {"TS2S_GATEWAY_PREEMPT_AT": "1"}, "preempt_at must be 0 (off) or a probability below 1"
+    ),
     "context: a bad setting": ("telugu_s2s.context", {"TS2S_CONTEXT_MAX_TURNS": "-1"}, "configuration error"),
     "codec: a bad setting": ("telugu_s2s.codec", {"TS2S_CODEC_MAX_BATCH": "0"}, "TS2S_CODEC_MAX_BATCH"),
     "codec: not a number": ("telugu_s2s.codec", {"TS2S_CODEC_PORT": "abc"}, "TS2S_CODEC_PORT='abc'"),

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from telugu_s2s.common import settings
+from telugu_s2s.common.voices import DEFAULT_VOICE, VOICE_IDS
 from telugu_s2s.common.settings import SettingError
 from telugu_s2s.security.tls import ClientTls, ServerTls
 
@@ -67,6 +68,8 @@ class Config:
     max_reply_s: float = 30.0
     # Earlier turns fetched from the context service for each reply.
     context_turns: int = 10
+    # The voice of a new session whose SessionConfig names none.
+    default_voice: str = DEFAULT_VOICE
     # Reply audio is written at most this far ahead of real-time playback, so barge-in can
     # stop what the caller has not heard yet. (ResponseInterrupted.played_ms counts what was
     # heard, which pacing keeps within this much of what was sent.) 0: no pacing.
@@ -113,6 +116,8 @@ class Config:
             raise ConfigError(f"context_turns must be 0..10, got {self.context_turns}")
         if not 0 <= self.preempt_at < 1:
             raise ConfigError(f"preempt_at must be 0 (off) or a probability below 1, got {self.preempt_at}")
+        if self.default_voice not in VOICE_IDS:
+            raise ConfigError(f"default_voice must be one of {', '.join(VOICE_IDS)}, got {self.default_voice!r}")
         if self.turn_detection not in ("turn_model", "silence"):
             raise ConfigError(f"turn_detection must be 'turn_model' or 'silence', got {self.turn_detection!r}")
         if self.auth not in ("required", "disabled"):

@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from telugu_s2s.common.voices import DEFAULT_VOICE
 from telugu_s2s.gateway.buffers import OutboxOverflow
 from telugu_s2s.gateway.call import Call
 from telugu_s2s.gateway.config import Config
@@ -184,9 +183,9 @@ class CallLifecycle:
                 rec = await ctx.get_session(settings.session_id, self.tenant)
                 if settings.voice and settings.voice != rec.voice:
                     rec = await ctx.set_voice(rec.session_id, self.tenant, settings.voice)
-                voice = settings.voice or rec.voice or DEFAULT_VOICE
+                voice = settings.voice or rec.voice or self.cfg.default_voice
             else:
-                voice = settings.voice or DEFAULT_VOICE
+                voice = settings.voice or self.cfg.default_voice
                 rec = await ctx.create_session(voice, self.tenant)
         except SessionNotFound as exc:
             raise CallError(

@@ -164,6 +164,7 @@ class Segmenter:
         self._floor_ms = 0  # a new turn never starts before the previous one was decided
         self._peak_db = -math.inf  # loudest frame of the turn in progress (and of the start window)
         self._levels: deque[float] = deque(maxlen=NOISE_WINDOW_FRAMES)  # frame levels, dBFS
+        self.last_frame_voiced = False  # the last frame's decision (scripts/compare_vad.py reads it)
 
     @property
     def noise_floor_db(self) -> float:
@@ -188,7 +189,7 @@ class Segmenter:
             # Both run on every frame: webrtcvad adapts to what it hears, silences included,
             # and the gate tracks the line's noise floor.
             speech = self._vad.is_speech(frame.tobytes(), VAD_RATE)
-            voiced = self._loud_enough(frame_dbfs(frame)) and speech
+            voiced = self.last_frame_voiced = self._loud_enough(frame_dbfs(frame)) and speech
             ev = self._step(voiced)
             if ev is not None:
                 events.append(ev)

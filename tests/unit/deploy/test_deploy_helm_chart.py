@@ -373,3 +373,14 @@ def test_gateway_turn_detection_default_is_a_value(chart, defaults) -> None:
     assert env["TS2S_GATEWAY_TURN_DETECTION"]["value"] == "silence"
     with pytest.raises(helm.HelmError):
         render_chart(chart, {"gateway": {"turnDetection": "push-to-talk"}})
+
+
+def test_gateway_preempt_at_is_rendered_and_checked(chart, defaults) -> None:
+    env = env_of(containers(defaults.get("Deployment", name("gateway")))[0])
+    assert float(env["TS2S_GATEWAY_PREEMPT_AT"]["value"]) == 0.5
+    r = render_chart(chart, {"gateway": {"preemptAt": 0}})
+    env = env_of(containers(r.get("Deployment", name("gateway")))[0])
+    assert float(env["TS2S_GATEWAY_PREEMPT_AT"]["value"]) == 0.0
+    for bad in (1, -0.1, "soon"):
+        with pytest.raises(helm.HelmError):
+            render_chart(chart, {"gateway": {"preemptAt": bad}})

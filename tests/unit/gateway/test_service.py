@@ -174,3 +174,14 @@ def test_a_config_hands_itself_to_a_process_through_its_environment():
     env = cfg.to_env()
     assert env["TS2S_GATEWAY_PORT"] == "6001" and "TS2S_GATEWAY_MAX_CALLS" not in env  # defaults left out
     assert Config.from_env([], env=env) == cfg
+
+
+async def test_the_default_voice_setting_voices_a_session_that_names_none(make_stack, telugu_speech):
+    stack = await make_stack(cfg_kw={"default_voice": "arjun"})
+    res = await stack.call([config_message(), *audio_messages(np.concatenate([telugu_speech[0], silence(800)]))])
+    assert res.code.name == "OK", res.details
+    session_id = res.of("session_started")[0].session_id
+    assert res.of("response_started")[0].voice == "arjun"
+    assert stack.context.sessions[("", session_id)].record.voice == "arjun"
+    with pytest.raises(ConfigError, match="default_voice must be one of"):
+        Config(default_voice="bob")
