@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from telugu_s2s.common import settings
-from telugu_s2s.common.voices import DEFAULT_VOICE, VOICE_IDS
 from telugu_s2s.common.settings import SettingError
+from telugu_s2s.common.voices import DEFAULT_VOICE, VOICE_IDS
 from telugu_s2s.security.tls import ClientTls, ServerTls
 
 PREFIX = "TS2S_GATEWAY_"
