@@ -88,6 +88,7 @@ class Call:
         self._turns: list[Turn] = []
         self._last_turn: Turn | None = None
         self._early: Turn | None = None  # a reply prepared ahead of the turn's end (held)
+        self._gated: dict[str, Turn] = {}  # turns whose reply is still held, by id
         self._turn_times: deque[float] = deque()
 
     # ------------------------------------------------------------------ lifecycle
@@ -197,6 +198,7 @@ class Call:
         speech = SpeechEnd(ev.audio_start_ms, ev.audio_end_ms, ev.decided_at_ms)
         turn = self._new_turn(speech, time.perf_counter())
         turn.gate = asyncio.Event()
+        self._gated[turn.id] = turn
         turn.codes_task = self._spawn(self._early_codes(turn, encoder), f"turn-{turn.id[:8]}-early-encode")
         turn.pipeline = self._spawn(self._respond(turn), f"turn-{turn.id[:8]}-early-reply")
         self._early = turn
@@ -214,11 +216,20 @@ class Call:
     def _drop(self, turn: Turn) -> None:
         """Cancel a held reply the caller never hears."""
         metrics.PREEMPTIVE.labels("dropped").inc()
+        self._gated.pop(turn.id, None)  # its errors were about a turn the caller never had
         turn.reply.stopped = True
         for task in (turn.pipeline, turn.codes_task):
             if task is not None:
                 task.add_done_callback(_consume)
                 task.cancel()
+
+    def _open_gate(self, turn: Turn) -> None:
+        assert turn.gate is not None
+        self._gated.pop(turn.id, None)
+        turn.gate.set()
+        for code, message in turn.held_errors:
+            self._error(code, message, turn.id)
+        turn.held_errors.clear()
 
     def _new_turn(self, ev: SpeechEnd, t_decided: float) -> Turn:
         return Turn(
@@ -250,6 +261,10 @@ class Call:
         return stopped
 
     def _error(self, code: str, message: str, turn_id: str = "") -> None:
+        held = self._gated.get(turn_id) if turn_id else None
+        if held is not None:
+            held.held_errors.append((code, message))
+            return
         metrics.INBAND_ERRORS.labels(code).inc()
         self.output.put_event(ErrorEvent(code, message, turn_id))
 
@@ -285,8 +300,8 @@ class Call:
             if not turn.interrupted:
                 if turn.pipeline is None:
                     turn.pipeline = asyncio.create_task(self._respond(turn), name=f"turn-{turn.id[:8]}-reply")
-                if turn.gate is not None:
-                    turn.gate.set()  # a preemptive reply: its audio may go out now, after ResponseStarted
+                if turn.gate is not None:  # a preemptive reply: out it goes now, after ResponseStarted
+                    self._open_gate(turn)
                 await asyncio.wait({turn.pipeline})
                 if not turn.pipeline.cancelled():
                     failure = turn.pipeline.exception()
@@ -305,6 +320,7 @@ class Call:
                 },
             )
         finally:
+            self._gated.pop(turn.id, None)  # interrupted before its held reply went out
             if turn.pipeline is not None and not turn.pipeline.done():
                 turn.pipeline.cancel()
                 await asyncio.gather(turn.pipeline, return_exceptions=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telugu_s2s.gateway.context_client import Latency
 from telugu_s2s.gateway.errors import DownstreamError, DownstreamUnavailable
@@ -33,8 +33,10 @@ class Turn:
     interrupt_t: float = 0.0
     finished: bool = False  # every reply chunk was written or dropped, and played out
     playing_out: asyncio.Event | None = None  # set while the written reply still plays (_play_out)
-    # A reply prepared before the turn ended (preemptive) writes no audio until this is set.
+    # A reply prepared before the turn ended (preemptive) writes no audio until this is set,
+    # and the in-band errors it meets meanwhile wait here (sent if the turn is taken up).
     gate: asyncio.Event | None = None
+    held_errors: list[tuple[str, str]] = field(default_factory=list)
 
     def played_ms(self) -> int:
         """What the caller heard of the reply: all that was sent, or for an interrupted reply

@@ -141,3 +141,24 @@ async def test_encode_prefix_is_the_start_of_what_finish_returns():
     finally:
         await client.close()
         await codec.stop()
+
+
+async def test_a_held_reply_reports_its_context_error_only_if_its_turn_is_taken_up(scripted_model, telugu_speech):
+    """The context service is down: the caller hears of it once, for the turn it had, after
+    ResponseStarted; the dropped replies' fetches (same failure) never reach it."""
+    audio = np.concatenate([silence(300), telugu_speech[0], silence(300), telugu_speech[1], silence(1500)])
+    stack = await start_stack(cfg_kw={"turn_detection": "turn_model", "preempt_at": 0.5})
+    try:
+        dropped = count("dropped")
+        stack.context.fail_get_context = True
+        res = await stack.call([config_message(voice="priya"), *audio_messages(audio)], pace_s=0.02)
+    finally:
+        await stop_stack(stack)
+    assert res.code.name == "OK", res.details
+    assert count("dropped") > dropped
+    errors = res.of("error")
+    assert [e.code for e in errors] == ["CONTEXT_UNAVAILABLE"], errors
+    (started,) = res.of("response_started")
+    assert errors[0].turn_id == started.turn_id
+    kinds = res.kinds()
+    assert kinds.index("response_started") < kinds.index("error") < kinds.index("response_done")
