@@ -22,6 +22,7 @@ All times are stream-relative milliseconds of 16 kHz audio fed so far.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -97,6 +98,35 @@ class TurnSettings:
         return self
 
 
+class RollingPercentile:
+    """The q-th percentile of the last `size` values, as np.percentile (linear) computes it,
+    kept sorted as values come and go: about 1 us a value where np.percentile over a deque took
+    about 65 us, at every 20 ms frame of every call."""
+
+    def __init__(self, size: int, q: float) -> None:
+        self._order: deque[float] = deque()
+        self._sorted: list[float] = []
+        self._size, self._q = size, q
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def append(self, value: float) -> None:
+        if len(self._order) == self._size:
+            del self._sorted[bisect.bisect_left(self._sorted, self._order.popleft())]
+        self._order.append(value)
+        bisect.insort(self._sorted, value)
+
+    def value(self) -> float:
+        s = self._sorted
+        index = (len(s) - 1) * self._q / 100.0
+        lo = math.floor(index)
+        hi = min(lo + 1, len(s) - 1)
+        a, b, t = s[lo], s[hi], index - lo
+        # numpy's lerp: from the nearer end, so equal neighbours give exactly their value.
+        return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
+
+
 def _window_frames(min_speech_ms: int) -> tuple[int, int]:
     need = max(1, math.ceil(min_speech_ms / FRAME_MS))
     return need, need + math.ceil(need / 4)
@@ -163,7 +193,7 @@ class Segmenter:
         self._silent_frames = 0
         self._floor_ms = 0  # a new turn never starts before the previous one was decided
         self._peak_db = -math.inf  # loudest frame of the turn in progress (and of the start window)
-        self._levels: deque[float] = deque(maxlen=NOISE_WINDOW_FRAMES)  # frame levels, dBFS
+        self._levels = RollingPercentile(NOISE_WINDOW_FRAMES, NOISE_PERCENTILE)  # frame levels, dBFS
         self.last_frame_voiced = False  # the last frame's decision (scripts/compare_vad.py reads it)
 
     @property
@@ -171,7 +201,7 @@ class Segmenter:
         """The line's background level (dBFS); -inf until there is enough audio to tell."""
         if len(self._levels) < NOISE_MIN_FRAMES:
             return -math.inf
-        return float(np.percentile(self._levels, NOISE_PERCENTILE))
+        return self._levels.value()
 
     @property
     def now_ms(self) -> int:

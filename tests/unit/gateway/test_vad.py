@@ -223,3 +223,19 @@ def test_a_leaning_detector_reports_a_likely_end_once_per_silence_and_the_resump
         assert [type(e).__name__ for e in run(seg, audio)] == ["SpeechStart", "SpeechEnd"]
     assert [type(e).__name__ for e in run(Segmenter(VadSettings(), None, preempt_at=0.5), audio)] == [
         "SpeechStart", "SpeechEnd"]
+
+
+def test_the_rolling_noise_percentile_is_numpys():
+    from collections import deque
+
+    from telugu_s2s.gateway.vad import RollingPercentile
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(-60, 10, 600), np.full(300, -120.0), rng.normal(-30, 5, 300)])
+    values[::7] = np.round(values[::7])  # ties
+    rolling, window = RollingPercentile(250, 10.0), deque(maxlen=250)
+    for v in values:
+        rolling.append(float(v))
+        window.append(float(v))
+        assert len(rolling) == len(window)
+        assert rolling.value() == pytest.approx(float(np.percentile(window, 10.0)), abs=1e-9)
