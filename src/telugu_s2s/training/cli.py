@@ -158,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LEAD,TAIL",
         help="silence before/after each user turn, e.g. 300,100 as the gateway hands turns over",
     )
+    ev.add_argument(
+        "--context-replies",
+        choices=("generated", "reference"),
+        default="generated",
+        help="earlier turns' replies in the context: the model's own, as served (default), or the right answers",
+    )
     ev.add_argument("--skip-codec", action="store_true")
     ev.add_argument(
         "--codec-report",
@@ -354,6 +360,7 @@ def cmd_eval(args) -> dict:
         turn_stride=getattr(args, "turn_stride", 1),
         user_lead_ms=getattr(args, "user_padding_ms", (0, 0))[0],
         user_tail_ms=getattr(args, "user_padding_ms", (0, 0))[1],
+        context_replies=getattr(args, "context_replies", "generated"),
         threads=args.threads,
         progress=not args.no_progress,
         skip_codec=getattr(args, "skip_codec", False),

@@ -4,8 +4,10 @@ The test split (synth.plan) holds the held-out callers only, every clip degraded
 (level, noise, telephone band), in dialogues composed with a seed: every question as a first
 turn in a seen phrasing and in its held-out phrasing, every out-of-domain test sentence, and
 multi-turn dialogues with unrelated turns and name introductions and recalls at random places.
-Each turn is generated greedily with the dialogue's earlier turns as context, decoded with the
-codec and scored by `ReplyScorer` (log-mel DTW against every answer in every voice, through
+Each turn is generated greedily with the dialogue's earlier turns as context (their user
+audio and the model's own replies to them, as a served call holds them; `context_replies=
+"reference"` puts the right answers there instead), decoded with the codec and scored by
+`ReplyScorer` (log-mel DTW against every answer in every voice, through
 the same codec):
 - reply accuracy: the nearest answer in the requested voice is the right one; reported over
   all turns and per category (`categories`): first turns, turns after unrelated context,
@@ -58,6 +60,10 @@ class EvalConfig:
     # prefix padding, 300 ms by default, and a ~100 ms tail); 0/0 = the trimmed corpus renders.
     user_lead_ms: int = 0
     user_tail_ms: int = 0
+    # The replies of a turn's earlier turns in its context: "generated", the model's own (what a
+    # served call holds), or "reference", the right answers (teacher-forced: a name recall can
+    # then read the name from the reference's "nice to meet you, <name>").
+    context_replies: str = "generated"
     threads: int = 0
     progress: bool = True
     skip_codec: bool = False
@@ -342,13 +348,33 @@ def eval_s2s(cfg: EvalConfig) -> dict:
         jobs = jobs[: cfg.max_turns]
     silence = silence_codes(codec, k)
     lead, tail = (round(ms / 1000 * codec.arch.frame_rate) for ms in (cfg.user_lead_ms, cfg.user_tail_ms))
+    if cfg.context_replies not in ("generated", "reference"):
+        raise ValueError(f"context_replies must be 'generated' or 'reference', got {cfg.context_replies!r}")
     details = []
     t0 = time.perf_counter()
     frames_total = 0
+    own: dict[tuple[str, int], np.ndarray] = {}  # the model's reply to each turn with its context
+
+    def user_of(t: dict) -> np.ndarray:
+        return pad_silence(codes[t["user_audio"]][:k], silence, lead, tail)
+
+    def context_of(earlier: list[dict]) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(codes[t["user_audio"]][:k], reply_of(t, earlier[:i])) for i, t in enumerate(earlier)]
+
+    def reply_of(t: dict, before: list[dict]) -> np.ndarray:
+        if cfg.context_replies == "reference":
+            return codes[t["reply_audio"]][:k]
+        key = (t["dialogue_id"], t["turn_index"])
+        if key not in own:  # a turn this run does not score (--turn-stride): generated all the same
+            voice = get_voice(t["voice"]).speaker_index
+            own[key] = _generate(model, user_of(t), voice, context_of(before), k, cfg.max_frames)
+        return own[key]
+
     for r, earlier, with_ctx in tqdm(jobs, desc="eval s2s", unit="turn", disable=not cfg.progress):
-        ctx = [(codes[t["user_audio"]][:k], codes[t["reply_audio"]][:k]) for t in earlier]
-        user = pad_silence(codes[r["user_audio"]][:k], silence, lead, tail)
-        gen = _generate(model, user, get_voice(r["voice"]).speaker_index, ctx, k, cfg.max_frames)
+        user = user_of(r)
+        gen = _generate(model, user, get_voice(r["voice"]).speaker_index, context_of(earlier), k, cfg.max_frames)
+        if with_ctx:
+            own[(r["dialogue_id"], r["turn_index"])] = gen
         frames_total += gen.shape[1]
         audio = codec_decode(codec.model, gen) if gen.shape[1] >= 2 else np.zeros(0, np.float32)
         details.append(
@@ -366,6 +392,7 @@ def eval_s2s(cfg: EvalConfig) -> dict:
         "path": "offline",
         "held_out_callers": sorted({r["caller"] for r in rows}),
         "user_padding_ms": [cfg.user_lead_ms, cfg.user_tail_ms],
+        "context_replies": cfg.context_replies,
         **summarize(details, *names_and_replies()),
         "s2s": s2s.weights_id,
         "codec": codec.weights_id,

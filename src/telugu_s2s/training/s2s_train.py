@@ -393,6 +393,7 @@ def _quick_val(model: S2STransformer, mcfg: S2SConfig, cfg: S2STrainConfig, step
             split="val",
             max_turns=cfg.val_turns,
             turn_stride=stride,
+            context_replies="reference",  # a cheap progress signal, as every earlier run logged it
             progress=False,
         )
     )

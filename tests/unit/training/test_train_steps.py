@@ -494,3 +494,52 @@ def test_counts_below_one_are_refused_with_a_clear_message(capsys):
             p.parse_args(argv)
         assert exit_.value.code == 2
     assert "must be >= 1" in capsys.readouterr().err
+
+
+def test_eval_context_holds_the_models_own_earlier_replies_unless_asked_for_the_references(
+    tiny_data, tiny_codec, tmp_path, monkeypatch
+):
+    """A served call's context holds what the model answered; offline eval does the same by
+    default (a reference reply would hand a name recall its name), every earlier turn included
+    when a stride skips it."""
+    from telugu_s2s.training import evaluate
+    from telugu_s2s.training.encode import encode_corpus, load_codes
+    from telugu_s2s.training.s2s_train import S2STrainConfig, train_s2s
+
+    cfg, _ = tiny_codec
+    codes = load_codes(encode_corpus(tiny_data, cfg.out_dir, progress=False))
+    s2s_cfg = S2STrainConfig(data_dir=tiny_data, codec_dir=cfg.out_dir, run_dir=tmp_path / "run",
+                             out_dir=tmp_path / "s2s", steps=1, batch_size=2, progress=False,
+                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64})
+    train_s2s(s2s_cfg)
+    calls: list[tuple[np.ndarray, list]] = []
+
+    def fake_generate(model, user, voice, ctx, k, max_frames):
+        out = np.full((k, 3), len(calls) % 7, dtype=np.int64)  # each reply its own codes
+        calls.append((user, ctx, out))
+        return out
+
+    monkeypatch.setattr(evaluate, "_generate", fake_generate)
+    rows = evaluate.synth.read_jsonl(tiny_data / "splits" / "test.jsonl")
+    later = [r for r in rows if r["turn_index"] >= 2]
+    assert later, "the tiny test split has a dialogue of three turns or more"
+    base = evaluate.EvalConfig(data_dir=tiny_data, codec_dir=cfg.out_dir, s2s_dir=s2s_cfg.out_dir,
+                               split="test", max_frames=12, progress=False, turn_stride=2)
+    for mode in ("generated", "reference"):
+        calls.clear()
+        res = evaluate.eval_s2s(replace(base, context_replies=mode))
+        assert res["context_replies"] == mode
+        replies = [out for _, _, out in calls]
+        assert any(ctx for _, ctx, _ in calls)
+        for _, ctx, _ in calls:
+            for user, reply in ctx:
+                if mode == "generated":
+                    assert any(reply is r for r in replies)  # one of the model's own replies
+                else:
+                    assert any(np.array_equal(reply, c[: reply.shape[0]]) for c in codes.values() if c.shape == reply.shape)
+        if mode == "generated":  # the stride skipped turns, and their replies were generated anyway
+            assert len(calls) > len(res["details"])
+        else:
+            assert len(calls) == len(res["details"])
+    with pytest.raises(ValueError, match="context_replies"):
+        evaluate.eval_s2s(replace(base, context_replies="oracle"))
