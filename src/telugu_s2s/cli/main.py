@@ -199,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the gateway ends the callers' turns (default: the gateway's own default, turn_model)",
     )
     bench.add_argument("--eagerness", choices=("", "low", "medium", "high"), default="", help="with turn_model")
+    bench.add_argument(
+        "--telephone", action="store_true", help="callers send 8 kHz mu-law and take 8 kHz audio back (a phone line)"
+    )
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--json", default="", help="write the results as JSON here")
     bench.add_argument("--markdown", default="", help="write the Markdown table here")

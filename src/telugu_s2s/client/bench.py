@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from telugu_s2s.client.caller import CallFailed, CallOptions, converse
+from telugu_s2s.client.caller import INPUT_RATE, CallFailed, CallOptions, converse
 from telugu_s2s.client.wav import read_wav_as
+from telugu_s2s.common.audio import G711_RATE as TELEPHONE_RATE
+from telugu_s2s.common.audio import Encoding
 
 SERVICE_PATTERNS = {
     "gateway": "telugu_s2s.gateway",
@@ -47,6 +49,11 @@ class BenchConfig:
     pids: dict[str, list[int]] | None = None
     turn_detection: str = ""  # "" = the gateway's default; "silence" | "turn_model"
     eagerness: str = ""
+    telephone: bool = False  # callers send 8 kHz mu-law and take 8 kHz audio back
+
+    @property
+    def line_rate(self) -> int:
+        return TELEPHONE_RATE if self.telephone else INPUT_RATE
 
 
 @dataclass
@@ -133,6 +140,9 @@ async def _caller(idx: int, cfg: BenchConfig, audio: list[np.ndarray], res: Benc
         metadata=metadata,
         turn_detection=cfg.turn_detection,
         eagerness=cfg.eagerness,
+        input_encoding=Encoding.MULAW if cfg.telephone else Encoding.PCM16,
+        input_rate=cfg.line_rate,
+        output_rate=cfg.line_rate,
     )
     try:
         call = await converse(cfg.target, utterances, opts)
@@ -168,7 +178,7 @@ async def _caller(idx: int, cfg: BenchConfig, audio: list[np.ndarray], res: Benc
 async def run_bench(cfg: BenchConfig) -> BenchResult:
     from tqdm import tqdm
 
-    audio = [read_wav_as(p, 16000) for p in cfg.examples]
+    audio = [read_wav_as(p, cfg.line_rate) for p in cfg.examples]
     res = BenchResult()
     bar = tqdm(total=cfg.sessions * cfg.turns, desc=f"{cfg.sessions} callers", unit="turn")
     cpu0 = _proc_cpu_seconds(cfg.pids)
@@ -199,6 +209,7 @@ def report(cfg: BenchConfig, res: BenchResult) -> dict:
         "turns_per_session": cfg.turns,
         "barge_in_share": cfg.barge_in_share,
         "turn_detection": {"mode": cfg.turn_detection or "default", "eagerness": cfg.eagerness or "default"},
+        "line": "8 kHz mu-law in, 8 kHz PCM16 out" if cfg.telephone else "16 kHz PCM16",
         "response_latency_ms": percentiles(res.response_latency_ms),
         "voice_to_voice_ms": percentiles(res.voice_to_voice_ms),
         "caller_voice_to_voice_ms": percentiles(res.caller_voice_to_voice_ms),
@@ -342,6 +353,7 @@ def _one(a, examples: list[Path], pids, sessions: int) -> tuple[dict, bool]:
         pids=pids,
         turn_detection=a.turn_detection,
         eagerness=a.eagerness,
+        telephone=getattr(a, "telephone", False),
     )
     res = asyncio.run(run_bench(cfg))
     rep = report(cfg, res)

@@ -39,3 +39,15 @@ def test_bench_parses_without_a_sweep_and_refuses_a_bad_one() -> None:
     for bad in ("0", "1,x", "4,-1"):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["bench", "--sweep", bad])
+
+
+def test_a_telephone_bench_speaks_mu_law_at_8_khz() -> None:
+    from pathlib import Path
+
+    from telugu_s2s.cli.main import build_parser
+    from telugu_s2s.client.bench import BenchConfig
+
+    assert build_parser().parse_args(["bench", "--telephone"]).telephone
+    assert not build_parser().parse_args(["bench"]).telephone
+    assert BenchConfig("t", 1, 1, [Path("x.wav")], telephone=True).line_rate == 8000
+    assert BenchConfig("t", 1, 1, [Path("x.wav")]).line_rate == 16000
