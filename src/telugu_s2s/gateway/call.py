@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 
 # User codes keep this much audio after the last voiced frame (the rest of the hangover is silence).
 USER_TAIL_MS = 100
+# A held (preemptive) reply decodes this much before its turn is decided; the rest waits, so a
+# dropped one costs little, and once it plays it streams like any other.
+HELD_REPLY_MS = 400
 
 REVOKED_MESSAGE = "the API key of this call was revoked or changed; start a new call with a valid key"
 
@@ -178,7 +181,7 @@ class Call:
         if turn is not None and self._fits(turn, ev):
             metrics.PREEMPTIVE.labels("used").inc()
             turn.speech, turn.t_decided, turn.prev = ev, t_decided, self._last_turn
-            self._spawn(_close_after(encoder, turn.codes_task), "encode-close")
+            self._spawn(self._close_after(turn, encoder), "encode-close")
         else:
             if turn is not None:
                 self._drop(turn)
@@ -289,6 +292,15 @@ class Call:
         turn.encode_done_t = time.perf_counter()
         return codes
 
+    async def _close_after(self, turn: Turn, encoder: EncodeStream) -> None:
+        """A held reply was taken up: its codes came from the running Encode stream; once they
+        are in, note how long after the decision that was (0 when before) and close the stream."""
+        assert turn.codes_task is not None
+        await asyncio.gather(turn.codes_task, return_exceptions=True)
+        if turn.encode_done_t is not None:
+            metrics.STAGE.labels("encode_flush").observe(max(0.0, turn.encode_done_t - turn.t_decided))
+        await encoder.cancel()
+
     async def _run_turn(self, turn: Turn) -> None:
         logctx.set_fields(turn_id=turn.id)  # every log line of this turn's tasks names it
         failure: BaseException | None = None
@@ -355,7 +367,8 @@ class Call:
             await self.output.put_audio(turn.id, turn.reply, data, n_samples)
 
         pipeline = ReplyPipeline(self.deps.codec, self.deps.generator, info, self.session.settings.output_format, emit)
-        await pipeline.run(req, turn.reply)
+        held = math.ceil(HELD_REPLY_MS * info.frame_rate_hz / 1000.0)
+        await pipeline.run(req, turn.reply, turn.gate, held)
 
     async def _play_out(self, turn: Turn) -> None:
         """Wait until the caller has heard the end of the reply.
@@ -430,10 +443,3 @@ def _consume(task: asyncio.Task) -> None:
     """Retrieve a dropped task's outcome (nobody awaits it)."""
     if not task.cancelled():
         task.exception()
-
-
-async def _close_after(encoder: EncodeStream, codes_task: asyncio.Task | None) -> None:
-    """Close a turn's Encode stream once its held reply has read the codes it needs."""
-    if codes_task is not None:
-        await asyncio.gather(codes_task, return_exceptions=True)
-    await encoder.cancel()

@@ -59,13 +59,19 @@ class ReplyPipeline:
         self._out_fmt = out_fmt
         self._emit = emit
 
-    async def run(self, req: GenerationRequest, reply: Reply) -> None:
-        """Produce the whole reply; raises what failed (after the audio made so far was emitted)."""
+    async def run(
+        self, req: GenerationRequest, reply: Reply, gate: asyncio.Event | None = None, held_frames: int = 0
+    ) -> None:
+        """Produce the whole reply; raises what failed (after the audio made so far was emitted).
+        With a `gate` that is not set yet, at most `held_frames` frames go to the decoder until it
+        is (a held reply prepares its start, not all of it)."""
         out_fmt = self._out_fmt
         resampler = audio_mod.StreamResampler(self._info.sample_rate_hz, out_fmt.sample_rate_hz)
         chunk = max(1, out_fmt.sample_rate_hz * REPLY_CHUNK_MS // 1000)
         decoder = self._codec.decoder(self._info)
-        feeder = asyncio.create_task(self._feed(req, reply, decoder), name=f"turn-{req.request_id[:8]}-generate")
+        feeder = asyncio.create_task(
+            self._feed(req, reply, decoder, gate, held_frames), name=f"turn-{req.request_id[:8]}-generate"
+        )
         try:
             while True:
                 out = await decoder.read()
@@ -91,8 +97,16 @@ class ReplyPipeline:
             await asyncio.gather(feeder, return_exceptions=True)
             decoder.cancel()
 
-    async def _feed(self, req: GenerationRequest, reply: Reply, decoder: DecodeStream) -> None:
+    async def _feed(
+        self,
+        req: GenerationRequest,
+        reply: Reply,
+        decoder: DecodeStream,
+        gate: asyncio.Event | None,
+        held_frames: int,
+    ) -> None:
         k = self._info.n_codebooks
+        fed = 0
         it = self._generator.generate(req)
         reply.gen_sent_t = time.perf_counter()
         metrics.ACTIVE_GENERATIONS.inc()
@@ -110,9 +124,12 @@ class ReplyPipeline:
                         ms_between(reply.gen_sent_t, reply.first_frame_t) / 1000
                     )
                 reply.generated.append(block.astype(np.int64))
+                if gate is not None and fed >= held_frames:
+                    await gate.wait()
                 if reply.first_decode_sent_t is None:
                     reply.first_decode_sent_t = time.perf_counter()
                 await decoder.write(block)
+                fed += block.shape[1]
             outcome = "done"
             await decoder.end()
         except asyncio.CancelledError:

@@ -162,3 +162,23 @@ async def test_a_held_reply_reports_its_context_error_only_if_its_turn_is_taken_
     assert errors[0].turn_id == started.turn_id
     kinds = res.kinds()
     assert kinds.index("response_started") < kinds.index("error") < kinds.index("response_done")
+
+
+async def test_a_forced_end_drops_the_held_reply_and_cancels_its_generation(scripted_model, telugu_speech):
+    """END_OF_INPUT 250 ms into the silence (the model leaned at 100 ms): the turn is forced, so
+    its codes are all the audio, not the held reply's; the held generation is cancelled."""
+    audio = np.concatenate([silence(300), telugu_speech[1], silence(250)])
+    stack = await start_stack(cfg_kw={"turn_detection": "turn_model", "preempt_at": 0.5})
+    try:
+        stack.generator.block_delay_s = 0.05  # a generation of 0.5 s: still running at the end
+        dropped = count("dropped")
+        res = await stack.call([config_message(voice="priya"), *audio_messages(audio)], pace_s=0.02)
+        assert res.code.name == "OK", res.details
+        assert [s.reason for s in res.of("speech_stopped")] == ["forced"]
+        assert count("dropped") == dropped + 1
+        requests = stack.generator.requests
+        assert len(requests) == 2 and stack.generator.cancelled >= 1 and stack.generator.active == 0
+        assert requests[1].user_codes.shape[1] > requests[0].user_codes.shape[1]
+        assert len(res.of("response_done")) == 1
+    finally:
+        await stop_stack(stack)
