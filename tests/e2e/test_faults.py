@@ -107,7 +107,12 @@ async def refused(stack) -> grpc.aio.AioRpcError:
 
 @pytest.mark.parametrize("service", ["codec", "triton"])
 async def test_downstream_killed_mid_reply(make_stack, speech, service):
-    stack = await asyncio.to_thread(make_stack)
+    # Triton without preemptive replies: a held reply's generation starts before the turn ends
+    # and may be complete (its responses waiting in the client) before its audio plays, so
+    # killing Triton "mid-reply" would find nothing to break. The codec case keeps them on: a
+    # held reply decodes only its first 400 ms ahead, so its Decode stream is still running.
+    env = {"TS2S_GATEWAY_PREEMPT_AT": "0"} if service == "triton" else {}
+    stack = await asyncio.to_thread(make_stack, **env)
     async with LiveCaller(stack.cfg.gateway_target) as caller:
         # One acknowledged turn first.
         caller.say(speech["namaskaram"])
