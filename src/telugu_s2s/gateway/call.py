@@ -180,14 +180,14 @@ class Call:
         turn, self._early = self._early, None
         if turn is not None and self._fits(turn, ev):
             metrics.PREEMPTIVE.labels("used").inc()
-            turn.speech, turn.t_decided, turn.prev = ev, t_decided, self._last_turn
+            turn.speech, turn.t_decided = ev, t_decided
             self._spawn(self._close_after(turn, encoder), "encode-close")
         else:
             if turn is not None:
                 self._drop(turn)
             turn = self._new_turn(ev, t_decided)
-            turn.prev = self._last_turn
             turn.codes_task = self._spawn(self._flush_codes(turn, encoder), f"turn-{turn.id[:8]}-encode")
+        turn.prev = self._last_turn
         turn.task = self._spawn(self._run_turn(turn), f"turn-{turn.id[:8]}")
         self._turns = [t for t in self._turns if t.task is not None and not t.task.done()]
         self._turns.append(turn)

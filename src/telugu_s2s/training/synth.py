@@ -149,19 +149,28 @@ WIDE_CALLER_VOICES: tuple[EspeakVoice, ...] = (
 )
 
 
+def _with_callers(
+    callers: tuple[EspeakVoice, ...],
+    held_out: tuple[str, ...],
+    train: tuple[EspeakVoice, ...],
+    held: tuple[EspeakVoice, ...] = (),
+) -> tuple[EspeakVoice, ...]:
+    """`callers` with `train` after its training callers and `held` after its held-out ones
+    (held-out ones stay last)."""
+    return (
+        tuple(c for c in callers if c.id not in held_out) + train + tuple(c for c in callers if c.id in held_out) + held
+    )
+
+
 def callers_with_wide(callers: tuple[EspeakVoice, ...], held_out: tuple[str, ...]) -> tuple[EspeakVoice, ...]:
-    """`callers` with WIDE_CALLER_VOICES added to the training callers (held-out ones stay last)."""
-    train = tuple(c for c in callers if c.id not in held_out)
-    held = tuple(c for c in callers if c.id in held_out)
-    return train + WIDE_CALLER_VOICES + held
+    """`callers` with WIDE_CALLER_VOICES added to the training callers."""
+    return _with_callers(callers, held_out, WIDE_CALLER_VOICES)
 
 
 def callers_with_more(callers: tuple[EspeakVoice, ...], held_out: tuple[str, ...]) -> tuple[EspeakVoice, ...]:
     """`callers` with MORE_CALLER_VOICES added to the training callers and MORE_HELD_OUT_VOICES
-    to the held-out ones (held-out ones stay last)."""
-    train = tuple(c for c in callers if c.id not in held_out)
-    held = tuple(c for c in callers if c.id in held_out)
-    return train + MORE_CALLER_VOICES + held + MORE_HELD_OUT_VOICES
+    to the held-out ones."""
+    return _with_callers(callers, held_out, MORE_CALLER_VOICES, MORE_HELD_OUT_VOICES)
 
 
 def held_out_with_more(held_out: tuple[str, ...]) -> tuple[str, ...]:
