@@ -49,6 +49,18 @@ class S2SConfig:
     # is known at the end of speech, so each of its frames may read the ones after it. Reply
     # steps stay causal, and the KV-cache decode is unchanged (the prefix is one prefill).
     bidirectional_prefix: bool = False
+    # The listener: a small encoder that hears the user turn alone, both ways, from the codec's
+    # dequantized latent of each frame normalized over the turn (the mean and spread of each
+    # latent dimension, which a voice and a line add to every frame, are taken out). Its pooled
+    # vector is added at the last prefix position, where the reply starts; the prefix is one
+    # prefill, so the KV-cache decode is unchanged. listener_layers = 0: no listener.
+    # listener_latent_dim: the codec's latent size (its codebook vectors travel in the
+    # checkpoint); listener_classes: training only, a head on the pooled vector that names
+    # what was said (corpus intents); generation never reads it.
+    listener_layers: int = 0
+    listener_dim: int = 128
+    listener_latent_dim: int = 0
+    listener_classes: int = 0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -61,6 +73,20 @@ class S2SConfig:
             raise ValueError("max_seq_len is too small for the context budget")
         if self.acoustic_dim < 0:
             raise ValueError("acoustic_dim must be >= 0")
+        if self.listener_layers < 0 or self.listener_classes < 0:
+            raise ValueError("listener_layers and listener_classes must be >= 0")
+        if self.listener_layers:
+            if self.listener_latent_dim <= 0:
+                raise ValueError("a listener needs listener_latent_dim (the codec's latent size)")
+            if self.acoustic_dim and self.acoustic_dim != self.listener_latent_dim:
+                raise ValueError("acoustic_dim and listener_latent_dim both size the codec's latent: they must agree")
+            if self.listener_dim % self.n_heads:
+                raise ValueError(f"listener_dim {self.listener_dim} must be divisible by n_heads {self.n_heads}")
+
+    @property
+    def latent_dim(self) -> int:
+        """Size of the codec latent the model reads (0 = it reads only code embeddings)."""
+        return self.acoustic_dim or (self.listener_latent_dim if self.listener_layers else 0)
 
     # token ids
     @property

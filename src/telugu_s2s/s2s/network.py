@@ -115,6 +115,57 @@ class _Block(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
 
 
+class _Listener(nn.Module):
+    """Hears one user turn alone, both ways (S2SConfig.listener_*): the codec latent of each
+    frame, normalized over the turn, two strided convolutions (4x fewer positions), a
+    bidirectional transformer and attention pooling -> one vector per turn."""
+
+    def __init__(self, cfg: S2SConfig) -> None:
+        super().__init__()
+        d = cfg.listener_dim
+        self.inp = nn.Linear(cfg.listener_latent_dim, d)
+        self.conv1 = nn.Conv1d(d, d, 5, stride=2, padding=2)
+        self.conv2 = nn.Conv1d(d, d, 5, stride=2, padding=2)
+        self.pos = nn.Embedding(cfg.max_seq_len // 4 + 1, d)
+        layer = nn.TransformerEncoderLayer(
+            d, cfg.n_heads, 4 * d, dropout=0.1, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, cfg.listener_layers, enable_nested_tensor=False)
+        self.ln = nn.LayerNorm(d)
+        self.pool = nn.Linear(d, 1)
+        self.out = nn.Linear(d, cfg.d_model)
+        self.head = nn.Linear(d, cfg.listener_classes) if cfg.listener_classes else None
+
+    @staticmethod
+    def _conv(conv: nn.Conv1d, x: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # x [B, T, d] with frames >= lens zeroed; out zeroed past the new lengths, so a turn
+        # gives the same result alone or padded in a batch.
+        y = F.gelu(conv(x.transpose(1, 2))).transpose(1, 2)
+        lens = (lens + 1) // 2
+        keep = torch.arange(y.shape[1], device=y.device)[None, :] < lens[:, None]
+        return y * keep[..., None], lens
+
+    def forward(self, latent: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """latent [B, T, c] (frames >= lens ignored), lens [B] >= 1 -> (vector [B, d_model]
+        to add where the reply starts, pooled features [B, listener_dim] for the head)."""
+        valid = (torch.arange(latent.shape[1], device=latent.device)[None, :] < lens[:, None])[..., None]
+        n = lens.clamp_min(1)[:, None, None].to(latent.dtype)
+        mean = (latent * valid).sum(1, keepdim=True) / n
+        std = ((((latent - mean) * valid) ** 2).sum(1, keepdim=True) / n).sqrt() + 1e-3
+        x = self.inp((latent - mean) / std) * valid
+        x, lens = self._conv(self.conv1, x, lens)
+        x, lens = self._conv(self.conv2, x, lens)
+        length = x.shape[1]
+        if length > self.pos.num_embeddings:
+            raise ValueError(f"user turn too long for the listener ({length} > {self.pos.num_embeddings} positions)")
+        x = x + self.pos(torch.arange(length, device=x.device))[None]
+        pad = torch.arange(length, device=x.device)[None, :] >= lens[:, None]
+        h = self.ln(self.encoder(x, src_key_padding_mask=pad))
+        weights = self.pool(h).squeeze(-1).masked_fill(pad, float("-inf")).softmax(-1)
+        pooled = (weights[..., None] * h).sum(1)
+        return self.out(pooled), pooled
+
+
 class S2STransformer(nn.Module):
     """Decoder-only transformer; one position per frame step, one head per codebook."""
 
@@ -129,21 +180,26 @@ class S2STransformer(nn.Module):
         self.heads = nn.Linear(cfg.d_model, cfg.n_codebooks * cfg.out_vocab)
         self.aux_head = nn.Linear(cfg.d_model, cfg.aux_classes) if cfg.aux_classes else None
         self.drop = nn.Dropout(cfg.dropout)
+        if cfg.latent_dim:
+            # [K, in_vocab, latent_dim]; special tokens' rows stay zero. Saved with the weights.
+            self.register_buffer("code_vectors", torch.zeros(cfg.n_codebooks, cfg.in_vocab, cfg.latent_dim))
         if cfg.acoustic_dim:
-            # [K, in_vocab, acoustic_dim]; special tokens' rows stay zero. Saved with the weights.
-            self.register_buffer("code_vectors", torch.zeros(cfg.n_codebooks, cfg.in_vocab, cfg.acoustic_dim))
             self.acoustic_norm = nn.LayerNorm(cfg.acoustic_dim)
             self.acoustic_proj = nn.Linear(cfg.acoustic_dim, cfg.d_model)
+        self.listener = _Listener(cfg) if cfg.listener_layers else None
         self.apply(self._init)
+        if self.listener is not None:
+            # Starts silent: a model it is added to answers as before until it learns to listen.
+            nn.init.zeros_(self.listener.out.weight)
 
     @torch.no_grad()
     def set_code_vectors(self, vectors: np.ndarray | torch.Tensor) -> None:
         """The codec's codebooks [>= n_codebooks, codebook_size, acoustic_dim] (training sets
         them once; a checkpoint carries them)."""
-        if not self.cfg.acoustic_dim:
-            raise ValueError("this model has no acoustic input (acoustic_dim = 0)")
+        if not self.cfg.latent_dim:
+            raise ValueError("this model reads no codec latent (acoustic_dim = 0 and no listener)")
         v = torch.as_tensor(np.asarray(vectors), dtype=self.code_vectors.dtype)
-        want = (self.cfg.codebook_size, self.cfg.acoustic_dim)
+        want = (self.cfg.codebook_size, self.cfg.latent_dim)
         if v.dim() != 3 or v.shape[0] < self.cfg.n_codebooks or tuple(v.shape[1:]) != want:
             raise ValueError(
                 f"code vectors must be [>= {self.cfg.n_codebooks}, {want[0]}, {want[1]}], got {tuple(v.shape)}"
@@ -169,11 +225,32 @@ class S2STransformer(nn.Module):
         for q in range(1, self.cfg.n_codebooks):
             x = x + self.tok_emb[q](tokens[:, q])
         if self.cfg.acoustic_dim:
-            latent = F.embedding(tokens[:, 0], self.code_vectors[0])
-            for q in range(1, self.cfg.n_codebooks):
-                latent = latent + F.embedding(tokens[:, q], self.code_vectors[q])
-            x = x + self.acoustic_proj(self.acoustic_norm(latent))
+            x = x + self.acoustic_proj(self.acoustic_norm(self._latent(tokens)))
         return x + self.pos_emb(positions)
+
+    def _latent(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [B, K, L] -> the codec's dequantized latent [B, L, latent_dim] (special tokens: 0)."""
+        latent = F.embedding(tokens[:, 0], self.code_vectors[0])
+        for q in range(1, self.cfg.n_codebooks):
+            latent = latent + F.embedding(tokens[:, q], self.code_vectors[q])
+        return latent
+
+    def listen(self, tokens: torch.Tensor, user_start: torch.Tensor, user_end: torch.Tensor):
+        """The listener over each row's user turn, tokens[:, :, user_start:user_end] ->
+        (vector [B, d_model], pooled [B, listener_dim])."""
+        if self.listener is None:
+            raise ValueError("this model has no listener (listener_layers = 0)")
+        lens = (user_end - user_start).clamp_min(1)
+        span = torch.arange(int(lens.max()), device=tokens.device)
+        idx = (user_start[:, None] + span[None, :]).clamp_max(tokens.shape[2] - 1)  # [B, T]
+        user = tokens.gather(2, idx[:, None, :].expand(-1, tokens.shape[1], -1))
+        return self.listener(self._latent(user), lens)
+
+    def heard_logits(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Training only: the listener's head on its pooled features -> intent logits."""
+        if self.listener is None or self.listener.head is None:
+            raise ValueError("this model's listener has no head (listener_classes = 0)")
+        return self.listener.head(pooled)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         # x [B, L, d] -> [B, K, L, V+1]
@@ -192,7 +269,7 @@ class S2STransformer(nn.Module):
         `voice_at_reply` and `bidirectional_prefix`, ignored otherwise."""
         self._check(tokens)
         b, _, length = tokens.shape
-        needs_prefix = self.cfg.voice_at_reply or self.cfg.bidirectional_prefix
+        needs_prefix = self.cfg.voice_at_reply or self.cfg.bidirectional_prefix or self.listener is not None
         if needs_prefix and prefix_len is None:
             raise ValueError("this model needs each row's prefix length (prefix_len)")
         pos = torch.arange(length, device=tokens.device)
@@ -201,6 +278,14 @@ class S2STransformer(nn.Module):
         if self.cfg.voice_at_reply:
             rows = torch.arange(b, device=tokens.device)
             x[rows, prefix_len - 1] = x[rows, prefix_len - 1] + self.voice_emb(voice)
+        heard = None
+        if self.listener is not None:
+            # The user turn sits between the prefix's first SEP (context tokens are never SEP)
+            # and its last position, the SEP where the reply starts.
+            first_sep = (tokens[:, 0] == self.cfg.sep).long().argmax(1)
+            vec, heard = self.listen(tokens, first_sep + 1, prefix_len - 1)
+            rows = torch.arange(b, device=tokens.device)
+            x[rows, prefix_len - 1] = x[rows, prefix_len - 1] + vec
         mask = None
         if self.cfg.bidirectional_prefix:
             inside = pos[None, :] < prefix_len[:, None]  # [B, L]
@@ -214,27 +299,28 @@ class S2STransformer(nn.Module):
             x = x + blk.drop(blk.mlp(blk.ln2(x)))
             if keep_kv:
                 kvs.append((k, v))
-        return x, kvs
+        return x, kvs, heard
 
     def forward(
         self, tokens: torch.Tensor, voice: torch.Tensor, prefix_len: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Teacher forcing: tokens [B, K, L] (position 0 = VOICE), voice [B] -> logits [B, K, L, V+1]."""
-        x, _ = self._full(tokens, voice, keep_kv=False, prefix_len=prefix_len)
+        x, _, _ = self._full(tokens, voice, keep_kv=False, prefix_len=prefix_len)
         return self._logits(x)
 
     def forward_with_hidden(
         self, tokens: torch.Tensor, voice: torch.Tensor, prefix_len: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """As `forward`, plus the final hidden states [B, L, d] (for training-only heads)."""
-        x, _ = self._full(tokens, voice, keep_kv=False, prefix_len=prefix_len)
-        return self._logits(x), x
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """As `forward`, plus the final hidden states [B, L, d] and the listener's pooled
+        features [B, listener_dim] (None without a listener), for training-only heads."""
+        x, _, heard = self._full(tokens, voice, keep_kv=False, prefix_len=prefix_len)
+        return self._logits(x), x, heard
 
     @torch.no_grad()
     def prefill(self, tokens: torch.Tensor, voice: int, cache: KVCache, slot: int) -> torch.Tensor:
         """Run a prefix [K, P] for one stream into cache `slot`; return the last logits [K, V+1]."""
         length = tokens.shape[1]
-        x, kvs = self._full(
+        x, kvs, _ = self._full(
             tokens.unsqueeze(0),
             torch.tensor([voice], device=tokens.device),
             keep_kv=True,

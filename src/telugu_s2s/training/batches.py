@@ -26,6 +26,7 @@ class TrainExample:
     decision_steps: Sequence[int] = ()
     decision_weight: float = 1.0
     aux_class: int = -1  # the auxiliary head's target (cfg.aux_classes > 0); -1 = none
+    intent_class: int = -1  # the listener head's target: what the user turn says (cfg.listener_classes > 0)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class TrainBatch:
     aux_position: torch.Tensor | None = None  # long [B]: the position that predicts reply step 0
     aux_target: torch.Tensor | None = None  # long [B]: class, -1 = none
     prefix_len: torch.Tensor | None = None  # long [B]: where each row's reply starts
+    intent_target: torch.Tensor | None = None  # long [B]: the listener head's class, -1 = none
 
     def to(self, device: torch.device | str) -> TrainBatch:
         tensors = (
@@ -49,6 +51,7 @@ class TrainBatch:
             self.aux_position,
             self.aux_target,
             self.prefix_len,
+            self.intent_target,
         )
         moved = [None if t is None else t.to(device) for t in tensors]
         return TrainBatch(*moved)  # type: ignore[arg-type]  # the first four are never None
@@ -104,6 +107,9 @@ def make_batch(cfg: S2SConfig, examples: Sequence[TrainExample]) -> TrainBatch:
     if cfg.aux_classes and any(ex.aux_class >= 0 for ex in examples):
         aux_pos = first
         aux_tgt = torch.tensor([ex.aux_class for ex in examples], dtype=torch.long)
+    intent = None
+    if cfg.listener_classes and any(ex.intent_class >= 0 for ex in examples):
+        intent = torch.tensor([ex.intent_class for ex in examples], dtype=torch.long)
     return TrainBatch(
         torch.from_numpy(tokens),
         voice,
@@ -113,14 +119,41 @@ def make_batch(cfg: S2SConfig, examples: Sequence[TrainExample]) -> TrainBatch:
         aux_pos,
         aux_tgt,
         first + 1,
+        intent,
     )
 
 
-def loss(model: S2STransformer, batch: TrainBatch, aux_weight: float = 0.0) -> torch.Tensor:
+def user_batch(cfg: S2SConfig, examples: Sequence[TrainExample]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """User turns alone for the listener: (tokens [B, K, T] right-padded, lengths [B], intent
+    classes [B])."""
+    users = [_as_codes(ex.user_codes, cfg, "user codes") for ex in examples]
+    lens = [u.shape[1] for u in users]
+    tokens = np.full((len(users), cfg.n_codebooks, max(lens)), cfg.pad, np.int64)
+    for i, u in enumerate(users):
+        tokens[i, :, : u.shape[1]] = u
+    return (
+        torch.from_numpy(tokens),
+        torch.tensor(lens, dtype=torch.long),
+        torch.tensor([ex.intent_class for ex in examples], dtype=torch.long),
+    )
+
+
+def listener_loss(
+    model: S2STransformer, tokens: torch.Tensor, lens: torch.Tensor, intent: torch.Tensor
+) -> torch.Tensor:
+    """Cross-entropy of the listener's head on user turns heard alone (a `user_batch`)."""
+    _, pooled = model.listen(tokens, torch.zeros_like(lens), lens)
+    return F.cross_entropy(model.heard_logits(pooled), intent, ignore_index=-1, label_smoothing=0.1)
+
+
+def loss(
+    model: S2STransformer, batch: TrainBatch, aux_weight: float = 0.0, listener_weight: float = 0.0
+) -> torch.Tensor:
     """Cross-entropy over the masked target positions of all codebooks, weighted by
     `loss_weight` when the batch has one (a weighted mean), else a plain mean; plus
-    `aux_weight` x the auxiliary head's cross-entropy when the batch has its targets."""
-    logits, hidden = model.forward_with_hidden(batch.tokens, batch.voice, batch.prefix_len)  # [B, K, L, V+1]
+    `aux_weight` x the auxiliary head's cross-entropy when the batch has its targets, and
+    `listener_weight` x the listener head's cross-entropy likewise."""
+    logits, hidden, heard = model.forward_with_hidden(batch.tokens, batch.voice, batch.prefix_len)  # [B, K, L, V+1]
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.targets.reshape(-1), reduction="none")
     w = batch.loss_mask if batch.loss_weight is None else batch.loss_weight
     m = w.reshape(-1).to(ce.dtype)
@@ -128,4 +161,9 @@ def loss(model: S2STransformer, batch: TrainBatch, aux_weight: float = 0.0) -> t
     if aux_weight and model.aux_head is not None and batch.aux_target is not None:
         h = hidden[torch.arange(hidden.shape[0], device=hidden.device), batch.aux_position]
         value = value + aux_weight * F.cross_entropy(model.aux_head(h), batch.aux_target, ignore_index=-1)
+    if listener_weight and heard is not None and batch.intent_target is not None:
+        logits = model.heard_logits(heard)
+        value = value + listener_weight * F.cross_entropy(
+            logits, batch.intent_target, ignore_index=-1, label_smoothing=0.1
+        )
     return value

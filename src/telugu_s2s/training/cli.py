@@ -140,6 +140,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="lone user turns per step for the reply-class head (0 = off)",
     )
+    ts.add_argument(
+        "--listener-pretrain",
+        type=int,
+        default=None,
+        metavar="N",
+        help="steps of listener-only training before a fresh run's first step (default 3000; 0 = none)",
+    )
+    ts.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="start a fresh run from this checkpoint's weights where they fit (new parts start as built)",
+    )
+    ts.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-3)")
 
     enc = sub.add_parser("encode", help="encode the corpus with the trained codec")
     _common(enc)
@@ -320,6 +335,12 @@ def cmd_s2s(args, steps: int | None = None) -> dict:
         cfg = replace(cfg, model=args.model)
     if getattr(args, "recognition_batch", None) is not None:
         cfg = replace(cfg, recognition_batch=args.recognition_batch)
+    if getattr(args, "listener_pretrain", None) is not None:
+        cfg = replace(cfg, listener_pretrain=args.listener_pretrain)
+    if getattr(args, "init_from", None) is not None:
+        cfg = replace(cfg, init_from=args.init_from)
+    if getattr(args, "lr", None) is not None:
+        cfg = replace(cfg, lr=args.lr)
     return train_s2s(cfg)
 
 

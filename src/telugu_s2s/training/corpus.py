@@ -18,6 +18,7 @@ composes its own with a seed (`compose_dialogues`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -283,6 +284,15 @@ def all_reply_texts() -> list[str]:
 def reply_classes() -> dict[str, int]:
     """Reply text -> class index (the training-only auxiliary head predicts it)."""
     return {t: i for i, t in enumerate(all_reply_texts())}
+
+
+@functools.cache
+def intent_classes() -> dict[str, int]:
+    """Intent -> class index: what a user turn says, heard alone (the training-only head of
+    the model's listener predicts it): every question, every name introduction, the recall
+    question and out-of-domain."""
+    intents = [f"qa{i:02d}" for i in range(len(QA_PAIRS))] + [f"intro:{n}" for n in NAMES] + ["recall", "ood"]
+    return {t: i for i, t in enumerate(intents)}
 
 
 def corpus_digest() -> str:

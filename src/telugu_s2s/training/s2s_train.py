@@ -9,6 +9,12 @@ introduction among them. A context therefore never tells which question comes ne
 reply has to come from the user turn. Batches are length-bucketed; the reply steps where one
 answer parts from another weigh more in the loss (`decision_steps`), and a training-only head
 on the turn's last position learns which reply is asked for (`aux_weight`).
+
+The model's listener (S2SConfig.listener_*) hears each user turn alone; its training-only
+head names what was said (`listener_weight`), on the dialogue's turn and on `listener_batch`
+more user turns heard alone each step (the listener only: cheap). A fresh run first trains
+the listener alone for `listener_pretrain` steps, so the decoder starts from a listener
+that already tells the questions apart.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import torch
 from telugu_s2s.common.voices import get_voice
 from telugu_s2s.s2s.model import S2SConfig, S2STransformer, build_prefix, delayed_reply, save_checkpoint
 from telugu_s2s.training import corpus, synth
-from telugu_s2s.training.batches import TrainBatch, TrainExample, loss, make_batch
+from telugu_s2s.training.batches import TrainBatch, TrainExample, listener_loss, loss, make_batch, user_batch
 from telugu_s2s.training.encode import load_codes, pad_silence, silence_codes
 from telugu_s2s.training.run_state import RunState, config_record
 
@@ -39,12 +45,16 @@ log = logging.getLogger(__name__)
 CONTEXT_TOKENS_PER_S = 12.5
 
 
-def demo_model_config(frame_rate: float = 25.0, n_codebooks: int = 4, codebook_size: int = 1024) -> S2SConfig:
+def demo_model_config(
+    frame_rate: float = 25.0, n_codebooks: int = 4, codebook_size: int = 1024, latent_dim: int = 64
+) -> S2SConfig:
     """The demo size: trains on a 2-core CPU. The context budget holds about three earlier
-    turns at CONTEXT_TOKENS_PER_S, enough to reach a name given three turns back. The options
-    of run C (the codec's latent as input, the user turn heard both ways, the voice at the
-    reply, dropout) stay off: that run answered worse (docs/training.md, "Runs"); they are set
-    through `S2STrainConfig.model` (`train s2s --model '{...}'`)."""
+    turns at CONTEXT_TOKENS_PER_S, enough to reach a name given three turns back. A 3-layer
+    listener hears the user turn from the codec's latent (`latent_dim`, the codec's). The
+    options of run C (the codec's latent at every position, the user turn heard both ways by
+    the decoder, the voice at the reply, dropout) stay off: that run answered worse
+    (docs/training.md, "Runs"); they are set through `S2STrainConfig.model` (`train s2s
+    --model '{...}'`)."""
     return S2SConfig(
         n_codebooks=n_codebooks,
         codebook_size=codebook_size,
@@ -59,6 +69,10 @@ def demo_model_config(frame_rate: float = 25.0, n_codebooks: int = 4, codebook_s
         n_voices=4,
         dropout=0.0,
         frame_rate=frame_rate,
+        listener_layers=3,
+        listener_dim=128,
+        listener_latent_dim=latent_dim,
+        listener_classes=len(corpus.intent_classes()),
     )
 
 
@@ -121,6 +135,16 @@ class S2STrainConfig:
     # head learns from them. They are short, so they add what was said to every step at a
     # fraction of a dialogue's cost. Run C (32) heard better but answered worse; 0 = off.
     recognition_batch: int = 0
+    # The listener (a model with listener_layers > 0): its head's share of the loss on each
+    # dialogue's turn, user turns heard alone by the listener only per step, and steps of
+    # listener-only training before a fresh run's first step (see the module docstring).
+    listener_weight: float = 0.5
+    listener_batch: int = 48
+    listener_pretrain: int = 3000
+    listener_lr: float = 1e-3
+    # Start a fresh run from another checkpoint's weights where names and shapes match (new
+    # parts, such as a listener, start as built); None = from scratch.
+    init_from: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +156,10 @@ class Clip:
     intent: str
     reply_text: str  # "" for a recall (the reply names the introduced name)
     codes: np.ndarray
+
+    @property
+    def intent_class(self) -> int:
+        return corpus.intent_classes().get(self.intent, -1)
 
 
 class Composer:
@@ -192,6 +220,7 @@ class Composer:
             decision_steps=self.decisions.get((reply, voice), ()),
             decision_weight=self.cfg.decision_weight,
             aux_class=self.classes.get(reply, -1),
+            intent_class=target.intent_class,
         )
         return kind, ex
 
@@ -209,7 +238,17 @@ class Composer:
             target.codes,
             np.zeros((target.codes.shape[0], 0), np.int64),
             aux_class=self.classes.get(self._reply(target, ""), -1),
+            intent_class=target.intent_class,
         )
+
+    def draw_heard(self, rng: random.Random) -> TrainExample:
+        """Any training user turn (recalls included: the listener names the question, not the
+        answer) with its intent class, for the listener alone."""
+        pool = self.pools[rng.choice(self.callers)]
+        kind = rng.choices(self.kinds, self.weights)[0]
+        target = rng.choice(pool[kind] or pool["qa"])
+        empty = np.zeros((target.codes.shape[0], 0), np.int64)
+        return TrainExample(0, target.codes, empty, intent_class=target.intent_class)
 
     def batches(self, rng: random.Random, batch_size: int, n: int = 4) -> list[list[TrainExample]]:
         """`n` length-bucketed batches: n x batch_size draws sorted by length, then cut."""
@@ -321,7 +360,7 @@ def prefix_batch(mcfg: S2SConfig, examples: list[TrainExample]) -> TrainBatch:
 
 def recognition_loss(model: S2STransformer, batch: TrainBatch) -> torch.Tensor:
     """Cross-entropy of the reply-class head on a `prefix_batch`."""
-    _, hidden = model.forward_with_hidden(batch.tokens, batch.voice, batch.prefix_len)
+    _, hidden, _ = model.forward_with_hidden(batch.tokens, batch.voice, batch.prefix_len)
     if model.aux_head is None or batch.aux_target is None or batch.aux_position is None:
         raise ValueError("recognition needs a model with the reply-class head and a batch with its targets")
     h = hidden[torch.arange(hidden.shape[0], device=hidden.device), batch.aux_position]
@@ -367,11 +406,47 @@ def aux_accuracy(
                     for r in chunk
                 ],
             )
-            _, hidden = model.forward_with_hidden(batch.tokens, batch.voice, batch.prefix_len)
+            _, hidden, _ = model.forward_with_hidden(batch.tokens, batch.voice, batch.prefix_len)
             h = hidden[torch.arange(len(chunk)), batch.aux_position]
             right += int((model.aux_head(h).argmax(-1) == batch.aux_target).sum())
     model.train(was_training)
     return {"aux_accuracy": round(right / max(1, len(rows)), 4), "aux_n": len(rows)}
+
+
+def listener_accuracy(
+    model: S2STransformer,
+    mcfg: S2SConfig,
+    data_dir: Path,
+    codes: dict[str, np.ndarray],
+    split: str = "val",
+    limit: int = 0,
+) -> dict:
+    """How often the listener's training-only head names what a `split` user turn says (its
+    intent), heard alone: whether the listener heard the question, without decoding."""
+    if model.listener is None or model.listener.head is None:
+        return {"listener_accuracy": None, "listener_n": 0}
+    intents = corpus.intent_classes()
+    rows = [
+        r
+        for r in synth.read_jsonl(Path(data_dir) / "splits" / f"{split}.jsonl")
+        if r["intent"] in intents and r["user_audio"] in codes
+    ]
+    if limit:
+        rows = rows[:: max(1, len(rows) // limit)][:limit]
+    right = 0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(rows), 32):
+            chunk = rows[i : i + 32]
+            empty = np.zeros((mcfg.n_codebooks, 0), np.int64)
+            tokens, lens, target = user_batch(
+                mcfg, [TrainExample(0, codes[r["user_audio"]], empty, intent_class=intents[r["intent"]]) for r in chunk]
+            )
+            _, pooled = model.listen(tokens, torch.zeros_like(lens), lens)
+            right += int((model.heard_logits(pooled).argmax(-1) == target).sum())
+    model.train(was_training)
+    return {"listener_accuracy": round(right / max(1, len(rows)), 4), "listener_n": len(rows)}
 
 
 def _quick_val(model: S2STransformer, mcfg: S2SConfig, cfg: S2STrainConfig, step: int) -> dict:
@@ -410,6 +485,66 @@ def _quick_val(model: S2STransformer, mcfg: S2SConfig, cfg: S2STrainConfig, step
     return row
 
 
+def _init_from(model: S2STransformer, directory: Path) -> None:
+    """Copy a checkpoint's weights where name and shape match; log what was left as built."""
+    state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    taken = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(taken, strict=False)
+    fresh = sorted({k.split(".")[0] for k in own if k not in taken})
+    log.info("s2s: %d tensors from %s; as built: %s", len(taken), directory, ", ".join(fresh) or "none")
+
+
+def _heard_batch(
+    composer: Composer,
+    cfg: S2STrainConfig,
+    rng: random.Random,
+    silence: np.ndarray | None,
+    frame_rate: float,
+    mcfg: S2SConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    turns = [composer.draw_heard(rng) for _ in range(cfg.listener_batch)]
+    return user_batch(mcfg, _augmented(turns, rng, cfg, mcfg.codebook_size, silence, frame_rate))
+
+
+def _pretrain_listener(
+    model: S2STransformer,
+    composer: Composer,
+    cfg: S2STrainConfig,
+    rng: random.Random,
+    silence: np.ndarray | None,
+    frame_rate: float,
+) -> list[dict]:
+    """Train the listener alone (its head on user turns heard alone) before the first step."""
+    assert model.listener is not None
+    params = list(model.listener.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.listener_lr, weight_decay=cfg.weight_decay)
+    steps = cfg.listener_pretrain
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 150) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / steps)))
+    )
+    history, acc, n, t0 = [], 0.0, 0, time.perf_counter()
+    for step in range(1, steps + 1):
+        heard = _heard_batch(composer, cfg, rng, silence, frame_rate, model.cfg)
+        value = listener_loss(model, *(t.to(cfg.device) for t in heard))
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        acc, n = acc + value.detach().item(), n + 1
+        if step % (cfg.log_every * 4) == 0 or step == steps:
+            row = {
+                "listener_step": step,
+                "listener_loss": round(acc / n, 4),
+                "steps_per_s": round(step / (time.perf_counter() - t0), 2),
+            }
+            log.info("s2s listener: %s", row)
+            history.append(row)
+            acc, n = 0.0, 0
+    return history
+
+
 def train_s2s(cfg: S2STrainConfig) -> dict:
     from tqdm import tqdm
 
@@ -423,7 +558,7 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     codec_cfg = json.loads((Path(cfg.codec_dir) / "config.json").read_text())
     arch = CodecArch.from_dict(codec_cfg["arch"])
     k = arch.codebooks_for(arch.default_bandwidth)
-    mcfg = demo_model_config(arch.frame_rate, k, arch.bins)
+    mcfg = demo_model_config(arch.frame_rate, k, arch.bins, arch.dimension)
     if cfg.aux_weight:
         mcfg = replace(mcfg, aux_classes=len(corpus.reply_classes()))
     if cfg.model:
@@ -433,7 +568,9 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     codec = load_codec(Path(cfg.codec_dir))
     silence = silence_codes(codec, k) if cfg.lead_silence_s > 0 or cfg.tail_silence_s > 0 else None
     model = S2STransformer(mcfg)
-    if mcfg.acoustic_dim:
+    if cfg.init_from:
+        _init_from(model, Path(cfg.init_from))
+    if mcfg.latent_dim:
         model.set_code_vectors(codec_code_vectors(codec))
     model = model.to(cfg.device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "emb" not in n]
@@ -454,6 +591,8 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     state = RunState(run_dir, model, opt, sched, rng)
     step, history = state.resume(cfg.device, "s2s")
     log.info("s2s: %d params, %d training callers", model.num_parameters(), len(composer.callers))
+    if step == 0 and model.listener is not None and cfg.listener_pretrain:
+        history += _pretrain_listener(model, composer, cfg, rng, silence, arch.frame_rate)
     t0 = time.perf_counter()
     start = step
     bar = tqdm(total=cfg.steps, initial=step, desc="s2s", unit="step", disable=not cfg.progress)
@@ -465,7 +604,10 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
         batch = make_batch(mcfg, _augmented(batches.pop(), rng, cfg, mcfg.codebook_size, silence, arch.frame_rate)).to(
             cfg.device
         )
-        value = loss(model, batch, cfg.aux_weight)
+        value = loss(model, batch, cfg.aux_weight, cfg.listener_weight)
+        if cfg.listener_batch and cfg.listener_weight and model.listener is not None:
+            heard = _heard_batch(composer, cfg, rng, silence, arch.frame_rate, mcfg)
+            value = value + cfg.listener_weight * listener_loss(model, *(t.to(cfg.device) for t in heard))
         if cfg.recognition_batch and cfg.aux_weight and model.aux_head is not None:
             turns = _augmented(
                 [composer.draw_turn(rng) for _ in range(cfg.recognition_batch)],
@@ -502,7 +644,8 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
             row.update(
                 {f"train_{k}": v for k, v in aux_accuracy(model, mcfg, cfg.data_dir, codes, "train", 150).items()}
             )
-            log.info("s2s aux probe: %s", {k: v for k, v in row.items() if "aux" in k})
+            row.update({f"val_{k}": v for k, v in listener_accuracy(model, mcfg, cfg.data_dir, codes).items()})
+            log.info("s2s probes: %s", {k: v for k, v in row.items() if "aux" in k or "listener" in k})
             history.append(row)
             model.train()
         if step % cfg.ckpt_every == 0 or step == cfg.steps:

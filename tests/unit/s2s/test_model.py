@@ -286,3 +286,83 @@ def test_code_vectors_travel_with_the_checkpoint_and_are_checked(listening, tmp_
     batch = tb.make_batch(cfg, [tb.TrainExample(0, np.zeros((2, 4), np.int64), np.ones((2, 3), np.int64))])
     tb.loss(model.train(), batch).backward()
     assert model.acoustic_proj.weight.grad is not None and not model.code_vectors.requires_grad
+
+
+@pytest.fixture
+def with_listener(cfg, rng):
+    lcfg = dataclasses.replace(cfg, listener_layers=2, listener_dim=16, listener_latent_dim=8, listener_classes=5)
+    torch.manual_seed(0)
+    net = m.S2STransformer(lcfg)
+    torch.nn.init.normal_(net.listener.out.weight, std=0.5)  # built silent; make it speak
+    net.set_code_vectors(rng.normal(size=(lcfg.n_codebooks, lcfg.codebook_size, 8)))
+    return lcfg, net.eval()
+
+
+def test_listener_keeps_the_kv_cache_exact_and_batches_like_one(with_listener, rng):
+    cfg, model = with_listener
+    ctx = context_from_turns([(codes(rng, cfg, 5), codes(rng, cfg, 4))], cfg.n_codebooks)
+    seqs, plens = [], []
+    for n_user, n_reply in ((9, 12), (3, 5)):
+        prefix = m.build_prefix(cfg, codes(rng, cfg, n_user), *ctx)
+        grid, _ = m.delayed_reply(cfg, codes(rng, cfg, n_reply))
+        seqs.append(np.concatenate([prefix, grid[:, :-1]], axis=1))
+        plens.append(prefix.shape[1])
+    length = max(s.shape[1] for s in seqs)
+    batch = np.full((2, cfg.n_codebooks, length), cfg.pad, np.int64)
+    for i, s in enumerate(seqs):
+        batch[i, :, : s.shape[1]] = s
+    full = model(torch.from_numpy(batch), torch.tensor([1, 2]), torch.tensor(plens))
+    for i, (seq, p) in enumerate(zip(seqs, plens)):
+        alone = model(torch.from_numpy(seq)[None], torch.tensor([i + 1]), torch.tensor([p]))[0]
+        torch.testing.assert_close(full[i, :, : seq.shape[1]], alone, atol=1e-5, rtol=1e-4)
+        cache = m.KVCache(cfg, slots=1)
+        tokens = torch.from_numpy(seq)
+        torch.testing.assert_close(model.prefill(tokens[:, :p], i + 1, cache, 0), alone[:, p - 1],
+                                   atol=1e-5, rtol=1e-4)
+        for pos in range(p, seq.shape[1]):
+            step = model.decode_step(tokens[:, pos][None], torch.tensor([pos]), cache)[0]
+            torch.testing.assert_close(step, alone[:, pos], atol=1e-5, rtol=1e-4)
+
+
+def test_listener_hears_the_user_turn_not_the_context_and_is_loudness_blind(with_listener, rng):
+    cfg, model = with_listener
+    user = codes(rng, cfg, 10)
+    turn = [(codes(rng, cfg, 5), codes(rng, cfg, 4))]
+    tokens = torch.from_numpy(m.build_prefix(cfg, user, *context_from_turns(turn, cfg.n_codebooks)))
+    first_sep = int((tokens[0] == cfg.sep).nonzero()[0, 0])
+    vec, _ = model.listen(tokens[None], torch.tensor([first_sep + 1]), torch.tensor([tokens.shape[1] - 1]))
+    alone, _ = model.listen(torch.from_numpy(user)[None], torch.tensor([0]), torch.tensor([user.shape[1]]))
+    torch.testing.assert_close(vec, alone)
+    other = codes(rng, cfg, 10)
+    changed, _ = model.listen(torch.from_numpy(other)[None], torch.tensor([0]), torch.tensor([10]))
+    assert not torch.allclose(changed, alone, atol=1e-4)
+    # The turn's latent is normalized over its frames: scaling and shifting every codebook
+    # vector (a louder or brighter line, in this toy) leaves what the listener hears unchanged.
+    saved = model.code_vectors.clone()
+    model.code_vectors.mul_(3.0).add_(0.5)
+    scaled, _ = model.listen(torch.from_numpy(user)[None], torch.tensor([0]), torch.tensor([10]))
+    model.code_vectors.copy_(saved)
+    torch.testing.assert_close(scaled, alone, atol=1e-3, rtol=1e-3)
+
+
+def test_listener_head_trains_and_a_new_listener_leaves_the_model_answering_as_before(cfg, rng, tmp_path):
+    lcfg = dataclasses.replace(cfg, listener_layers=1, listener_dim=16, listener_latent_dim=8, listener_classes=5)
+    torch.manual_seed(0)
+    plain = m.S2STransformer(cfg).eval()
+    torch.manual_seed(1)
+    heard = m.S2STransformer(lcfg)
+    heard.set_code_vectors(rng.normal(size=(2, cfg.codebook_size, 8)))
+    heard.load_state_dict(plain.state_dict(), strict=False)
+    heard.eval()
+    prefix = torch.from_numpy(m.build_prefix(cfg, codes(rng, cfg, 7)))
+    p = torch.tensor([prefix.shape[1]])
+    torch.testing.assert_close(heard(prefix[None], torch.tensor([0]), p), plain(prefix[None], torch.tensor([0])))
+    ex = tb.TrainExample(0, codes(rng, cfg, 6), codes(rng, cfg, 3), intent_class=3)
+    heard.train()
+    tb.loss(heard, tb.make_batch(lcfg, [ex]), listener_weight=0.5).backward()
+    assert heard.listener.head.weight.grad is not None and heard.listener.head.weight.grad.abs().sum() > 0
+    tokens, lens, target = tb.user_batch(lcfg, [ex, tb.TrainExample(0, codes(rng, cfg, 2), codes(rng, cfg, 1))])
+    assert tokens.shape == (2, 2, 6) and lens.tolist() == [6, 2] and target.tolist() == [3, -1]
+    assert torch.isfinite(tb.listener_loss(heard, tokens, lens, target))
+    with pytest.raises(ValueError, match="listener_latent_dim"):
+        dataclasses.replace(cfg, listener_layers=1)
