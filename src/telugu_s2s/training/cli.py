@@ -26,6 +26,11 @@ from pathlib import Path
 
 log = logging.getLogger("telugu_s2s.training")
 
+# `all`'s S2S schedule: with the listener a step takes about 0.7 s on 2 CPU cores (1.42-1.50
+# steps/s measured, runs F and G), so 6000 steps (~70 min) plus the listener's 3000-step
+# warm-up (~9 min) keep the whole command within 120 minutes (docs/training.md).
+ALL_S2S_STEPS = 6000
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=Path(".data"), help="corpus dir (default .data)")
@@ -210,7 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     al = sub.add_parser("all", help="data -> codec -> S2S corpus -> encode -> s2s -> eval -> export")
     _common(al)
     al.add_argument("--codec-steps", type=int, default=None)
-    al.add_argument("--s2s-steps", type=int, default=None)
+    al.add_argument(
+        "--s2s-steps",
+        type=int,
+        default=ALL_S2S_STEPS,
+        help=f"S2S steps after the listener's warm-up (default {ALL_S2S_STEPS}: the 120-minute budget on 2 CPU cores)",
+    )
     al.add_argument("--triton-repo", type=Path, default=None)
     al.add_argument("--official-weights", type=Path, default=None)
     al.add_argument(

@@ -44,6 +44,9 @@ def test_codec_training_resumes(tiny_codec):
     assert [h["step"] for h in hist] == [1, 2, 3, 4]
 
 
+SMALL_LISTENER = {"listener_layers": 1, "listener_dim": 16}
+
+
 def test_s2s_train_step_and_eval_shapes(tiny_data, tiny_codec, tmp_path):
     from telugu_s2s.s2s.model import load_checkpoint
     from telugu_s2s.training.encode import encode_corpus, load_codes
@@ -56,7 +59,8 @@ def test_s2s_train_step_and_eval_shapes(tiny_data, tiny_codec, tmp_path):
     s2s_cfg = S2STrainConfig(data_dir=tiny_data, codes_path=codes_path, codec_dir=cfg.out_dir,
                              run_dir=tmp_path / "s2s_run", out_dir=tmp_path / "s2s", steps=2, batch_size=2,
                              log_every=1, progress=False, recognition_batch=2,
-                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64,
+                             listener_pretrain=2, listener_batch=2,
+                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64, **SMALL_LISTENER,
                                     "acoustic_dim": TINY_ARCH.dimension, "bidirectional_prefix": True,
                                     "voice_at_reply": True, "dropout": 0.1})
     result = train_s2s(s2s_cfg)
@@ -71,6 +75,18 @@ def test_s2s_train_step_and_eval_shapes(tiny_data, tiny_codec, tmp_path):
     vectors = codec_code_vectors(load(cfg.out_dir))
     k = loaded.cfg.n_codebooks
     assert torch.equal(loaded.model.code_vectors[:, : TINY_ARCH.bins], torch.from_numpy(vectors[:k]))
+    # the listener: warmed up alone first, its head sized by the corpus intents
+    from telugu_s2s.training import corpus
+
+    assert loaded.cfg.listener_layers == 1 and loaded.cfg.listener_classes == len(corpus.intent_classes())
+    hist = json.loads((s2s_cfg.run_dir / "history.json").read_text())
+    assert [h["listener_step"] for h in hist if "listener_step" in h] == [2]
+    # a new run starts from that checkpoint's weights where they fit
+    again = replace(s2s_cfg, run_dir=tmp_path / "again", out_dir=tmp_path / "again_out", steps=1,
+                    listener_pretrain=0, init_from=s2s_cfg.out_dir, lr=0.0)
+    train_s2s(again)
+    after = load_checkpoint(again.out_dir).model.state_dict()
+    assert all(torch.equal(v, after[n]) for n, v in loaded.model.state_dict().items())  # lr 0: unchanged
 
 
 def test_eval_scores_turns_as_rendered_and_as_the_gateway_pads_them(tiny_data, tiny_codec, tmp_path):
@@ -83,7 +99,8 @@ def test_eval_scores_turns_as_rendered_and_as_the_gateway_pads_them(tiny_data, t
     encode_corpus(tiny_data, cfg.out_dir, progress=False)
     s2s_cfg = S2STrainConfig(data_dir=tiny_data, codec_dir=cfg.out_dir, run_dir=tmp_path / "run",
                              out_dir=tmp_path / "s2s", steps=1, batch_size=2, progress=False,
-                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64})
+                             listener_pretrain=2, listener_batch=2,
+                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64, **SMALL_LISTENER})
     train_s2s(s2s_cfg)
     base = EvalConfig(data_dir=tiny_data, codec_dir=cfg.out_dir, s2s_dir=s2s_cfg.out_dir, split="test",
                       max_turns=3, max_frames=12, progress=False)
@@ -212,6 +229,25 @@ def _composer(**overrides):
     replies = {(t, v): codes(1000 + i, 4) for i, t in enumerate(texts) for v in ("arjun", "ravi", "priya", "lakshmi")}
     cfg = S2STrainConfig(**overrides)
     return Composer(clips, replies, {}, corpus.reply_classes(), cfg), replies
+
+
+def test_the_listener_hears_every_kind_of_turn_with_its_intent():
+    import random
+
+    from telugu_s2s.training import corpus
+
+    composer, _ = _composer()
+    intent_of = {int(c.codes[0, 0]): c.intent for pool in composer.pools.values() for p in pool.values() for c in p}
+    names = {v: k for k, v in corpus.intent_classes().items()}
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(300):
+        ex = composer.draw_heard(rng)
+        assert names[ex.intent_class] == intent_of[int(ex.user_codes[0, 0])]
+        seen.add(names[ex.intent_class].split(":")[0])
+        _, dialogue = composer.draw(rng)
+        assert names[dialogue.intent_class] == intent_of[int(dialogue.user_codes[0, 0])]
+    assert seen == {"qa00", "qa01", "qa02", "qa03", "qa04", "qa05", "ood", "intro", "recall"}
 
 
 def test_composed_examples_keep_one_caller_and_a_recall_answers_its_introduction():
@@ -510,7 +546,8 @@ def test_eval_context_holds_the_models_own_earlier_replies_unless_asked_for_the_
     codes = load_codes(encode_corpus(tiny_data, cfg.out_dir, progress=False))
     s2s_cfg = S2STrainConfig(data_dir=tiny_data, codec_dir=cfg.out_dir, run_dir=tmp_path / "run",
                              out_dir=tmp_path / "s2s", steps=1, batch_size=2, progress=False,
-                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64})
+                             listener_pretrain=2, listener_batch=2,
+                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64, **SMALL_LISTENER})
     train_s2s(s2s_cfg)
     calls: list[tuple[np.ndarray, list]] = []
 
