@@ -33,7 +33,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     k, rate = cfg.n_codebooks, cfg.frame_rate
     turns = [(rng.integers(0, 1024, (k, int(2 * rate))), rng.integers(0, 1024, (k, int(2 * rate)))) for _ in range(3)]
-    prefix = torch.from_numpy(build_prefix(cfg, rng.integers(0, 1024, (k, int(2 * rate))), *context_from_turns(turns, k)))
+    prefix = torch.from_numpy(
+        build_prefix(cfg, rng.integers(0, 1024, (k, int(2 * rate))), *context_from_turns(turns, k))
+    )
     for name, model, mcfg in (("with listener", with_listener, cfg), ("without", plain, plain_cfg)):
         cache = KVCache(mcfg, slots=1)
         times = []
