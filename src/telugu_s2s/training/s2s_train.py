@@ -25,6 +25,7 @@ import math
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -367,6 +368,19 @@ def recognition_loss(model: S2STransformer, batch: TrainBatch) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(model.aux_head(h), batch.aux_target, ignore_index=-1)
 
 
+def _probe_rows(
+    data_dir: Path, split: str, codes: dict[str, np.ndarray], limit: int, keep: Callable[[dict], bool]
+) -> list[dict]:
+    """A probe's rows of a split: those `keep` takes and whose audio is encoded, at most `limit`
+    spread evenly over the split (0 = all)."""
+    rows = [
+        r
+        for r in synth.read_jsonl(Path(data_dir) / "splits" / f"{split}.jsonl")
+        if keep(r) and r["user_audio"] in codes
+    ]
+    return rows[:: max(1, len(rows) // limit)][:limit] if limit else rows
+
+
 def aux_accuracy(
     model: S2STransformer,
     mcfg: S2SConfig,
@@ -381,13 +395,9 @@ def aux_accuracy(
     if model.aux_head is None:
         return {"aux_accuracy": None, "aux_n": 0}
     classes = corpus.reply_classes()
-    rows = [
-        r
-        for r in synth.read_jsonl(Path(data_dir) / "splits" / f"{split}.jsonl")
-        if r["kind"] != "name_recall" and r["reply_text"] in classes and r["user_audio"] in codes
-    ]
-    if limit:
-        rows = rows[:: max(1, len(rows) // limit)][:limit]
+    rows = _probe_rows(
+        data_dir, split, codes, limit, lambda r: r["kind"] != "name_recall" and r["reply_text"] in classes
+    )
     right = 0
     was_training = model.training
     model.eval()
@@ -426,13 +436,7 @@ def listener_accuracy(
     if model.listener is None or model.listener.head is None:
         return {"listener_accuracy": None, "listener_n": 0}
     intents = corpus.intent_classes()
-    rows = [
-        r
-        for r in synth.read_jsonl(Path(data_dir) / "splits" / f"{split}.jsonl")
-        if r["intent"] in intents and r["user_audio"] in codes
-    ]
-    if limit:
-        rows = rows[:: max(1, len(rows) // limit)][:limit]
+    rows = _probe_rows(data_dir, split, codes, limit, lambda r: r["intent"] in intents)
     right = 0
     was_training = model.training
     model.eval()
