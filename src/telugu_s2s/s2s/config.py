@@ -61,6 +61,11 @@ class S2SConfig:
     listener_dim: int = 128
     listener_latent_dim: int = 0
     listener_classes: int = 0
+    # The listener also steers every reply step: a second projection of its pooled vector is
+    # added at the SEP where the reply starts and at each reply step after it, so the decoder
+    # reads what was heard at every frame it writes, not only through attention back to one
+    # position. The KV cache keeps that vector per stream (`KVCache.steer`).
+    listener_every_step: bool = False
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -75,6 +80,8 @@ class S2SConfig:
             raise ValueError("acoustic_dim must be >= 0")
         if self.listener_layers < 0 or self.listener_classes < 0:
             raise ValueError("listener_layers and listener_classes must be >= 0")
+        if self.listener_every_step and not self.listener_layers:
+            raise ValueError("listener_every_step needs a listener (listener_layers > 0)")
         if self.listener_layers:
             if self.listener_latent_dim <= 0:
                 raise ValueError("a listener needs listener_latent_dim (the codec's latent size)")

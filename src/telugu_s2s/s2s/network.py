@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -14,7 +16,8 @@ class KVCache:
     """Per-layer key/value buffers [slots, heads, max_seq_len, head_dim].
 
     Active streams occupy slots 0..n-1 (kept contiguous by `move`), so a decode step over n
-    streams reads views, never copies.
+    streams reads views, never copies. `steer` [slots, d_model] holds each stream's listener
+    vector for its reply steps (zero when the model has none).
     """
 
     def __init__(self, cfg: S2SConfig, slots: int, device: torch.device | str = "cpu", dtype=torch.float32):
@@ -24,6 +27,7 @@ class KVCache:
         self.head_dim = cfg.d_model // cfg.n_heads
         self.k: list[torch.Tensor] = []
         self.v: list[torch.Tensor] = []
+        self.steer = torch.zeros(0, cfg.d_model, device=self.device, dtype=dtype)
         self.slots = 0
         self.grow(max(1, slots))
 
@@ -42,13 +46,16 @@ class KVCache:
                 v[: self.slots].copy_(self.v[i])
             new_k.append(k)
             new_v.append(v)
-        self.k, self.v, self.slots = new_k, new_v, slots
+        steer = torch.zeros(slots, self.cfg.d_model, device=self.device, dtype=self.dtype)
+        steer[: self.slots].copy_(self.steer)
+        self.k, self.v, self.steer, self.slots = new_k, new_v, steer, slots
 
     def move(self, src: int, dst: int, length: int) -> None:
         """Copy slot `src`'s first `length` positions into slot `dst`."""
         for k, v in zip(self.k, self.v):
             k[dst, :, :length].copy_(k[src, :, :length])
             v[dst, :, :length].copy_(v[src, :, :length])
+        self.steer[dst].copy_(self.steer[src])
 
 
 class _Attention(nn.Module):
@@ -134,6 +141,7 @@ class _Listener(nn.Module):
         self.ln = nn.LayerNorm(d)
         self.pool = nn.Linear(d, 1)
         self.out = nn.Linear(d, cfg.d_model)
+        self.steer = nn.Linear(d, cfg.d_model) if cfg.listener_every_step else None
         self.head = nn.Linear(d, cfg.listener_classes) if cfg.listener_classes else None
 
     @staticmethod
@@ -166,6 +174,17 @@ class _Listener(nn.Module):
         return self.out(pooled), pooled
 
 
+class _Pass(NamedTuple):
+    """One full forward: final hidden states [B, L, d], per-layer (k, v) when kept, the
+    listener's pooled features [B, listener_dim] and its reply-step vector [B, d_model]
+    (None without a listener / without `listener_every_step`)."""
+
+    x: torch.Tensor
+    kvs: list[tuple[torch.Tensor, torch.Tensor]]
+    heard: torch.Tensor | None
+    steer: torch.Tensor | None
+
+
 class S2STransformer(nn.Module):
     """Decoder-only transformer; one position per frame step, one head per codebook."""
 
@@ -191,6 +210,8 @@ class S2STransformer(nn.Module):
         if self.listener is not None:
             # Starts silent: a model it is added to answers as before until it learns to listen.
             nn.init.zeros_(self.listener.out.weight)
+            if self.listener.steer is not None:
+                nn.init.zeros_(self.listener.steer.weight)
 
     @torch.no_grad()
     def set_code_vectors(self, vectors: np.ndarray | torch.Tensor) -> None:
@@ -264,7 +285,9 @@ class S2STransformer(nn.Module):
         if tokens.shape[2] > self.cfg.max_seq_len:
             raise ValueError(f"sequence of {tokens.shape[2]} positions exceeds max_seq_len {self.cfg.max_seq_len}")
 
-    def _full(self, tokens: torch.Tensor, voice: torch.Tensor, keep_kv: bool, prefix_len: torch.Tensor | None = None):
+    def _full(
+        self, tokens: torch.Tensor, voice: torch.Tensor, keep_kv: bool, prefix_len: torch.Tensor | None = None
+    ) -> _Pass:
         """prefix_len [B]: each row's prefix length (where its reply starts); needed by
         `voice_at_reply` and `bidirectional_prefix`, ignored otherwise."""
         self._check(tokens)
@@ -278,7 +301,7 @@ class S2STransformer(nn.Module):
         if self.cfg.voice_at_reply:
             rows = torch.arange(b, device=tokens.device)
             x[rows, prefix_len - 1] = x[rows, prefix_len - 1] + self.voice_emb(voice)
-        heard = None
+        heard = steer = None
         if self.listener is not None:
             # The user turn sits between the prefix's first SEP (context tokens are never SEP)
             # and its last position, the SEP where the reply starts.
@@ -286,6 +309,11 @@ class S2STransformer(nn.Module):
             vec, heard = self.listen(tokens, first_sep + 1, prefix_len - 1)
             rows = torch.arange(b, device=tokens.device)
             x[rows, prefix_len - 1] = x[rows, prefix_len - 1] + vec
+            if self.listener.steer is not None:
+                # ... and at every reply step: the SEP that predicts step 0 and each one after.
+                steer = self.listener.steer(heard)
+                replying = (pos[None, :] >= (prefix_len - 1)[:, None]).to(x.dtype)  # [B, L]
+                x = x + replying[..., None] * steer[:, None, :]
         mask = None
         if self.cfg.bidirectional_prefix:
             inside = pos[None, :] < prefix_len[:, None]  # [B, L]
@@ -299,37 +327,40 @@ class S2STransformer(nn.Module):
             x = x + blk.drop(blk.mlp(blk.ln2(x)))
             if keep_kv:
                 kvs.append((k, v))
-        return x, kvs, heard
+        return _Pass(x, kvs, heard, steer)
 
     def forward(
         self, tokens: torch.Tensor, voice: torch.Tensor, prefix_len: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Teacher forcing: tokens [B, K, L] (position 0 = VOICE), voice [B] -> logits [B, K, L, V+1]."""
-        x, _, _ = self._full(tokens, voice, keep_kv=False, prefix_len=prefix_len)
-        return self._logits(x)
+        return self._logits(self._full(tokens, voice, keep_kv=False, prefix_len=prefix_len).x)
 
     def forward_with_hidden(
         self, tokens: torch.Tensor, voice: torch.Tensor, prefix_len: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """As `forward`, plus the final hidden states [B, L, d] and the listener's pooled
         features [B, listener_dim] (None without a listener), for training-only heads."""
-        x, _, heard = self._full(tokens, voice, keep_kv=False, prefix_len=prefix_len)
-        return self._logits(x), x, heard
+        out = self._full(tokens, voice, keep_kv=False, prefix_len=prefix_len)
+        return self._logits(out.x), out.x, out.heard
 
     @torch.no_grad()
     def prefill(self, tokens: torch.Tensor, voice: int, cache: KVCache, slot: int) -> torch.Tensor:
         """Run a prefix [K, P] for one stream into cache `slot`; return the last logits [K, V+1]."""
         length = tokens.shape[1]
-        x, kvs, _ = self._full(
+        out = self._full(
             tokens.unsqueeze(0),
             torch.tensor([voice], device=tokens.device),
             keep_kv=True,
             prefix_len=torch.tensor([length], device=tokens.device),
         )
-        for i, (k, v) in enumerate(kvs):
+        for i, (k, v) in enumerate(out.kvs):
             cache.k[i][slot, :, :length].copy_(k[0])
             cache.v[i][slot, :, :length].copy_(v[0])
-        return self._logits(x[:, -1:])[0, :, 0]
+        if out.steer is None:
+            cache.steer[slot].zero_()
+        else:
+            cache.steer[slot].copy_(out.steer[0])
+        return self._logits(out.x[:, -1:])[0, :, 0]
 
     @torch.no_grad()
     def decode_step(self, tokens: torch.Tensor, positions: torch.Tensor, cache: KVCache) -> torch.Tensor:
@@ -343,6 +374,8 @@ class S2STransformer(nn.Module):
         if int(positions.max()) >= self.cfg.max_seq_len:
             raise ValueError("a stream reached max_seq_len")
         x = self._embed(tokens.unsqueeze(-1), positions.unsqueeze(-1))  # [B, 1, d]
+        if self.cfg.listener_every_step:
+            x = x + cache.steer[:n, None, :]
         span = int(positions.max()) + 1
         rows = torch.arange(n, device=tokens.device)
         mask = (torch.arange(span, device=tokens.device)[None, :] <= positions[:, None]).view(n, 1, 1, span)

@@ -288,12 +288,21 @@ def test_code_vectors_travel_with_the_checkpoint_and_are_checked(listening, tmp_
     assert model.acoustic_proj.weight.grad is not None and not model.code_vectors.requires_grad
 
 
-@pytest.fixture
-def with_listener(cfg, rng):
-    lcfg = dataclasses.replace(cfg, listener_layers=2, listener_dim=16, listener_latent_dim=8, listener_classes=5)
+@pytest.fixture(params=[False, True], ids=["at-reply", "every-step"])
+def with_listener(cfg, rng, request):
+    lcfg = dataclasses.replace(
+        cfg,
+        listener_layers=2,
+        listener_dim=16,
+        listener_latent_dim=8,
+        listener_classes=5,
+        listener_every_step=request.param,
+    )
     torch.manual_seed(0)
     net = m.S2STransformer(lcfg)
     torch.nn.init.normal_(net.listener.out.weight, std=0.5)  # built silent; make it speak
+    if net.listener.steer is not None:
+        torch.nn.init.normal_(net.listener.steer.weight, std=0.5)
     net.set_code_vectors(rng.normal(size=(lcfg.n_codebooks, lcfg.codebook_size, 8)))
     return lcfg, net.eval()
 
@@ -322,6 +331,32 @@ def test_listener_keeps_the_kv_cache_exact_and_batches_like_one(with_listener, r
         for pos in range(p, seq.shape[1]):
             step = model.decode_step(tokens[:, pos][None], torch.tensor([pos]), cache)[0]
             torch.testing.assert_close(step, alone[:, pos], atol=1e-5, rtol=1e-4)
+
+
+def test_listener_streams_batched_and_moved_decode_as_each_alone(with_listener, rng):
+    """Each stream's listener vector follows it through the cache: streams of different user
+    turns and lengths stepped together (the cache grows, finished streams' slots are refilled
+    by `move`) = each stepped alone."""
+    cfg, model = with_listener
+    prefixes = [m.build_prefix(cfg, codes(rng, cfg, n)) for n in (3, 11, 6)]
+    params = [GenerationParams(max_frames=f, frames_per_response=2) for f in (3, 9, 6)]
+
+    def run(indices):
+        engine = DecodeEngine(model, initial_slots=1)
+        streams = [ReplyStream(cfg, prefixes[i], i % cfg.n_voices, params[i]) for i in indices]
+        for s in streams:
+            engine.add(s)
+        while len(engine):
+            engine.step()
+        return [np.concatenate(s.pop_blocks(), axis=1) for s in streams]
+
+    together = run([0, 1, 2])
+    for i, got in enumerate(together):
+        assert np.array_equal(got, run([i])[0])
+    if cfg.listener_every_step:  # the vector steers: without it the replies differ
+        torch.nn.init.zeros_(model.listener.steer.weight)
+        torch.nn.init.zeros_(model.listener.steer.bias)
+        assert any(not np.array_equal(a, b) for a, b in zip(together, run([0, 1, 2])))
 
 
 def test_listener_hears_the_user_turn_not_the_context_and_is_loudness_blind(with_listener, rng):
