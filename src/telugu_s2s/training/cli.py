@@ -160,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="start a fresh run from this checkpoint's weights where they fit (new parts start as built)",
     )
     ts.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-3)")
+    ts.add_argument(
+        "--loader-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes that compose batches ahead of the model (for a GPU; default 0 = in the loop)",
+    )
 
     enc = sub.add_parser("encode", help="encode the corpus with the trained codec")
     _common(enc)
@@ -351,6 +358,8 @@ def cmd_s2s(args, steps: int | None = None) -> dict:
         cfg = replace(cfg, init_from=args.init_from)
     if getattr(args, "lr", None) is not None:
         cfg = replace(cfg, lr=args.lr)
+    if getattr(args, "loader_workers", None) is not None:
+        cfg = replace(cfg, loader_workers=args.loader_workers)
     return train_s2s(cfg)
 
 

@@ -148,6 +148,11 @@ class S2STrainConfig:
     # Start a fresh run from another checkpoint's weights where names and shapes match (new
     # parts, such as a listener, start as built); None = from scratch.
     init_from: Path | None = None
+    # Worker processes that compose, augment and lay out each step's batches ahead of the
+    # model (a GPU step outruns the composing on one CPU core). 0 = in the training loop,
+    # which keeps a resumed run's batches exactly reproducible; with workers, each worker
+    # draws from its own generator, seeded from `seed` and the step the run starts at.
+    loader_workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -551,6 +556,80 @@ def _pretrain_listener(
     return history
 
 
+@dataclass
+class StepInputs:
+    """What one training step consumes, laid out on the CPU: the dialogue batch, the user
+    turns the listener hears alone, and the lone turns of the reply-class head (None = off)."""
+
+    batch: TrainBatch
+    heard: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None
+    recognition: TrainBatch | None
+
+
+@dataclass
+class _StepSource:
+    """Composes each step's inputs; the same code in the loop and in loader workers."""
+
+    composer: Composer
+    cfg: S2STrainConfig
+    mcfg: S2SConfig
+    silence: np.ndarray | None
+    frame_rate: float
+    has_listener: bool
+    has_aux_head: bool
+
+    def steps(self, rng: random.Random):
+        cfg, mcfg = self.cfg, self.mcfg
+        batches: list[list[TrainExample]] = []
+        while True:
+            if not batches:
+                batches = self.composer.batches(rng, cfg.batch_size)
+            batch = make_batch(
+                mcfg, _augmented(batches.pop(), rng, cfg, mcfg.codebook_size, self.silence, self.frame_rate)
+            )
+            heard = None
+            if cfg.listener_batch and cfg.listener_weight and self.has_listener:
+                heard = _heard_batch(self.composer, cfg, rng, self.silence, self.frame_rate, mcfg)
+            recognition = None
+            if cfg.recognition_batch and cfg.aux_weight and self.has_aux_head:
+                turns = [self.composer.draw_turn(rng) for _ in range(cfg.recognition_batch)]
+                recognition = prefix_batch(
+                    mcfg, _augmented(turns, rng, cfg, mcfg.codebook_size, self.silence, self.frame_rate)
+                )
+            yield StepInputs(batch, heard, recognition)
+
+
+class _WorkerSteps(torch.utils.data.IterableDataset):
+    """A loader worker's endless stream of step inputs, from its own generator."""
+
+    def __init__(self, source: _StepSource, seed: int) -> None:
+        self.source, self.seed = source, seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info is not None else 0
+        return self.source.steps(random.Random(f"{self.seed}:{worker}"))
+
+
+def _as_is(x):
+    return x
+
+
+def _step_inputs_stream(source: _StepSource, rng: random.Random, start_step: int):
+    """Step inputs, from the loop's own generator or from `loader_workers` processes."""
+    workers = source.cfg.loader_workers
+    if workers <= 0:
+        return source.steps(rng)
+    loader = torch.utils.data.DataLoader(
+        _WorkerSteps(source, source.cfg.seed * 1_000_003 + start_step),
+        batch_size=None,
+        num_workers=workers,
+        collate_fn=_as_is,
+        prefetch_factor=8,
+    )
+    return iter(loader)
+
+
 def train_s2s(cfg: S2STrainConfig) -> dict:
     from tqdm import tqdm
 
@@ -602,28 +681,21 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
     t0 = time.perf_counter()
     start = step
     bar = tqdm(total=cfg.steps, initial=step, desc="s2s", unit="step", disable=not cfg.progress)
-    batches: list = []
+    steps_in = _step_inputs_stream(
+        _StepSource(
+            composer, cfg, mcfg, silence, arch.frame_rate, model.listener is not None, model.aux_head is not None
+        ),
+        rng,
+        step,
+    )
     acc_loss, acc_n = 0.0, 0
     while step < cfg.steps:
-        if not batches:
-            batches = composer.batches(rng, cfg.batch_size)
-        batch = make_batch(mcfg, _augmented(batches.pop(), rng, cfg, mcfg.codebook_size, silence, arch.frame_rate)).to(
-            cfg.device
-        )
-        value = loss(model, batch, cfg.aux_weight, cfg.listener_weight)
-        if cfg.listener_batch and cfg.listener_weight and model.listener is not None:
-            heard = _heard_batch(composer, cfg, rng, silence, arch.frame_rate, mcfg)
-            value = value + cfg.listener_weight * listener_loss(model, *(t.to(cfg.device) for t in heard))
-        if cfg.recognition_batch and cfg.aux_weight and model.aux_head is not None:
-            turns = _augmented(
-                [composer.draw_turn(rng) for _ in range(cfg.recognition_batch)],
-                rng,
-                cfg,
-                mcfg.codebook_size,
-                silence,
-                arch.frame_rate,
-            )
-            value = value + cfg.aux_weight * recognition_loss(model, prefix_batch(mcfg, turns).to(cfg.device))
+        inputs = next(steps_in)
+        value = loss(model, inputs.batch.to(cfg.device), cfg.aux_weight, cfg.listener_weight)
+        if inputs.heard is not None:
+            value = value + cfg.listener_weight * listener_loss(model, *(t.to(cfg.device) for t in inputs.heard))
+        if inputs.recognition is not None:
+            value = value + cfg.aux_weight * recognition_loss(model, inputs.recognition.to(cfg.device))
         opt.zero_grad(set_to_none=True)
         value.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

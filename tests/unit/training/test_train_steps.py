@@ -296,6 +296,35 @@ def test_composed_batches_are_length_bucketed():
     assert len(batches) == 4 and all(len(b) == 4 for b in batches)
 
 
+def test_loader_workers_compose_steps_like_the_loop_each_from_its_own_generator():
+    import random
+
+    from telugu_s2s.s2s.config import S2SConfig
+    from telugu_s2s.training.s2s_train import StepInputs, _StepSource, _step_inputs_stream
+
+    composer, _ = _composer(batch_size=3, listener_batch=2, recognition_batch=2)
+    mcfg = S2SConfig(n_codebooks=2, codebook_size=1024, n_layers=1, d_model=16, n_heads=2, max_seq_len=256,
+                     context_budget=32, aux_classes=40, listener_layers=1, listener_dim=16, listener_classes=40,
+                     listener_latent_dim=8)
+    source = _StepSource(composer, composer.cfg, mcfg, None, 25.0, has_listener=True, has_aux_head=True)
+
+    def fingerprint(inputs: StepInputs) -> tuple:
+        return (inputs.batch.tokens.numpy().tobytes(), inputs.heard[0].numpy().tobytes())
+
+    # in the loop: the run's own generator, so the same seed gives the same steps
+    loop = [next(it) for it in [_step_inputs_stream(source, random.Random(7), 0)] for _ in range(4)]
+    again = _step_inputs_stream(source, random.Random(7), 0)
+    assert [fingerprint(s) for s in loop] == [fingerprint(next(again)) for _ in range(4)]
+    assert all(s.batch.tokens.shape[0] == 3 and s.heard[0].shape[0] == 2 for s in loop)
+    assert all(s.recognition is not None and s.recognition.tokens.shape[0] == 2 for s in loop)
+    # in two worker processes: whole steps of the same layout, the workers' draws not repeated
+    workers = _StepSource(composer, replace(composer.cfg, loader_workers=2), mcfg, None, 25.0, True, True)
+    stream = _step_inputs_stream(workers, random.Random(7), 0)
+    steps = [next(stream) for _ in range(8)]
+    assert all(isinstance(s, StepInputs) and s.batch.tokens.shape[0] == 3 for s in steps)
+    assert len({fingerprint(s) for s in steps}) == 8
+
+
 def test_the_auxiliary_head_learns_from_the_turn_end_and_generation_ignores_it():
     from telugu_s2s.s2s.model import S2SConfig, S2STransformer, generate
     from telugu_s2s.training.batches import TrainExample, loss, make_batch
