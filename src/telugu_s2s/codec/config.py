@@ -49,6 +49,13 @@ class Config:
     torch_threads: int = 1
     batch_wait_ms: float = 2.0
     max_batch: int = 32
+    # Frames per model step (docs/benchmarks.md): an Encode stream's frames go to the model once
+    # this many are pending (the segment's end takes the rest); a Decode stream's first
+    # `decode_lead_frames` go at once, later ones once `decode_min_frames` are pending. 1 = each
+    # frame as soon as it is complete.
+    encode_min_frames: int = setting(1, help="an Encode stream's frames per model step, at least")
+    decode_min_frames: int = setting(1, help="a Decode stream's frames per model step after its lead")
+    decode_lead_frames: int = setting(0, help="a reply's first frames, decoded as soon as they arrive")
     grace_s: float = 5.0
     log_level: str = setting("INFO", env="TS2S_LOG_LEVEL")
     # TLS/mTLS of the gRPC port (TS2S_CODEC_TLS_CERT_FILE/_KEY_FILE/_CLIENT_CA_FILE).
@@ -61,6 +68,11 @@ class Config:
             raise ConfigError("--max-batch / TS2S_CODEC_MAX_BATCH must be >= 1")
         if self.batch_wait_ms < 0:
             raise ConfigError("--batch-wait-ms / TS2S_CODEC_BATCH_WAIT_MS must be >= 0")
+        if self.encode_min_frames < 1 or self.decode_min_frames < 1 or self.decode_lead_frames < 0:
+            raise ConfigError(
+                "TS2S_CODEC_ENCODE_MIN_FRAMES and TS2S_CODEC_DECODE_MIN_FRAMES must be >= 1, "
+                "TS2S_CODEC_DECODE_LEAD_FRAMES >= 0"
+            )
         if self.bandwidth_kbps is not None and self.bandwidth_kbps <= 0:
             raise ConfigError("--bandwidth-kbps / TS2S_CODEC_BANDWIDTH_KBPS must be > 0")
 

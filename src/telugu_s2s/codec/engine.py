@@ -8,6 +8,12 @@ and runs them in a bounded thread pool. Torch never runs on the event loop.
 A stream has at most one job in flight (its session awaits each job), so its state is never
 touched by two threads at once. Jobs of different lengths are advanced together for the
 common number of frames, then the longer ones continue (fewer streams per step).
+
+A model step costs about the same for one frame as for several (the layers' per-call work
+dominates at these sizes), so sessions hand the model whole groups of frames: an encode stream
+waits until `encode_min_frames` frames are pending (its segment's end takes the rest at once),
+and a decode stream, once the first `decode_lead_frames` frames of a reply are out (they go at
+once: they are the reply's latency), waits for `decode_min_frames`.
 """
 
 from __future__ import annotations
@@ -56,10 +62,18 @@ class CodecEngine:
         workers: int = 1,
         max_batch: int = 32,
         batch_wait_s: float = 0.002,
+        encode_min_frames: int = 1,
+        decode_min_frames: int = 1,
+        decode_lead_frames: int = 0,
         metrics: CodecMetrics | None = None,
     ) -> None:
         if workers < 1 or max_batch < 1 or batch_wait_s < 0:
             raise ValueError("workers and max_batch must be >= 1 and batch_wait_s >= 0")
+        if encode_min_frames < 1 or decode_min_frames < 1 or decode_lead_frames < 0:
+            raise ValueError("encode_min_frames and decode_min_frames must be >= 1, decode_lead_frames >= 0")
+        self.encode_min_frames = encode_min_frames
+        self.decode_min_frames = decode_min_frames
+        self.decode_lead_frames = decode_lead_frames
         self.codec = codec
         self.workers = workers
         self.max_batch = max_batch
@@ -303,14 +317,15 @@ class EncodeSession(_Session):
         self.segment_samples = 0
 
     async def push(self, pcm: np.ndarray) -> tuple[int, np.ndarray]:
-        """Add int16 samples; returns (first_frame, codes [K, n]) for every completed frame."""
+        """Add int16 samples; returns (first_frame, codes [K, n]) for the completed frames, once
+        at least the engine's `encode_min_frames` are pending (none before)."""
         hop = self.engine.codec.hop
         if pcm.size:
             self._buf = np.concatenate([self._buf, pcm.astype(np.float32) / 32768.0])
             self.segment_samples += pcm.size
         n = self._buf.size // hop
         first = self.next_frame
-        if n == 0:
+        if n == 0 or n < self.engine.encode_min_frames:
             return first, np.zeros((self.engine.codec.n_codebooks, 0), dtype=np.int64)
         chunk, self._buf = self._buf[: n * hop], self._buf[n * hop :]
         codes = await self.engine.encode(self.live_state(), chunk)
@@ -318,11 +333,12 @@ class EncodeSession(_Session):
         return first, codes
 
     async def end_segment(self) -> tuple[int, np.ndarray]:
-        """Pad the last partial frame with zeros, emit it, reset for the next segment."""
+        """Encode what is pending, the last partial frame padded with zeros; emit it, reset for
+        the next segment."""
         hop = self.engine.codec.hop
         first = self.next_frame
         if self._buf.size:
-            padded = np.zeros(hop, dtype=np.float32)
+            padded = np.zeros(-(-self._buf.size // hop) * hop, dtype=np.float32)
             padded[: self._buf.size] = self._buf
             codes = await self.engine.encode(self.live_state(), padded)
         else:
@@ -345,17 +361,30 @@ class DecodeSession(_Session):
     def __init__(self, engine: CodecEngine) -> None:
         super().__init__(engine, engine.codec.new_decoder_state())
         self.next_sample = 0
-        self.segment_frames = 0
+        self.segment_frames = 0  # received in this segment, decoded or pending
+        self._pending: list[np.ndarray] = []
+        self._pending_frames = 0
 
-    async def push(self, codes: np.ndarray) -> tuple[int, np.ndarray]:
-        """Codes [K, n] -> (first_sample, float audio [n*hop])."""
+    async def push(self, codes: np.ndarray, final: bool = False) -> tuple[int, np.ndarray]:
+        """Codes [K, n] -> (first_sample, float audio): hop samples per frame decoded now. The
+        segment's first `decode_lead_frames` frames are decoded at once; after them, frames
+        wait until `decode_min_frames` are pending, or `final` (the segment's end)."""
         first = self.next_sample
-        audio = await self.engine.decode(self.live_state(), codes)
+        if codes.shape[1]:
+            self._pending.append(codes)
+            self._pending_frames += codes.shape[1]
+            self.segment_frames += codes.shape[1]
+        leading = self.segment_frames - self._pending_frames < self.engine.decode_lead_frames
+        if not self._pending_frames or not (final or leading or self._pending_frames >= self.engine.decode_min_frames):
+            return first, np.zeros(0, dtype=np.float32)
+        block = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending, axis=1)
+        self._pending, self._pending_frames = [], 0
+        audio = await self.engine.decode(self.live_state(), block)
         self.next_sample += audio.size
-        self.segment_frames += codes.shape[1]
         return first, audio
 
     def reset(self) -> None:
         self.state = self.engine.codec.new_decoder_state()
         self.next_sample = 0
         self.segment_frames = 0
+        self._pending, self._pending_frames = [], 0

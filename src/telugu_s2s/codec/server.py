@@ -207,7 +207,7 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
 
     async def _decode_flush(self, session: DecodeSession, blocks: list[np.ndarray], eos: bool):
         codes = codes_lib.concat(blocks, self.info.n_codebooks)
-        first, audio = await session.push(codes)
+        first, audio = await session.push(codes, final=eos)
         if eos:
             session.reset()
             if self.metrics:
@@ -285,6 +285,9 @@ async def start(cfg: Config, loaded: LoadedCodec | None = None, metrics: CodecMe
         workers=cfg.torch_threads,
         max_batch=cfg.max_batch,
         batch_wait_s=cfg.batch_wait_ms / 1000.0,
+        encode_min_frames=cfg.encode_min_frames,
+        decode_min_frames=cfg.decode_min_frames,
+        decode_lead_frames=cfg.decode_lead_frames,
         metrics=metrics,
     )
     service = TlsGrpcService(
@@ -319,6 +322,9 @@ async def start(cfg: Config, loaded: LoadedCodec | None = None, metrics: CodecMe
             "workers": cfg.torch_threads,
             "max_batch": cfg.max_batch,
             "batch_wait_ms": cfg.batch_wait_ms,
+            "encode_min_frames": cfg.encode_min_frames,
+            "decode_min_frames": cfg.decode_min_frames,
+            "decode_lead_frames": cfg.decode_lead_frames,
         },
     )
     return RunningCodec(service, engine, info, port)

@@ -135,6 +135,58 @@ async def test_decode_matches_whole_signal_decode(server, tiny_loaded):
     assert np.abs(pcm.astype(np.int32) - expected).max() <= 1
 
 
+async def _read_all(call) -> list:
+    out = []
+    while (msg := await call.read()) is not grpc.aio.EOF:
+        out.append(msg)
+    return out
+
+
+async def test_held_frames_go_to_the_model_in_groups_and_give_the_same_codes_and_audio(tiny_loaded):
+    """encode_min_frames / decode_min_frames / decode_lead_frames change when frames are
+    computed, never what comes out: the segment's end takes whatever is pending."""
+    from prometheus_client import CollectorRegistry
+
+    cfg = _cfg(encode_min_frames=4, decode_min_frames=4, decode_lead_frames=2)
+    running = await start(cfg, loaded=tiny_loaded, metrics=CodecMetrics(CollectorRegistry()))
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    stub = codec_pb2_grpc.CodecStub(channel)
+    try:
+        pcm = _pcm(HOP * 11 + 77, seed=3)
+        call = stub.Encode()
+        await call.write(_audio_in(pcm[: HOP * 3]))  # 3 frames: held
+        await call.write(_audio_in(pcm[HOP * 3 : HOP * 5]))  # 5 pending: out together
+        first = await call.read()
+        assert first.codes.n_frames == 5 and first.first_frame == 0
+        await call.write(_audio_in(pcm[HOP * 5 :]))  # 6 more frames and a partial one
+        await call.done_writing()
+        rest = await _read_all(call)
+        got = np.concatenate([codes_lib.from_proto(o.codes) for o in [first, *rest]], axis=1)
+        np.testing.assert_array_equal(got, _reference_codes(tiny_loaded, pcm))
+        assert rest[-1].end_of_segment
+
+        codec = StreamingCodec(tiny_loaded, 0.6)
+        codes = np.random.default_rng(1).integers(0, 64, size=(2, 12))
+        call = stub.Decode()
+        outs = []
+        for i in range(12):  # one frame per message, each answered before the next goes
+            await call.write(codec_pb2.CodeFrames(codes=codes_lib.to_proto(codes[:, i : i + 1])))
+            if i < 2 or i in (5, 9):
+                outs.append(await call.read())
+        await call.write(codec_pb2.CodeFrames(end_of_segment=True))
+        await call.done_writing()
+        outs += await _read_all(call)
+        # the lead's two frames at once, then groups of four, the segment's end takes the last two
+        assert [len(o.pcm16) // 2 // HOP for o in outs] == [1, 1, 4, 4, 2] and outs[-1].end_of_segment
+        pcm = np.frombuffer(b"".join(o.pcm16 for o in outs), dtype="<i2")
+        ref = codec.reference_decode(torch.from_numpy(codes).view(1, 2, 12))[0].numpy()
+        expected = (np.clip(ref, -1, 1) * 32767).astype(np.int16)
+        assert np.abs(pcm.astype(np.int32) - expected).max() <= 1
+    finally:
+        await channel.close()
+        await running.stop()
+
+
 @pytest.mark.parametrize(
     "message, needle",
     [
