@@ -52,7 +52,7 @@ def demo_model_config(
     """The demo size: trains on a 2-core CPU. The context budget holds about three earlier
     turns at CONTEXT_TOKENS_PER_S, enough to reach a name given three turns back. A 3-layer
     listener hears the user turn from the codec's latent (`latent_dim`, the codec's) and
-    steers every reply step (`listener_every_step`, runs H and I in docs/training.md). The
+    steers every reply step (`listener_every_step`, runs H to K in docs/training.md). The
     options of run C (the codec's latent at every position, the user turn heard both ways by
     the decoder, the voice at the reply, dropout) stay off: that run answered worse
     (docs/training.md, "Runs"); they are set through `S2STrainConfig.model` (`train s2s
