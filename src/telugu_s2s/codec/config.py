@@ -56,6 +56,7 @@ class Config:
     encode_min_frames: int = setting(1, help="an Encode stream's frames per model step, at least")
     decode_min_frames: int = setting(1, help="a Decode stream's frames per model step after its lead")
     decode_lead_frames: int = setting(0, help="a reply's first frames, decoded as soon as they arrive")
+    max_hold_ms: float = setting(30.0, help="held frames go to the model when a stream is quiet this long")
     grace_s: float = 5.0
     log_level: str = setting("INFO", env="TS2S_LOG_LEVEL")
     # TLS/mTLS of the gRPC port (TS2S_CODEC_TLS_CERT_FILE/_KEY_FILE/_CLIENT_CA_FILE).
@@ -73,6 +74,8 @@ class Config:
                 "TS2S_CODEC_ENCODE_MIN_FRAMES and TS2S_CODEC_DECODE_MIN_FRAMES must be >= 1, "
                 "TS2S_CODEC_DECODE_LEAD_FRAMES >= 0"
             )
+        if self.max_hold_ms < 0:
+            raise ConfigError("TS2S_CODEC_MAX_HOLD_MS must be >= 0")
         if self.bandwidth_kbps is not None and self.bandwidth_kbps <= 0:
             raise ConfigError("--bandwidth-kbps / TS2S_CODEC_BANDWIDTH_KBPS must be > 0")
 

@@ -9,11 +9,12 @@ A stream has at most one job in flight (its session awaits each job), so its sta
 touched by two threads at once. Jobs of different lengths are advanced together for the
 common number of frames, then the longer ones continue (fewer streams per step).
 
-A model step costs about the same for one frame as for several (the layers' per-call work
-dominates at these sizes), so sessions hand the model whole groups of frames: an encode stream
-waits until `encode_min_frames` frames are pending (its segment's end takes the rest at once),
-and a decode stream, once the first `decode_lead_frames` frames of a reply are out (they go at
-once: they are the reply's latency), waits for `decode_min_frames`.
+A model step costs much less per frame for several frames than for one (the layers' per-call
+work dominates at these sizes), so sessions hand the model groups of frames: an encode stream
+waits until `encode_min_frames` frames are pending, and a decode stream, once the first
+`decode_lead_frames` frames of a reply are out (they go at once: they are the reply's latency),
+waits for `decode_min_frames`. A segment's end takes whatever is pending, and so does `force`,
+which the server uses when frames have been held for its longest hold with nothing new arriving.
 """
 
 from __future__ import annotations
@@ -316,16 +317,21 @@ class EncodeSession(_Session):
         self.next_frame = 0  # index (in the segment) of the next frame to emit
         self.segment_samples = 0
 
-    async def push(self, pcm: np.ndarray) -> tuple[int, np.ndarray]:
+    @property
+    def held_frames(self) -> int:
+        """Complete frames waiting for `encode_min_frames` (0 = nothing held)."""
+        return self._buf.size // self.engine.codec.hop
+
+    async def push(self, pcm: np.ndarray, force: bool = False) -> tuple[int, np.ndarray]:
         """Add int16 samples; returns (first_frame, codes [K, n]) for the completed frames, once
-        at least the engine's `encode_min_frames` are pending (none before)."""
+        at least the engine's `encode_min_frames` are pending or `force` (none before)."""
         hop = self.engine.codec.hop
         if pcm.size:
             self._buf = np.concatenate([self._buf, pcm.astype(np.float32) / 32768.0])
             self.segment_samples += pcm.size
         n = self._buf.size // hop
         first = self.next_frame
-        if n == 0 or n < self.engine.encode_min_frames:
+        if n == 0 or (n < self.engine.encode_min_frames and not force):
             return first, np.zeros((self.engine.codec.n_codebooks, 0), dtype=np.int64)
         chunk, self._buf = self._buf[: n * hop], self._buf[n * hop :]
         codes = await self.engine.encode(self.live_state(), chunk)
@@ -365,17 +371,23 @@ class DecodeSession(_Session):
         self._pending: list[np.ndarray] = []
         self._pending_frames = 0
 
-    async def push(self, codes: np.ndarray, final: bool = False) -> tuple[int, np.ndarray]:
+    @property
+    def held_frames(self) -> int:
+        """Frames waiting for `decode_min_frames` (0 = nothing held)."""
+        return self._pending_frames
+
+    async def push(self, codes: np.ndarray, force: bool = False) -> tuple[int, np.ndarray]:
         """Codes [K, n] -> (first_sample, float audio): hop samples per frame decoded now. The
         segment's first `decode_lead_frames` frames are decoded at once; after them, frames
-        wait until `decode_min_frames` are pending, or `final` (the segment's end)."""
+        wait until `decode_min_frames` are pending, or `force` (the segment's end, or frames
+        held too long)."""
         first = self.next_sample
         if codes.shape[1]:
             self._pending.append(codes)
             self._pending_frames += codes.shape[1]
             self.segment_frames += codes.shape[1]
         leading = self.segment_frames - self._pending_frames < self.engine.decode_lead_frames
-        if not self._pending_frames or not (final or leading or self._pending_frames >= self.engine.decode_min_frames):
+        if not self._pending_frames or not (force or leading or self._pending_frames >= self.engine.decode_min_frames):
             return first, np.zeros(0, dtype=np.float32)
         block = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending, axis=1)
         self._pending, self._pending_frames = [], 0

@@ -85,10 +85,13 @@ class _Reader:
 
 
 class CodecServicer(codec_pb2_grpc.CodecServicer):
-    def __init__(self, engine: CodecEngine, info: CodecInfo, metrics: CodecMetrics | None) -> None:
+    def __init__(
+        self, engine: CodecEngine, info: CodecInfo, metrics: CodecMetrics | None, max_hold_s: float = 0.03
+    ) -> None:
         self.engine = engine
         self.info = info
         self.metrics = metrics
+        self.max_hold_s = max_hold_s  # held frames go to the model when nothing arrives for this long
 
     # ------------------------------------------------------------ validation
     def _pcm(self, msg: codec_pb2.AudioIn) -> np.ndarray:
@@ -132,7 +135,15 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
         segments_ended = 0
         try:
             while True:
-                msgs, ended = await reader.next_batch()
+                if session.held_frames:
+                    try:
+                        msgs, ended = await asyncio.wait_for(reader.next_batch(), self.max_hold_s)
+                    except TimeoutError:  # the stream went quiet: what is held goes now
+                        for out in await flush(session, [], False, True):
+                            yield out
+                        continue
+                else:
+                    msgs, ended = await reader.next_batch()
                 pending: list[np.ndarray] = []
                 for msg in msgs:
                     try:
@@ -177,10 +188,10 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
             async for out in segments:
                 yield out
 
-    async def _encode_flush(self, session: EncodeSession, pcm: list[np.ndarray], eos: bool):
+    async def _encode_flush(self, session: EncodeSession, pcm: list[np.ndarray], eos: bool, force: bool = False):
         out = []
         samples = np.concatenate(pcm) if pcm else np.zeros(0, dtype=np.int16)
-        first, codes = await session.push(samples)
+        first, codes = await session.push(samples, force=force)
         if eos:
             _, tail = await session.end_segment()
             codes = np.concatenate([codes, tail], axis=1)
@@ -205,9 +216,9 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
             async for out in segments:
                 yield out
 
-    async def _decode_flush(self, session: DecodeSession, blocks: list[np.ndarray], eos: bool):
+    async def _decode_flush(self, session: DecodeSession, blocks: list[np.ndarray], eos: bool, force: bool = False):
         codes = codes_lib.concat(blocks, self.info.n_codebooks)
-        first, audio = await session.push(codes, final=eos)
+        first, audio = await session.push(codes, force=eos or force)
         if eos:
             session.reset()
             if self.metrics:
@@ -299,7 +310,9 @@ async def start(cfg: Config, loaded: LoadedCodec | None = None, metrics: CodecMe
         interceptors=[HealthDetailInterceptor(info)],
         tls=cfg.tls,
     )
-    codec_pb2_grpc.add_CodecServicer_to_server(CodecServicer(engine, info, metrics), service.server)
+    codec_pb2_grpc.add_CodecServicer_to_server(
+        CodecServicer(engine, info, metrics, cfg.max_hold_ms / 1000.0), service.server
+    )
     service.on_close(engine.close)
     await engine.start()
     await engine.warm_up()
@@ -325,6 +338,7 @@ async def start(cfg: Config, loaded: LoadedCodec | None = None, metrics: CodecMe
             "encode_min_frames": cfg.encode_min_frames,
             "decode_min_frames": cfg.decode_min_frames,
             "decode_lead_frames": cfg.decode_lead_frames,
+            "max_hold_ms": cfg.max_hold_ms,
         },
     )
     return RunningCodec(service, engine, info, port)

@@ -147,7 +147,7 @@ async def test_held_frames_go_to_the_model_in_groups_and_give_the_same_codes_and
     computed, never what comes out: the segment's end takes whatever is pending."""
     from prometheus_client import CollectorRegistry
 
-    cfg = _cfg(encode_min_frames=4, decode_min_frames=4, decode_lead_frames=2)
+    cfg = _cfg(encode_min_frames=4, decode_min_frames=4, decode_lead_frames=2, max_hold_ms=60_000)
     running = await start(cfg, loaded=tiny_loaded, metrics=CodecMetrics(CollectorRegistry()))
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
     stub = codec_pb2_grpc.CodecStub(channel)
@@ -182,6 +182,35 @@ async def test_held_frames_go_to_the_model_in_groups_and_give_the_same_codes_and
         ref = codec.reference_decode(torch.from_numpy(codes).view(1, 2, 12))[0].numpy()
         expected = (np.clip(ref, -1, 1) * 32767).astype(np.int16)
         assert np.abs(pcm.astype(np.int32) - expected).max() <= 1
+    finally:
+        await channel.close()
+        await running.stop()
+
+
+async def test_held_frames_go_out_when_the_stream_goes_quiet(tiny_loaded):
+    """A caller who stops sending (the gateway reading a turn's codes while the stream stays
+    open) still gets every complete frame, max_hold_ms after the last message."""
+    from prometheus_client import CollectorRegistry
+
+    cfg = _cfg(encode_min_frames=8, decode_min_frames=8, max_hold_ms=50)
+    running = await start(cfg, loaded=tiny_loaded, metrics=CodecMetrics(CollectorRegistry()))
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    stub = codec_pb2_grpc.CodecStub(channel)
+    try:
+        pcm = _pcm(HOP * 3 + 40, seed=4)
+        call = stub.Encode()
+        await call.write(_audio_in(pcm))
+        out = await asyncio.wait_for(call.read(), 5)
+        assert out.codes.n_frames == 3 and not out.end_of_segment
+        np.testing.assert_array_equal(codes_lib.from_proto(out.codes), _reference_codes(tiny_loaded, pcm)[:, :3])
+        call.cancel()
+
+        call = stub.Decode()
+        codes = np.random.default_rng(2).integers(0, 64, size=(2, 3))
+        await call.write(codec_pb2.CodeFrames(codes=codes_lib.to_proto(codes)))
+        out = await asyncio.wait_for(call.read(), 5)
+        assert len(out.pcm16) // 2 == 3 * HOP and not out.end_of_segment
+        call.cancel()
     finally:
         await channel.close()
         await running.stop()
