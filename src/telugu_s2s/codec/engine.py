@@ -7,7 +7,8 @@ and runs them in a bounded thread pool. Torch never runs on the event loop.
 
 A stream has at most one job in flight (its session awaits each job), so its state is never
 touched by two threads at once. Jobs of different lengths are advanced together for the
-common number of frames, then the longer ones continue (fewer streams per step).
+common number of frames, then the longer ones continue (fewer streams per step); each job's
+result goes back to its stream as soon as its own frames are done, not when the batch is.
 
 A model step costs much less per frame for several frames than for one (the layers' per-call
 work dominates at these sizes), so sessions hand the model groups of frames: an encode stream
@@ -221,7 +222,7 @@ class CodecEngine:
         loop = asyncio.get_running_loop()
         try:
             try:
-                await loop.run_in_executor(self._executor, self._compute, batch)
+                await loop.run_in_executor(self._executor, self._compute, batch, loop)
             except Exception as exc:
                 log.exception("codec batch failed")
                 for job in batch:
@@ -229,8 +230,7 @@ class CodecEngine:
                         job.future.set_exception(exc)
                 return
             for job in batch:
-                if not job.future.done():
-                    job.future.set_result(self._result(job))
+                self._deliver(job)
         finally:
             self._slots.release()
 
@@ -240,13 +240,18 @@ class CodecEngine:
         return np.concatenate(job.out)
 
     # ------------------------------------------------------------ worker thread
-    def _compute(self, batch: list[_Job]) -> None:
+    def _compute(self, batch: list[_Job], loop: asyncio.AbstractEventLoop | None = None) -> None:
         for op in (ENCODE, DECODE):
             jobs = [j for j in batch if j.op == op]
             if jobs:
-                self._compute_op(op, jobs)
+                self._compute_op(op, jobs, loop)
 
-    def _compute_op(self, op: str, jobs: list[_Job]) -> None:
+    def _deliver(self, job: _Job) -> None:
+        """On the event loop: a finished job's result, unless its stream gave up on it."""
+        if not job.future.done():
+            job.future.set_result(self._result(job))
+
+    def _compute_op(self, op: str, jobs: list[_Job], loop: asyncio.AbstractEventLoop | None = None) -> None:
         hop = self.codec.hop
         frames = 0
         while True:
@@ -268,6 +273,8 @@ class CodecEngine:
                     j.out.append(a)
             for j in active:
                 j.pos += t
+                if j.pos == j.n and loop is not None:  # done: its stream goes on while longer jobs step
+                    loop.call_soon_threadsafe(self._deliver, j)
             frames += t * len(active)
             if self.metrics:
                 dt = time.perf_counter() - t_step

@@ -1,0 +1,56 @@
+"""CodecEngine with a stand-in codec: when each job's result goes back to its stream."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import torch
+
+from telugu_s2s.codec.engine import CodecEngine
+
+
+class _SlowCodec:
+    """Decodes a frame to `hop` samples of its code value; each step takes `step_s`."""
+
+    hop = 4
+    n_codebooks = 1
+    sample_rate = 16000
+
+    def __init__(self, step_s: float) -> None:
+        self.step_s = step_s
+        self.steps: list[tuple[int, int]] = []  # (streams, frames) per step
+        self.lock = threading.Lock()
+
+    def new_decoder_state(self):
+        return object()
+
+    def decode_batch(self, codes: torch.Tensor, states) -> torch.Tensor:
+        with self.lock:
+            self.steps.append((codes.shape[0], codes.shape[2]))
+        time.sleep(self.step_s)
+        return codes[:, 0].float().repeat_interleave(self.hop, dim=1)
+
+
+async def test_a_short_job_is_answered_before_the_long_job_it_was_batched_with_ends():
+    codec = _SlowCodec(step_s=0.05)
+    engine = CodecEngine(codec, batch_wait_s=0.02)  # type: ignore[arg-type]
+    await engine.start()
+    try:
+        short, long = engine.open_decoder(), engine.open_decoder()
+        done: dict[str, float] = {}
+
+        async def run(name: str, session, n: int) -> np.ndarray:
+            _, audio = await session.push(np.full((1, n), 7 if name == "short" else 9))
+            done[name] = time.perf_counter()
+            return audio
+
+        a, b = await asyncio.gather(run("short", short, 1), run("long", long, 4))
+        # one batch: both streams for their common frame, then the long one alone for its other 3
+        assert codec.steps == [(2, 1), (1, 3)]
+        assert np.array_equal(a, np.full(4, 7.0)) and np.array_equal(b, np.full(16, 9.0))
+        assert done["long"] - done["short"] >= 0.04  # the short one did not wait for the second step
+    finally:
+        await engine.close()
