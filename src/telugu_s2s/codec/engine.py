@@ -52,6 +52,7 @@ class _Job:
     n: int
     future: asyncio.Future
     t_enq: float
+    urgent: bool = False  # someone waits on it now (a segment's end, a reply's first audio)
     pos: int = 0
     out: list = field(default_factory=list)
 
@@ -154,27 +155,28 @@ class CodecEngine:
             self.metrics.active_streams.labels(op).dec()
 
     # ------------------------------------------------------------ jobs
-    async def encode(self, state: StreamState, audio: np.ndarray) -> np.ndarray:
-        """Whole frames of float audio [n*hop] -> codes [K, n] (advances `state`)."""
+    async def encode(self, state: StreamState, audio: np.ndarray, urgent: bool = False) -> np.ndarray:
+        """Whole frames of float audio [n*hop] -> codes [K, n] (advances `state`). An `urgent`
+        job is computed ahead of the others of its batch."""
         n = audio.shape[0] // self.codec.hop
         if n * self.codec.hop != audio.shape[0]:
             raise ValueError(f"encode needs whole frames of {self.codec.hop} samples")
         if n == 0:
             return np.zeros((self.codec.n_codebooks, 0), dtype=np.int64)
-        return await self._submit(ENCODE, state, audio, n)
+        return await self._submit(ENCODE, state, audio, n, urgent)
 
-    async def decode(self, state: StreamState, codes: np.ndarray) -> np.ndarray:
-        """Codes [K, n] -> float audio [n*hop] (advances `state`)."""
+    async def decode(self, state: StreamState, codes: np.ndarray, urgent: bool = False) -> np.ndarray:
+        """Codes [K, n] -> float audio [n*hop] (advances `state`); `urgent` as for encode."""
         n = codes.shape[1]
         if n == 0:
             return np.zeros(0, dtype=np.float32)
-        return await self._submit(DECODE, state, codes, n)
+        return await self._submit(DECODE, state, codes, n, urgent)
 
-    async def _submit(self, op: str, state: StreamState, data: np.ndarray, n: int):
+    async def _submit(self, op: str, state: StreamState, data: np.ndarray, n: int, urgent: bool = False):
         if self._closed:
             raise EngineClosedError("codec engine is shutting down")
         loop = asyncio.get_running_loop()
-        job = _Job(op, state, data, n, loop.create_future(), loop.time())
+        job = _Job(op, state, data, n, loop.create_future(), loop.time(), urgent=urgent)
         self._pending.append(job)
         self._has_work.set()
         if len(self._pending) >= self.max_batch:
@@ -241,10 +243,12 @@ class CodecEngine:
 
     # ------------------------------------------------------------ worker thread
     def _compute(self, batch: list[_Job], loop: asyncio.AbstractEventLoop | None = None) -> None:
-        for op in (ENCODE, DECODE):
-            jobs = [j for j in batch if j.op == op]
-            if jobs:
-                self._compute_op(op, jobs, loop)
+        """Urgent jobs first (each op in one step group), then the rest."""
+        for urgent in (True, False):
+            for op in (DECODE, ENCODE):
+                jobs = [j for j in batch if j.op == op and j.urgent == urgent]
+                if jobs:
+                    self._compute_op(op, jobs, loop)
 
     def _deliver(self, job: _Job) -> None:
         """On the event loop: a finished job's result, unless its stream gave up on it."""
@@ -341,7 +345,7 @@ class EncodeSession(_Session):
         if n == 0 or (n < self.engine.encode_min_frames and not force):
             return first, np.zeros((self.engine.codec.n_codebooks, 0), dtype=np.int64)
         chunk, self._buf = self._buf[: n * hop], self._buf[n * hop :]
-        codes = await self.engine.encode(self.live_state(), chunk)
+        codes = await self.engine.encode(self.live_state(), chunk, urgent=force)
         self.next_frame += n
         return first, codes
 
@@ -353,7 +357,7 @@ class EncodeSession(_Session):
         if self._buf.size:
             padded = np.zeros(-(-self._buf.size // hop) * hop, dtype=np.float32)
             padded[: self._buf.size] = self._buf
-            codes = await self.engine.encode(self.live_state(), padded)
+            codes = await self.engine.encode(self.live_state(), padded, urgent=True)
         else:
             codes = np.zeros((self.engine.codec.n_codebooks, 0), dtype=np.int64)
         self.reset()
@@ -396,9 +400,10 @@ class DecodeSession(_Session):
         leading = self.segment_frames - self._pending_frames < self.engine.decode_lead_frames
         if not self._pending_frames or not (force or leading or self._pending_frames >= self.engine.decode_min_frames):
             return first, np.zeros(0, dtype=np.float32)
+        first_audio = self.segment_frames == self._pending_frames  # nothing of this reply decoded yet
         block = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending, axis=1)
         self._pending, self._pending_frames = [], 0
-        audio = await self.engine.decode(self.live_state(), block)
+        audio = await self.engine.decode(self.live_state(), block, urgent=force or leading or first_audio)
         self.next_sample += audio.size
         return first, audio
 

@@ -191,7 +191,7 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
     async def _encode_flush(self, session: EncodeSession, pcm: list[np.ndarray], eos: bool, force: bool = False):
         out = []
         samples = np.concatenate(pcm) if pcm else np.zeros(0, dtype=np.int16)
-        first, codes = await session.push(samples, force=force)
+        first, codes = await session.push(samples, force=force or eos)
         if eos:
             _, tail = await session.end_segment()
             codes = np.concatenate([codes, tail], axis=1)

@@ -54,3 +54,25 @@ async def test_a_short_job_is_answered_before_the_long_job_it_was_batched_with_e
         assert done["long"] - done["short"] >= 0.04  # the short one did not wait for the second step
     finally:
         await engine.close()
+
+
+async def test_a_replys_first_frames_are_computed_ahead_of_the_rest_of_their_batch():
+    codec = _SlowCodec(step_s=0.03)
+    engine = CodecEngine(codec, batch_wait_s=0.02)  # type: ignore[arg-type]
+    await engine.start()
+    try:
+        going, new = engine.open_decoder(), engine.open_decoder()
+        await going.push(np.full((1, 1), 1))  # this reply's first audio is out already
+        codec.steps.clear()
+        done: dict[str, float] = {}
+
+        async def run(name: str, session, n: int) -> None:
+            await session.push(np.full((1, n), 5))
+            done[name] = time.perf_counter()
+
+        await asyncio.gather(run("going", going, 4), run("new", new, 1))
+        # one batch; the new reply's first frame is urgent: its own step first, then the rest
+        assert codec.steps == [(1, 1), (1, 4)]
+        assert done["going"] - done["new"] >= 0.02
+    finally:
+        await engine.close()
