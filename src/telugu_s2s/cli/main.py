@@ -212,6 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=StackConfig().run_dir,
         help="the stack's run dir: its pids.json attributes CPU to this stack's processes",
     )
+    bench.add_argument(
+        "--codec-metrics",
+        default=f"http://127.0.0.1:{StackConfig().codec_metrics_port}/metrics",
+        help="the codec replicas' Prometheus URLs, comma-separated ('' = off): streaming compute per audio second",
+    )
+    bench.add_argument(
+        "--codec-checkpoint",
+        type=Path,
+        default=StackConfig().codec_checkpoint_dir,
+        help="the codec the stack runs, timed offline after the levels for the streaming/offline ratio",
+    )
     bench.set_defaults(func=cmd_bench)
 
     from telugu_s2s.cli import keys as keys_cli

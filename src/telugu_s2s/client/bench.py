@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from telugu_s2s.client import codec_throughput
 from telugu_s2s.client.caller import INPUT_RATE, CallFailed, CallOptions, converse
 from telugu_s2s.client.wav import read_wav_as
 from telugu_s2s.common.audio import G711_RATE as TELEPHONE_RATE
@@ -254,6 +255,9 @@ def markdown(rep: dict) -> str:
             "",
             "CPU (% of one core): " + ", ".join(f"{k} {v}" for k, v in sorted(rep["cpu_percent_of_one_core"].items())),
         ]
+    if rep.get("codec_streaming_rtf"):
+        rtf = ", ".join(f"{op} {v}" for op, v in sorted(rep["codec_streaming_rtf"].items()))
+        lines += ["", f"Codec compute seconds per audio second, streaming: {rtf}"]
     return "\n".join(lines) + "\n"
 
 
@@ -325,6 +329,7 @@ def main(a) -> int:
         rep, ok = _one(a, examples, pids, sessions)
         reports.append(rep)
         failed = failed or not ok
+    _codec_ratio(a, reports)
     if len(reports) > 1:
         md = sweep_markdown(reports)
         print(md)
@@ -338,6 +343,29 @@ def main(a) -> int:
         if getattr(a, "plot", ""):
             _plot(reports, Path(a.plot))
     return 1 if failed else 0
+
+
+def _codec_ratio(a, reports: list[dict]) -> None:
+    """After the levels, on the same machine: the codec checkpoint run offline, and each level's
+    streaming throughput as a share of it (`codec_streaming_vs_offline`, per op)."""
+    ckpt = getattr(a, "codec_checkpoint", None)
+    if not ckpt or not any(r.get("codec_streaming_rtf") for r in reports):
+        return
+    if not (Path(ckpt) / "config.json").exists():
+        print(f"codec throughput: no checkpoint at {ckpt}; streaming figures only")
+        return
+    offline = codec_throughput.offline_rtf(Path(ckpt))
+    for rep in reports:
+        if rep.get("codec_streaming_rtf"):
+            rep["codec_offline_rtf"] = offline
+            rep["codec_streaming_vs_offline"] = codec_throughput.ratio(offline, rep["codec_streaming_rtf"])
+    print(
+        f"Codec, offline ({codec_throughput.OFFLINE_STREAMS} clips of {codec_throughput.OFFLINE_SECONDS:g} s, "
+        f"one batch, one thread): compute seconds per audio second {offline}"
+    )
+    for rep in reports:
+        if rep.get("codec_streaming_vs_offline"):
+            print(f"  {rep['sessions']} callers: streaming reaches {rep['codec_streaming_vs_offline']} of offline")
 
 
 def _one(a, examples: list[Path], pids, sessions: int) -> tuple[dict, bool]:
@@ -355,8 +383,13 @@ def _one(a, examples: list[Path], pids, sessions: int) -> tuple[dict, bool]:
         eagerness=a.eagerness,
         telephone=getattr(a, "telephone", False),
     )
+    urls = [u for u in getattr(a, "codec_metrics", "").split(",") if u]
+    before = codec_throughput.scrape(urls) if urls else None
     res = asyncio.run(run_bench(cfg))
     rep = report(cfg, res)
+    after = codec_throughput.scrape(urls) if before is not None else None
+    if after is not None and before is not None:
+        rep["codec_streaming_rtf"] = codec_throughput.streaming_rtf(before, after)
     md = markdown(rep)
     print(md)
     if a.json and not getattr(a, "sweep", ""):

@@ -1,0 +1,36 @@
+"""Streaming against offline codec throughput: the counters, the ratio, the offline timing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from telugu_s2s.client import codec_throughput as ct
+
+METRICS = """# HELP telugu_s2s_codec_batch_compute_seconds Model compute time of one batch
+telugu_s2s_codec_batch_compute_seconds_bucket{le="0.001",op="encode"} 3.0
+telugu_s2s_codec_batch_compute_seconds_sum{op="encode"} 1.5
+telugu_s2s_codec_batch_compute_seconds_sum{op="decode"} 0.5
+telugu_s2s_codec_audio_seconds_total{op="encode"} 30.0
+telugu_s2s_codec_audio_seconds_total{op="decode"} 10.0
+telugu_s2s_codec_frames_total{op="encode"} 1875.0
+"""
+
+
+def test_counters_are_read_per_op_and_the_rate_is_taken_between_two_scrapes() -> None:
+    before = ct.parse_counters(METRICS)
+    assert before == {"decode": (0.5, 10.0), "encode": (1.5, 30.0)}
+    after = {"encode": (3.5, 70.0), "decode": (0.5, 10.0)}
+    # encode: 2 s of compute for 40 s of audio; decode coded nothing in between: left out
+    assert ct.streaming_rtf(before, after) == {"encode": 0.05}
+    # offline 0.02 s per audio second against streaming 0.05: streaming reaches 40 % of it
+    assert ct.ratio({"encode": 0.02, "decode": 0.02}, {"encode": 0.05}) == {"encode": 0.4}
+
+
+def test_an_unreachable_codec_gives_no_figures() -> None:
+    assert ct.scrape(["http://127.0.0.1:9/metrics"], timeout_s=0.5) is None
+
+
+def test_the_shipped_codec_is_timed_offline_per_op() -> None:
+    rtf = ct.offline_rtf(Path(__file__).resolve().parents[3] / "models" / "codec", streams=2, seconds=0.5)
+    assert set(rtf) == {"encode", "decode"}
+    assert all(0 < v < 1 for v in rtf.values())  # faster than real time on any machine that runs the stack
