@@ -388,8 +388,10 @@ def _one(a, examples: list[Path], pids, sessions: int) -> tuple[dict, bool]:
     res = asyncio.run(run_bench(cfg))
     rep = report(cfg, res)
     after = codec_throughput.scrape(urls) if before is not None else None
-    if after is not None and before is not None:
+    if before is not None and after is not None:
         rep["codec_streaming_rtf"] = codec_throughput.streaming_rtf(before, after)
+    elif urls:
+        print(f"codec throughput: cannot read {','.join(urls)}; no streaming codec figures")
     md = markdown(rep)
     print(md)
     if a.json and not getattr(a, "sweep", ""):

@@ -47,7 +47,7 @@ def scrape(urls: list[str], timeout_s: float = 2.0) -> Counters | None:
         try:
             with urllib.request.urlopen(url, timeout=timeout_s) as resp:
                 counters = parse_counters(resp.read().decode())
-        except OSError:
+        except (OSError, ValueError):  # unreachable, or not a URL at all
             return None
         for op, (c, a) in counters.items():
             pc, pa = total.get(op, (0.0, 0.0))

@@ -26,8 +26,9 @@ def test_counters_are_read_per_op_and_the_rate_is_taken_between_two_scrapes() ->
     assert ct.ratio({"encode": 0.02, "decode": 0.02}, {"encode": 0.05}) == {"encode": 0.4}
 
 
-def test_an_unreachable_codec_gives_no_figures() -> None:
+def test_an_unreachable_codec_or_a_bad_url_gives_no_figures() -> None:
     assert ct.scrape(["http://127.0.0.1:9/metrics"], timeout_s=0.5) is None
+    assert ct.scrape(["not a url"]) is None
 
 
 def test_the_shipped_codec_is_timed_offline_per_op() -> None:
