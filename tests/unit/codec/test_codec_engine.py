@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 
@@ -34,11 +35,20 @@ class _SlowCodec:
         return codes[:, 0].float().repeat_interleave(self.hop, dim=1)
 
 
-async def test_a_short_job_is_answered_before_the_long_job_it_was_batched_with_ends():
-    codec = _SlowCodec(step_s=0.05)
+@contextlib.asynccontextmanager
+async def _engine(step_s: float):
+    """A started engine over a `_SlowCodec` (batches wait 20 ms for company): (engine, codec)."""
+    codec = _SlowCodec(step_s)
     engine = CodecEngine(codec, batch_wait_s=0.02)  # type: ignore[arg-type]
     await engine.start()
     try:
+        yield engine, codec
+    finally:
+        await engine.close()
+
+
+async def test_a_short_job_is_answered_before_the_long_job_it_was_batched_with_ends():
+    async with _engine(step_s=0.05) as (engine, codec):
         short, long = engine.open_decoder(), engine.open_decoder()
         done: dict[str, float] = {}
 
@@ -52,15 +62,10 @@ async def test_a_short_job_is_answered_before_the_long_job_it_was_batched_with_e
         assert codec.steps == [(2, 1), (1, 3)]
         assert np.array_equal(a, np.full(4, 7.0)) and np.array_equal(b, np.full(16, 9.0))
         assert done["long"] - done["short"] >= 0.04  # the short one did not wait for the second step
-    finally:
-        await engine.close()
 
 
 async def test_a_replys_first_frames_are_computed_ahead_of_the_rest_of_their_batch():
-    codec = _SlowCodec(step_s=0.03)
-    engine = CodecEngine(codec, batch_wait_s=0.02)  # type: ignore[arg-type]
-    await engine.start()
-    try:
+    async with _engine(step_s=0.03) as (engine, codec):
         going, new = engine.open_decoder(), engine.open_decoder()
         await going.push(np.full((1, 1), 1))  # this reply's first audio is out already
         codec.steps.clear()
@@ -74,5 +79,3 @@ async def test_a_replys_first_frames_are_computed_ahead_of_the_rest_of_their_bat
         # one batch; the new reply's first frame is urgent: its own step first, then the rest
         assert codec.steps == [(1, 1), (1, 4)]
         assert done["going"] - done["new"] >= 0.02
-    finally:
-        await engine.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import grpc
 import numpy as np
@@ -27,15 +28,24 @@ def _cfg(**kw) -> Config:
     return Config(**base)
 
 
-@pytest.fixture
-async def server(tiny_loaded):
+@contextlib.asynccontextmanager
+async def _serving(tiny_loaded, **cfg):
+    """A codec service on port 0 with `cfg` overrides: (running, stub, channel)."""
     from prometheus_client import CollectorRegistry
 
-    running = await start(_cfg(), loaded=tiny_loaded, metrics=CodecMetrics(CollectorRegistry()))
+    running = await start(_cfg(**cfg), loaded=tiny_loaded, metrics=CodecMetrics(CollectorRegistry()))
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-    yield running, codec_pb2_grpc.CodecStub(channel), channel
-    await channel.close()
-    await running.stop()
+    try:
+        yield running, codec_pb2_grpc.CodecStub(channel), channel
+    finally:
+        await channel.close()
+        await running.stop()
+
+
+@pytest.fixture
+async def server(tiny_loaded):
+    async with _serving(tiny_loaded) as served:
+        yield served
 
 
 def _pcm(n_samples: int, seed: int = 0) -> np.ndarray:
@@ -145,13 +155,8 @@ async def _read_all(call) -> list:
 async def test_held_frames_go_to_the_model_in_groups_and_give_the_same_codes_and_audio(tiny_loaded):
     """encode_min_frames / decode_min_frames / decode_lead_frames change when frames are
     computed, never what comes out: the segment's end takes whatever is pending."""
-    from prometheus_client import CollectorRegistry
-
-    cfg = _cfg(encode_min_frames=4, decode_min_frames=4, decode_lead_frames=2, max_hold_ms=60_000)
-    running = await start(cfg, loaded=tiny_loaded, metrics=CodecMetrics(CollectorRegistry()))
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-    stub = codec_pb2_grpc.CodecStub(channel)
-    try:
+    held = dict(encode_min_frames=4, decode_min_frames=4, decode_lead_frames=2, max_hold_ms=60_000)
+    async with _serving(tiny_loaded, **held) as (_, stub, _):
         pcm = _pcm(HOP * 11 + 77, seed=3)
         call = stub.Encode()
         await call.write(_audio_in(pcm[: HOP * 3]))  # 3 frames: held
@@ -182,21 +187,13 @@ async def test_held_frames_go_to_the_model_in_groups_and_give_the_same_codes_and
         ref = codec.reference_decode(torch.from_numpy(codes).view(1, 2, 12))[0].numpy()
         expected = (np.clip(ref, -1, 1) * 32767).astype(np.int16)
         assert np.abs(pcm.astype(np.int32) - expected).max() <= 1
-    finally:
-        await channel.close()
-        await running.stop()
 
 
 async def test_held_frames_go_out_when_the_stream_goes_quiet(tiny_loaded):
     """A caller who stops sending (the gateway reading a turn's codes while the stream stays
     open) still gets every complete frame, max_hold_ms after the last message."""
-    from prometheus_client import CollectorRegistry
-
-    cfg = _cfg(encode_min_frames=8, decode_min_frames=8, max_hold_ms=50)
-    running = await start(cfg, loaded=tiny_loaded, metrics=CodecMetrics(CollectorRegistry()))
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
-    stub = codec_pb2_grpc.CodecStub(channel)
-    try:
+    quiet = dict(encode_min_frames=8, decode_min_frames=8, max_hold_ms=50)
+    async with _serving(tiny_loaded, **quiet) as (_, stub, _):
         pcm = _pcm(HOP * 3 + 40, seed=4)
         call = stub.Encode()
         await call.write(_audio_in(pcm))
@@ -211,9 +208,6 @@ async def test_held_frames_go_out_when_the_stream_goes_quiet(tiny_loaded):
         out = await asyncio.wait_for(call.read(), 5)
         assert len(out.pcm16) // 2 == 3 * HOP and not out.end_of_segment
         call.cancel()
-    finally:
-        await channel.close()
-        await running.stop()
 
 
 @pytest.mark.parametrize(
