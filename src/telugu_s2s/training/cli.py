@@ -82,6 +82,23 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+LOSS_TERMS = ("mel", "stft", "adv", "fm")
+
+
+def _loss_weights(text: str) -> dict[str, float]:
+    out = {}
+    for part in filter(None, text.split(",")):
+        key, _, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: expected NAME=NUMBER, e.g. mel=10") from None
+        if key not in LOSS_TERMS or weight < 0:
+            raise argparse.ArgumentTypeError(f"{part!r}: NAME is one of {', '.join(LOSS_TERMS)}, NUMBER >= 0")
+        out[f"{key}_weight"] = weight
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="telugu-s2s", description="Telugu S2S training pipeline")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -128,6 +145,43 @@ def build_parser() -> argparse.ArgumentParser:
     _common(tc)
     tc.add_argument("--steps", type=int, default=None)
     tc.add_argument("--batch-size", type=int, default=None)
+    tc.add_argument("--lr", type=float, default=None, help="peak learning rate of the codec (default 1.5e-3)")
+    tc.add_argument(
+        "--adversarial",
+        action="store_true",
+        help="add the multi-period and multi-scale STFT critics (feature matching) and the linear STFT loss",
+    )
+    tc.add_argument(
+        "--loss-weights",
+        type=_loss_weights,
+        default=None,
+        metavar="K=V,...",
+        help="weights of mel, stft, adv, fm (with --adversarial default mel=15,stft=5,adv=1,fm=2)",
+    )
+    tc.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="start from this codec checkpoint (same arch; no quantizer bypass)",
+    )
+    tc.add_argument(
+        "--freeze-codes",
+        action="store_true",
+        help="with --init-from: train the decoder alone, so every input keeps its codes",
+    )
+    tc.add_argument("--ckpt-every", type=int, default=None, metavar="N", help="steps between checkpoints (default 50)")
+    tc.add_argument(
+        "--max-files", type=int, default=None, metavar="N", help="train on N of the split's files (default all)"
+    )
+    tc.add_argument(
+        "--pack",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="only write the training audio (references + --max-files in all) to FILE, to train elsewhere "
+        "with FILE as <data-dir>/codec_clips.npz",
+    )
     ts = tsub.add_parser("s2s", help="train the S2S transformer (needs `encode` first)")
     _common(ts)
     ts.add_argument("--steps", type=int, default=None)
@@ -328,9 +382,22 @@ def _schedule(cfg, args, steps: int | None):
 
 
 def cmd_codec(args, steps: int | None = None) -> dict:
-    from telugu_s2s.training.codec_train import CodecTrainConfig, train_codec
+    from telugu_s2s.training.codec_train import CodecTrainConfig, pack_clips, train_codec
 
-    return train_codec(_schedule(CodecTrainConfig(**_run(args, "codec")), args, steps))
+    cfg = _schedule(CodecTrainConfig(**_run(args, "codec")), args, steps)
+    if getattr(args, "pack", None):
+        return pack_clips(args.data_dir, args.pack, cfg.arch.sample_rate, args.max_files or 0, args.seed)
+    over: dict = {k: getattr(args, k, None) for k in ("lr", "max_files", "init_from")}
+    if getattr(args, "adversarial", False):
+        over.update(adversarial=True, mel_weight=15.0, stft_weight=5.0)
+    over.update(getattr(args, "loss_weights", None) or {})
+    if over["init_from"] is not None:  # a trained latent needs no bypass, nor k-means (re-)inits
+        over.update(bypass_steps=0, reinit_below=0.0)
+    if getattr(args, "freeze_codes", False):
+        over["freeze_codes"] = True
+    if getattr(args, "ckpt_every", None):
+        over["ckpt_every"] = args.ckpt_every
+    return train_codec(replace(cfg, **{k: v for k, v in over.items() if v is not None}))
 
 
 def cmd_encode(args) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ class RunState:
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LRScheduler
     rng: random.Random
+    # more objects with state_dict()/load_state_dict() (a GAN's critics and their optimizer)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -41,6 +43,8 @@ class RunState:
         self.sched.load_state_dict(st["sched"])
         self.rng.setstate(st["rng"])
         torch.set_rng_state(st["torch_rng"])
+        for name, obj in self.extras.items():
+            obj.load_state_dict(st["extras"][name])
         log.info("%s: resumed from %s at step %d", what, self.path, st["step"])
         return st["step"], st["history"]
 
@@ -55,6 +59,7 @@ class RunState:
                 "history": history,
                 "rng": self.rng.getstate(),
                 "torch_rng": torch.get_rng_state(),
+                "extras": {name: obj.state_dict() for name, obj in self.extras.items()},
             },
             tmp,
         )

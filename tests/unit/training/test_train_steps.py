@@ -6,22 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from telugu_s2s.codec.checkpoint import CodecArch, load
-from telugu_s2s.training.codec_train import CodecTrainConfig, train_codec
+from telugu_s2s.codec.checkpoint import load
+from telugu_s2s.training.codec_train import train_codec
 
-TINY_ARCH = CodecArch(sample_rate=16000, n_filters=4, ratios=(8, 8, 4), dimension=16, bins=64,
-                      target_bandwidths=(1.5,), pad_mode="constant", lstm=0)
-
-
-@pytest.fixture(scope="module")
-def tiny_codec(tiny_data, tmp_path_factory):
-    root = tmp_path_factory.mktemp("codec")
-    cfg = CodecTrainConfig(data_dir=tiny_data, run_dir=root / "run", out_dir=root / "out", arch=TINY_ARCH,
-                           steps=3, batch_size=2, crop_s=0.25, bypass_steps=1, kmeans_frames=256, kmeans_iters=3,
-                           ckpt_every=2, log_every=1,
-                           progress=False)
-    result = train_codec(cfg)
-    return cfg, result
+from .conftest import TINY_ARCH
 
 
 def test_codec_train_step_saves_a_loadable_checkpoint(tiny_codec):
