@@ -57,6 +57,9 @@ class Config:
     decode_min_frames: int = setting(1, help="a Decode stream's frames per model step after its lead")
     decode_lead_frames: int = setting(0, help="a reply's first frames, decoded as soon as they arrive")
     max_hold_ms: float = setting(30.0, help="held frames go to the model when a stream is quiet this long")
+    urgent_lane: bool = setting(
+        False, help="a torch thread of its own for jobs someone waits on (a segment's end, a reply's first frames)"
+    )
     grace_s: float = 5.0
     log_level: str = setting("INFO", env="TS2S_LOG_LEVEL")
     # TLS/mTLS of the gRPC port (TS2S_CODEC_TLS_CERT_FILE/_KEY_FILE/_CLIENT_CA_FILE).

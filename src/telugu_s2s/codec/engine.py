@@ -16,6 +16,10 @@ waits until `encode_min_frames` frames are pending, and a decode stream, once th
 `decode_lead_frames` frames of a reply are out (they go at once: they are the reply's latency),
 waits for `decode_min_frames`. A segment's end takes whatever is pending, and so does `force`,
 which the server uses when frames have been held for its longest hold with nothing new arriving.
+
+With `urgent_lane`, urgent jobs (a segment's end, a reply's first frames: someone is waiting on
+them now) have a lane of their own, with its own collector and its own torch thread, so they
+never wait behind a large step of the bulk lane.
 """
 
 from __future__ import annotations
@@ -57,6 +61,22 @@ class _Job:
     out: list = field(default_factory=list)
 
 
+class _Lane:
+    """Pending jobs, the collector's signals and the torch threads of one lane."""
+
+    def __init__(self, name: str, workers: int) -> None:
+        self.name = name
+        self.pending: deque[_Job] = deque()
+        self.has_work = asyncio.Event()
+        self.full = asyncio.Event()
+        self.slots = asyncio.Semaphore(workers)
+        # Each worker runs torch with one intra-op thread: parallelism = number of workers.
+        self.executor = ThreadPoolExecutor(
+            workers, thread_name_prefix=f"codec-{name}", initializer=torch.set_num_threads, initargs=(1,)
+        )
+        self.collector: asyncio.Task | None = None
+
+
 class CodecEngine:
     def __init__(
         self,
@@ -68,6 +88,7 @@ class CodecEngine:
         encode_min_frames: int = 1,
         decode_min_frames: int = 1,
         decode_lead_frames: int = 0,
+        urgent_lane: bool = False,
         metrics: CodecMetrics | None = None,
     ) -> None:
         if workers < 1 or max_batch < 1 or batch_wait_s < 0:
@@ -82,43 +103,41 @@ class CodecEngine:
         self.max_batch = max_batch
         self.batch_wait_s = batch_wait_s
         self.metrics = metrics
-        # Each worker runs torch with one intra-op thread: parallelism = number of workers.
-        self._executor = ThreadPoolExecutor(
-            workers, thread_name_prefix="codec-torch", initializer=torch.set_num_threads, initargs=(1,)
-        )
-        self._pending: deque[_Job] = deque()
-        self._has_work = asyncio.Event()
-        self._full = asyncio.Event()
-        self._slots = asyncio.Semaphore(workers)
+        self._bulk = _Lane("torch", workers)
+        self._urgent = _Lane("urgent", 1) if urgent_lane else self._bulk
+        self._lanes = [self._bulk] if self._urgent is self._bulk else [self._bulk, self._urgent]
         self._tasks: set[asyncio.Task] = set()
-        self._collector: asyncio.Task | None = None
         self._closed = False
         self._streams: dict[int, _Session] = {}
         self._ids = itertools.count()
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        if self._collector is None:
-            self._collector = asyncio.get_running_loop().create_task(self._collect(), name="codec-batcher")
+        loop = asyncio.get_running_loop()
+        for lane in self._lanes:
+            if lane.collector is None:
+                lane.collector = loop.create_task(self._collect(lane), name=f"codec-batcher-{lane.name}")
 
     async def close(self) -> None:
         self._closed = True
-        if self._collector is not None:
-            self._collector.cancel()
-            try:
-                await self._collector
-            except asyncio.CancelledError:
-                pass
+        for lane in self._lanes:
+            if lane.collector is not None:
+                lane.collector.cancel()
+                try:
+                    await lane.collector
+                except asyncio.CancelledError:
+                    pass
         for t in list(self._tasks):
             try:
                 await t
             except Exception:  # noqa: BLE001 - already delivered to the job futures
                 pass
-        while self._pending:
-            job = self._pending.popleft()
-            if not job.future.done():
-                job.future.set_exception(EngineClosedError("codec engine is shutting down"))
-        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+        for lane in self._lanes:
+            while lane.pending:
+                job = lane.pending.popleft()
+                if not job.future.done():
+                    job.future.set_exception(EngineClosedError("codec engine is shutting down"))
+            await asyncio.get_running_loop().run_in_executor(None, lane.executor.shutdown, True)
 
     async def warm_up(self) -> None:
         """One encode and one decode pass on throwaway state (first-call costs paid here)."""
@@ -177,54 +196,55 @@ class CodecEngine:
             raise EngineClosedError("codec engine is shutting down")
         loop = asyncio.get_running_loop()
         job = _Job(op, state, data, n, loop.create_future(), loop.time(), urgent=urgent)
-        self._pending.append(job)
-        self._has_work.set()
-        if len(self._pending) >= self.max_batch:
-            self._full.set()
+        lane = self._urgent if urgent else self._bulk
+        lane.pending.append(job)
+        lane.has_work.set()
+        if len(lane.pending) >= self.max_batch:
+            lane.full.set()
         return await job.future
 
-    async def _collect(self) -> None:
+    async def _collect(self, lane: _Lane) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await self._slots.acquire()
+            await lane.slots.acquire()
             try:
-                while not self._pending:
-                    self._has_work.clear()
-                    await self._has_work.wait()
-                deadline = self._pending[0].t_enq + self.batch_wait_s
+                while not lane.pending:
+                    lane.has_work.clear()
+                    await lane.has_work.wait()
+                deadline = lane.pending[0].t_enq + self.batch_wait_s
                 remaining = deadline - loop.time()
-                if remaining > 0 and len(self._pending) < self.max_batch:
-                    self._full.clear()
+                if remaining > 0 and len(lane.pending) < self.max_batch:
+                    lane.full.clear()
                     try:
-                        await asyncio.wait_for(self._full.wait(), remaining)
+                        await asyncio.wait_for(lane.full.wait(), remaining)
                     except TimeoutError:
                         pass
                 batch: list[_Job] = []
-                while self._pending and len(batch) < self.max_batch:
-                    job = self._pending.popleft()
+                while lane.pending and len(batch) < self.max_batch:
+                    job = lane.pending.popleft()
                     if not job.future.done():  # a cancelled stream's job is dropped
                         batch.append(job)
-                if not self._pending:
-                    self._full.clear()
+                if not lane.pending:
+                    lane.full.clear()
             except BaseException:
-                self._slots.release()
+                lane.slots.release()
                 raise
             if not batch:
-                self._slots.release()
+                lane.slots.release()
                 continue
             if self.metrics:
                 now = loop.time()
                 for job in batch:
                     self.metrics.queue_wait.labels(job.op).observe(now - job.t_enq)
-            task = loop.create_task(self._run_batch(batch))
+            task = loop.create_task(self._run_batch(lane, batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run_batch(self, batch: list[_Job]) -> None:
+    async def _run_batch(self, lane: _Lane, batch: list[_Job]) -> None:
         loop = asyncio.get_running_loop()
         try:
             try:
-                await loop.run_in_executor(self._executor, self._compute, batch, loop)
+                await loop.run_in_executor(lane.executor, self._compute, batch, loop)
             except Exception as exc:
                 log.exception("codec batch failed")
                 for job in batch:
@@ -234,7 +254,7 @@ class CodecEngine:
             for job in batch:
                 self._deliver(job)
         finally:
-            self._slots.release()
+            lane.slots.release()
 
     def _result(self, job: _Job) -> np.ndarray:
         if job.op == ENCODE:

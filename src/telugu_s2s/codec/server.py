@@ -299,6 +299,7 @@ async def start(cfg: Config, loaded: LoadedCodec | None = None, metrics: CodecMe
         encode_min_frames=cfg.encode_min_frames,
         decode_min_frames=cfg.decode_min_frames,
         decode_lead_frames=cfg.decode_lead_frames,
+        urgent_lane=cfg.urgent_lane,
         metrics=metrics,
     )
     service = TlsGrpcService(
