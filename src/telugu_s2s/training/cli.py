@@ -307,14 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tt = sub.add_parser("turn", help="the end-of-turn model: data, training, presets, test, weights")
     tt.add_argument("--data-dir", type=Path, default=Path(".data/turn"), help="its corpus (default .data/turn)")
-    tt.add_argument("--steps", type=int, default=6000)
+    tt.add_argument("--steps", type=int, default=12000)
     tt.add_argument("--seed", type=int, default=0)
     tt.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     tt.add_argument(
         "--clips",
-        default="120,150,60",
+        default="360,150,60",
         metavar="TRAIN,VAL,TEST",
-        help="clips per caller in each split (default 120,150,60)",
+        help="clips per caller in each split (default 360,150,60)",
     )
     tt.add_argument("--out", type=Path, default=None, help="weights file (default: the package's own)")
     tt.add_argument("--json", type=Path, default=None, help="write the training and test report here")
