@@ -23,6 +23,19 @@ from torch.nn.utils.parametrizations import weight_norm
 Outputs = tuple[list[torch.Tensor], list[list[torch.Tensor]]]  # logits per critic, features per critic
 
 
+def _stack(
+    convs: nn.ModuleList, out: nn.Module, h: torch.Tensor, slope: float
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Convolutions with leaky ReLUs, then the output layer: (logits [B, N], every layer's output)."""
+    feats = []
+    for conv in convs:
+        h = F.leaky_relu(conv(h), slope)
+        feats.append(h)
+    h = out(h)
+    feats.append(h)
+    return h.flatten(1), feats
+
+
 class PeriodCritic(nn.Module):
     def __init__(self, period: int, channels: tuple[int, ...] = (32, 64, 128, 128)) -> None:
         super().__init__()
@@ -39,24 +52,23 @@ class PeriodCritic(nn.Module):
         b, c, t = x.shape
         if t % self.period:
             x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
-        h = x.view(b, c, -1, self.period)
-        feats = []
-        for conv in self.convs:
-            h = F.leaky_relu(conv(h), 0.1)
-            feats.append(h)
-        h = self.out(h)
-        feats.append(h)
-        return h.flatten(1), feats
+        return _stack(self.convs, self.out, x.view(b, c, -1, self.period), 0.1)
 
 
-class MultiPeriodDiscriminator(nn.Module):
-    def __init__(self, periods: tuple[int, ...] = (2, 3, 5, 7, 11)) -> None:
-        super().__init__()
-        self.critics = nn.ModuleList(PeriodCritic(p) for p in periods)
+class _Ensemble(nn.Module):
+    """Several critics over the same audio: (logits of each, features of each)."""
+
+    critics: nn.ModuleList
 
     def forward(self, x: torch.Tensor) -> Outputs:
         outs = [c(x) for c in self.critics]
         return [o[0] for o in outs], [o[1] for o in outs]
+
+
+class MultiPeriodDiscriminator(_Ensemble):
+    def __init__(self, periods: tuple[int, ...] = (2, 3, 5, 7, 11)) -> None:
+        super().__init__()
+        self.critics = nn.ModuleList(PeriodCritic(p) for p in periods)
 
 
 class STFTCritic(nn.Module):
@@ -75,23 +87,13 @@ class STFTCritic(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         spec = torch.stft(x.squeeze(1), self.n_fft, self.hop, window=self.window, return_complex=True)
         h = torch.stack([spec.real, spec.imag], dim=1).transpose(2, 3)  # [B, 2, frames, freq]
-        feats = []
-        for conv in self.convs:
-            h = F.leaky_relu(conv(h), 0.2)
-            feats.append(h)
-        h = self.out(h)
-        feats.append(h)
-        return h.flatten(1), feats
+        return _stack(self.convs, self.out, h, 0.2)
 
 
-class MultiScaleSTFTDiscriminator(nn.Module):
+class MultiScaleSTFTDiscriminator(_Ensemble):
     def __init__(self, n_ffts: tuple[int, ...] = (1024, 512, 256)) -> None:
         super().__init__()
         self.critics = nn.ModuleList(STFTCritic(n) for n in n_ffts)
-
-    def forward(self, x: torch.Tensor) -> Outputs:
-        outs = [c(x) for c in self.critics]
-        return [o[0] for o in outs], [o[1] for o in outs]
 
 
 class CodecCritics(nn.Module):
