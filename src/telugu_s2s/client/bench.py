@@ -330,18 +330,21 @@ def main(a) -> int:
         reports.append(rep)
         failed = failed or not ok
     _codec_ratio(a, reports)
-    if len(reports) > 1:
+    # Written after the codec ratio, so the files hold it. A sweep (of any number of levels)
+    # writes the sweep's form; a plain run its one report.
+    if getattr(a, "sweep", ""):
         md = sweep_markdown(reports)
         print(md)
-        if a.json:
-            Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(a.json).write_text(
-                json.dumps({"capacity": capacity(reports), "levels": reports}, indent=2, ensure_ascii=False) + "\n"
-            )
-        if a.markdown:
-            Path(a.markdown).write_text(md)
-        if getattr(a, "plot", ""):
-            _plot(reports, Path(a.plot))
+        out: dict = {"capacity": capacity(reports), "levels": reports}
+    else:
+        md, out = markdown(reports[0]), reports[0]
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    if a.markdown:
+        Path(a.markdown).write_text(md)
+    if getattr(a, "sweep", "") and getattr(a, "plot", ""):
+        _plot(reports, Path(a.plot))
     return 1 if failed else 0
 
 
@@ -392,11 +395,5 @@ def _one(a, examples: list[Path], pids, sessions: int) -> tuple[dict, bool]:
         rep["codec_streaming_rtf"] = codec_throughput.streaming_rtf(before, after)
     elif urls:
         print(f"codec throughput: cannot read {','.join(urls)}; no streaming codec figures")
-    md = markdown(rep)
-    print(md)
-    if a.json and not getattr(a, "sweep", ""):
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps(rep, indent=2, ensure_ascii=False) + "\n")
-    if a.markdown and not getattr(a, "sweep", ""):
-        Path(a.markdown).write_text(md)
+    print(markdown(rep))
     return rep, not res.errors

@@ -51,3 +51,28 @@ def test_a_telephone_bench_speaks_mu_law_at_8_khz() -> None:
     assert not build_parser().parse_args(["bench"]).telephone
     assert BenchConfig("t", 1, 1, [Path("x.wav")], telephone=True).line_rate == 8000
     assert BenchConfig("t", 1, 1, [Path("x.wav")]).line_rate == 16000
+
+
+def test_every_run_writes_its_json_with_the_codec_ratio_a_one_level_sweep_too(tmp_path, monkeypatch) -> None:
+    import json
+
+    from telugu_s2s.cli.main import build_parser
+    from telugu_s2s.client import bench
+
+    (tmp_path / "q.wav").write_bytes(b"")  # only listed; the stand-in below speaks nothing
+    monkeypatch.setattr(
+        bench, "_one", lambda a, examples, pids, n: ({**level(n, 100), "codec_streaming_rtf": {"encode": 0.05}}, True)
+    )
+    monkeypatch.setattr(bench.codec_throughput, "offline_rtf", lambda ckpt: {"encode": 0.01})
+    monkeypatch.setattr(bench, "markdown", lambda rep: "one report")
+    (tmp_path / "codec").mkdir()
+    (tmp_path / "codec" / "config.json").write_text("{}")
+    common = ["bench", "--examples", str(tmp_path), "--run-dir", str(tmp_path),
+              "--codec-checkpoint", str(tmp_path / "codec")]
+    for extra, name in ((["--sweep", "16"], "one-level.json"), (["--sessions", "2"], "plain.json")):
+        out = tmp_path / name
+        assert bench.main(build_parser().parse_args([*common, *extra, "--json", str(out)])) == 0
+        data = json.loads(out.read_text())
+        rep = data["levels"][0] if "levels" in data else data
+        assert rep["codec_streaming_vs_offline"] == {"encode": 0.2}  # written after the ratio was added
+        assert ("capacity" in data) == (name == "one-level.json")
