@@ -291,7 +291,9 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
             critic_opt.step()
             critic_sched.step()
             # then the codec's adversarial and feature-matching terms
+            critics.requires_grad_(False)  # the codec's gradient flows through them, theirs is not needed
             fake_logits, fake_feats = critics(y_hat)  # real_feats: detached in feature_matching
+            critics.requires_grad_(True)
             terms["adv"] = generator_loss(fake_logits)
             terms["fm"] = feature_matching(real_feats, fake_feats)
             loss = loss + cfg.adv_weight * terms["adv"] + cfg.fm_weight * terms["fm"]

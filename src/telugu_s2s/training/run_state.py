@@ -43,8 +43,11 @@ class RunState:
         self.sched.load_state_dict(st["sched"])
         self.rng.setstate(st["rng"])
         torch.set_rng_state(st["torch_rng"])
+        saved = st.get("extras", {})
         for name, obj in self.extras.items():
-            obj.load_state_dict(st["extras"][name])
+            if name not in saved:  # e.g. a run started without critics, resumed with them
+                raise ValueError(f"{self.path} holds no {name!r}: resume with the settings it was started with")
+            obj.load_state_dict(saved[name])
         log.info("%s: resumed from %s at step %d", what, self.path, st["step"])
         return st["step"], st["history"]
 

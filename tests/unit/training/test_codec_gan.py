@@ -81,3 +81,11 @@ def test_a_packed_training_set_holds_the_references_and_wins_over_the_split(tiny
     assert all(c.dtype == np.float32 and np.abs(c).max() <= 1.0 for c in clips)
     with pytest.raises(ValueError, match="16000"):
         load_clips(replace(cfg, data_dir=tmp_path, arch=replace(cfg.arch, sample_rate=24000)))
+
+
+def test_a_run_started_without_critics_does_not_resume_with_them(tiny_codec, tmp_path):
+    cfg, _ = tiny_codec
+    plain = replace(cfg, run_dir=tmp_path / "run", out_dir=tmp_path / "out", steps=2)
+    train_codec(plain)
+    with pytest.raises(ValueError, match="critics"):
+        train_codec(replace(plain, steps=3, adversarial=True))
