@@ -251,12 +251,8 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
         code = grpc.StatusCode.OK
         failure: CallError | None = None
 
-        read_any = False
-
         async def recv() -> ClientInput | None:
-            nonlocal read_any
             msg = await context.read()
-            read_any = True
             if msg is grpc.aio.EOF:
                 return None
             check_size(msg, self.cfg.max_message_bytes)
@@ -286,9 +282,7 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
             if self.active_calls == 0:
                 self._idle.set()
         if failure is not None:
-            if not read_any:
-                await refuse(context, failure.code, failure.message)
-            await context.abort(failure.code, failure.message)
+            await refuse(context, failure.code, failure.message)
 
     async def ListVoices(self, request, context):
         return pb.ListVoicesResponse(
