@@ -17,9 +17,7 @@ def status_name(status: int) -> str:
     return health_pb2.HealthCheckResponse.ServingStatus.Name(status)
 
 
-async def await_health(
-    channel: grpc.aio.Channel, status: int, *, service: str = "", timeout: float = 10.0
-) -> None:
+async def await_health(channel: grpc.aio.Channel, status: int, *, service: str = "", timeout: float = 10.0) -> None:
     """Return once `service` on the channel reports `status`; TimeoutError otherwise."""
     stub = health_pb2_grpc.HealthStub(channel)
     seen: list[str] = []
@@ -76,6 +74,9 @@ def wait_health(
                         call.cancel()
                         return
             except grpc.RpcError as exc:
-                if exc.code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE,
-                                      grpc.StatusCode.CANCELLED):
+                if exc.code() not in (
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    grpc.StatusCode.UNAVAILABLE,
+                    grpc.StatusCode.CANCELLED,
+                ):
                     raise

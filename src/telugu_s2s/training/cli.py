@@ -316,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TRAIN,VAL,TEST",
         help="clips per caller in each split (default 360,150,60)",
     )
+    tt.add_argument(
+        "--wide-callers",
+        action="store_true",
+        help="also the S2S corpus's 24 wide callers: 20 train, 4 join validation (tried, not shipped)",
+    )
     tt.add_argument("--out", type=Path, default=None, help="weights file (default: the package's own)")
     tt.add_argument("--json", type=Path, default=None, help="write the training and test report here")
     tt.add_argument("--eval-only", action="store_true", help="test the weights in --out, train nothing")
@@ -584,7 +589,9 @@ def cmd_turn(args) -> dict:
     out = args.out or DEFAULT_WEIGHTS
     t0 = time.perf_counter()
     if not (args.data_dir / "info.json").is_file():
-        turn_data.build(args.data_dir, {"train": n_train, "val": n_val, "test": n_test}, seed=args.seed)
+        turn_data.build(
+            args.data_dir, {"train": n_train, "val": n_val, "test": n_test}, seed=args.seed, wide=args.wide_callers
+        )
     info = json.loads((args.data_dir / "info.json").read_text())
     timings = {"data_s": round(time.perf_counter() - t0, 1)}
     if args.eval_only or args.retune:

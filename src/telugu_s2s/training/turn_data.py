@@ -50,6 +50,9 @@ MIN_SILENCE_MS = 60  # earlier asks are not examples (no preset asks that early)
 FORMAT = "telugu-s2s-turn-data/1"
 
 VAL_CALLERS = ("c_klatt", "c_zac")
+# `turn --wide-callers`: four of the S2S corpus's wide callers, low to high, join validation
+# (the other twenty train). Tried and not shipped (docs/turn-taking.md).
+WIDE_VAL_CALLERS = ("c_denis", "c_quincy", "c_andrea", "c_hugo")
 TEST_CALLERS = synth.held_out_with_more(synth.HELD_OUT_CALLERS)
 
 
@@ -255,18 +258,26 @@ def asks(pcm: np.ndarray) -> list[tuple[int, int]]:
     return rec.asks
 
 
-def build(data_dir: Path, per_caller: dict[str, int], seed: int = 0, workers: int = 2) -> dict:
+def callers_by_split(wide: bool = False) -> dict[str, list[synth.EspeakVoice]]:
+    """The S2S corpus's callers with its extra ones (and its wide ones if `wide`), split three ways."""
+    everyone = synth.callers_with_more(synth.CALLER_VOICES, synth.HELD_OUT_CALLERS)
+    val = VAL_CALLERS
+    if wide:
+        everyone = synth.callers_with_wide(everyone, TEST_CALLERS)
+        val += WIDE_VAL_CALLERS
+    return {
+        "train": [c for c in everyone if c.id not in TEST_CALLERS and c.id not in val],
+        "val": [c for c in everyone if c.id in val],
+        "test": [c for c in everyone if c.id in TEST_CALLERS],
+    }
+
+
+def build(data_dir: Path, per_caller: dict[str, int], seed: int = 0, workers: int = 2, wide: bool = False) -> dict:
     """Render every split and write <data_dir>/<split>.npz (audio, per-clip log-mel, examples)
     and <data_dir>/<split>.jsonl (what each clip says)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    everyone = synth.callers_with_more(synth.CALLER_VOICES, synth.HELD_OUT_CALLERS)
-    by_split = {
-        "train": [c for c in everyone if c.id not in TEST_CALLERS and c.id not in VAL_CALLERS],
-        "val": [c for c in everyone if c.id in VAL_CALLERS],
-        "test": [c for c in everyone if c.id in TEST_CALLERS],
-    }
     counts = {}
-    for split, callers in by_split.items():
+    for split, callers in callers_by_split(wide).items():
         clips = plan(split, callers, per_caller[split], seed)
         with ThreadPoolExecutor(workers) as pool:
             rendered = list(pool.map(render, clips))

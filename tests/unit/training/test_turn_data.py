@@ -11,13 +11,16 @@ from telugu_s2s.training import synth, turn_data
 from telugu_s2s.training.turn_data import CLAUSES, HESITATIONS, LIST_ITEMS, OPENERS, Split
 
 
-def test_the_test_texts_and_callers_are_never_trained_on():
+@pytest.mark.parametrize("wide", [False, True])
+def test_the_test_texts_and_callers_are_never_trained_on(wide):
     assert not set(turn_data.questions(held=True)) & set(turn_data.questions(held=False))
     for parts in (OPENERS, CLAUSES, LIST_ITEMS, HESITATIONS):
         assert not set(parts.held) & set(parts.train)
-    everyone = {c.id for c in synth.callers_with_more(synth.CALLER_VOICES, synth.HELD_OUT_CALLERS)}
-    assert set(turn_data.TEST_CALLERS) <= everyone and set(turn_data.VAL_CALLERS) <= everyone
-    assert not set(turn_data.TEST_CALLERS) & set(turn_data.VAL_CALLERS)
+    split = {name: {c.id for c in callers} for name, callers in turn_data.callers_by_split(wide).items()}
+    assert split["test"] == set(turn_data.TEST_CALLERS)
+    assert split["val"] == set(turn_data.VAL_CALLERS + (turn_data.WIDE_VAL_CALLERS if wide else ()))
+    assert len(split["train"]) == (48 if wide else 28)
+    assert not split["train"] & split["val"] and not split["train"] & split["test"] and not split["val"] & split["test"]
 
 
 def test_test_pauses_are_250_to_800_ms_and_tunes_are_mixed():
