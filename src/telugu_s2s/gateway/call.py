@@ -33,7 +33,7 @@ from telugu_s2s.common.voices import UnknownVoiceError, get_voice
 from telugu_s2s.gateway import metrics
 from telugu_s2s.gateway.auth import current_principal
 from telugu_s2s.gateway.codec_client import EncodeStream
-from telugu_s2s.gateway.config import Config
+from telugu_s2s.gateway.config import REPLY_FIRST_BLOCK_FRAMES, Config
 from telugu_s2s.gateway.context_client import Latency, TurnRecord
 from telugu_s2s.gateway.errors import CallError, DownstreamError, DownstreamUnavailable, SessionNotFound
 from telugu_s2s.gateway.events import (
@@ -358,7 +358,11 @@ class Call:
             voice_index=get_voice(turn.voice).speaker_index,
             context_codes=ctx_codes,
             context_segments=ctx_segments,
-            params=GenerationParams(max_frames=self.cfg.max_reply_frames(info.frame_rate_hz)),
+            params=GenerationParams(
+                max_frames=self.cfg.max_reply_frames(info.frame_rate_hz),
+                frames_per_response=REPLY_FIRST_BLOCK_FRAMES,
+                max_frames_per_response=self.cfg.reply_block_max_frames,
+            ),
         )
 
         async def emit(data: bytes, n_samples: int) -> None:

@@ -11,6 +11,8 @@ from telugu_s2s.common.voices import DEFAULT_VOICE, VOICE_IDS
 from telugu_s2s.security.tls import ClientTls, ServerTls
 
 PREFIX = "TS2S_GATEWAY_"
+# Frames in the first response of a reply from the S2S model (GenerationParams.frames_per_response).
+REPLY_FIRST_BLOCK_FRAMES = 2
 ConfigError = SettingError
 
 
@@ -66,6 +68,11 @@ class Config:
     downstream_timeout_s: float = 2.0
     # Longest reply generated for one turn.
     max_reply_s: float = 30.0
+    # Reply codes arrive from the S2S model 2 frames at a time first (the first audio goes out
+    # at once), then in responses that double up to this many frames: fewer, larger messages
+    # for Triton, the gateway and the codec's decode steps (docs/benchmarks.md). 2 = every
+    # response 2 frames.
+    reply_block_max_frames: int = 16
     # Earlier turns fetched from the context service for each reply.
     context_turns: int = 10
     # The voice of a new session whose SessionConfig names none.
@@ -92,6 +99,10 @@ class Config:
         for name in ("max_calls", "max_turns_per_minute"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.reply_block_max_frames < REPLY_FIRST_BLOCK_FRAMES:
+            raise ConfigError(
+                f"reply_block_max_frames must be >= {REPLY_FIRST_BLOCK_FRAMES}, got {self.reply_block_max_frames}"
+            )
         if self.max_message_bytes < 1024:
             raise ConfigError(f"max_message_bytes must be >= 1024, got {self.max_message_bytes}")
         for name in (

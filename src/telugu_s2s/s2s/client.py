@@ -68,6 +68,7 @@ def build_inputs(req: GenerationRequest) -> list[grpcclient.InferInput]:
         _tensor(P.TOP_K, np.array([p.top_k], np.int32), "INT32"),
         _tensor(P.SEED, np.array([p.seed], np.int64), "INT64"),
         _tensor(P.FRAMES_PER_RESPONSE, np.array([p.frames_per_response], np.int32), "INT32"),
+        _tensor(P.MAX_FRAMES_PER_RESPONSE, np.array([p.max_frames_per_response], np.int32), "INT32"),
     ]
     segments = np.ascontiguousarray(np.asarray(req.context_segments).reshape(-1), dtype=np.int32)
     ctx = np.asarray(req.context_codes)

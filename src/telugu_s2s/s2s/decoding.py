@@ -28,6 +28,11 @@ def validate_params(params: GenerationParams) -> None:
         raise ValueError(f"top_k must be >= 0 (0 = no filter), got {params.top_k}")
     if params.frames_per_response < 1:
         raise ValueError(f"frames_per_response must be >= 1, got {params.frames_per_response}")
+    if params.max_frames_per_response and params.max_frames_per_response < params.frames_per_response:
+        raise ValueError(
+            f"max_frames_per_response must be 0 or >= frames_per_response ({params.frames_per_response}), "
+            f"got {params.max_frames_per_response}"
+        )
 
 
 class ReplyStream:
@@ -59,6 +64,7 @@ class ReplyStream:
         self.n_frames: int | None = None  # R, known once EOS is sampled
         self.columns: list[np.ndarray] = []
         self.emitted = 0
+        self.block = params.frames_per_response  # frames in the next response
         self.slot = -1
         self.done = False
         self.stopped_early = False
@@ -118,19 +124,22 @@ class ReplyStream:
         return ready
 
     def pop_blocks(self) -> list[np.ndarray]:
-        """Complete frames not yet emitted, as int32 [K, n] blocks of frames_per_response
-        (the last block may be shorter once the stream is done)."""
-        fpr = self.params.frames_per_response
+        """Complete frames not yet emitted, as int32 [K, n] blocks of `block` frames (the last
+        may be shorter once the stream is done). `block` starts at frames_per_response and, with
+        max_frames_per_response, doubles after each full block up to it."""
+        p = self.params
         ready = self.ready_frames()
         out = []
-        while ready - self.emitted >= fpr or (self.done and ready > self.emitted):
-            n = min(fpr, ready - self.emitted)
+        while ready - self.emitted >= self.block or (self.done and ready > self.emitted):
+            n = min(self.block, ready - self.emitted)
             t0 = self.emitted
             block = np.stack(
                 [np.array([self.columns[t + q][q] for t in range(t0, t0 + n)]) for q in range(self.cfg.n_codebooks)]
             )
             out.append(block.astype(np.int32))
             self.emitted += n
+            if n == self.block and p.max_frames_per_response:
+                self.block = min(2 * self.block, p.max_frames_per_response)
         return out
 
 

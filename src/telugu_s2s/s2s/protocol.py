@@ -12,7 +12,12 @@ Inputs (all batch-less; `max_batch_size: 0`):
   TEMPERATURE       FP32  [1]      optional, 0 = greedy
   TOP_K             INT32 [1]      optional, 0 = no top-k filter
   SEED              INT64 [1]      optional, sampling seed
-  FRAMES_PER_RESPONSE INT32 [1]    optional, frames per streamed response
+  FRAMES_PER_RESPONSE INT32 [1]    optional, frames per streamed response (the first one's,
+                                   with MAX_FRAMES_PER_RESPONSE)
+  MAX_FRAMES_PER_RESPONSE INT32 [1] optional, 0 = every response has FRAMES_PER_RESPONSE
+                                   frames; N = each full response doubles the next one's frames,
+                                   up to N: the first frames go out at once, the rest in fewer,
+                                   larger responses
 Outputs (one response per group of frames; then an end-of-reply response with the final flag,
   CODES [K, 0] and FRAME_OFFSET = frames sent):
   CODES             INT32 [K, n]   the next n generated frames
@@ -41,6 +46,7 @@ TEMPERATURE = "TEMPERATURE"
 TOP_K = "TOP_K"
 SEED = "SEED"
 FRAMES_PER_RESPONSE = "FRAMES_PER_RESPONSE"
+MAX_FRAMES_PER_RESPONSE = "MAX_FRAMES_PER_RESPONSE"
 
 OUT_CODES = "CODES"
 OUT_FRAME_OFFSET = "FRAME_OFFSET"
@@ -63,6 +69,7 @@ class GenerationParams:
     top_k: int = 0
     seed: int = 0
     frames_per_response: int = 2
+    max_frames_per_response: int = 0  # 0: fixed blocks; N: blocks double up to N frames
 
 
 @dataclass(frozen=True)

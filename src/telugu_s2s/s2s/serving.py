@@ -110,6 +110,7 @@ def parse_request(arrays: Mapping[str, np.ndarray | None], max_reply_frames: int
         top_k=_scalar(arrays, P.TOP_K, int, defaults.top_k),
         seed=_scalar(arrays, P.SEED, int, defaults.seed),
         frames_per_response=_scalar(arrays, P.FRAMES_PER_RESPONSE, int, defaults.frames_per_response),
+        max_frames_per_response=_scalar(arrays, P.MAX_FRAMES_PER_RESPONSE, int, defaults.max_frames_per_response),
     )
     return ParsedRequest(user, voice, ctx, seg, params)
 

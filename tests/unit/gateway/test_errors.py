@@ -99,6 +99,8 @@ async def test_resume_keeps_voice_and_context(stack, telugu_speech):
     assert res.of("response_done")[0].turns_in_context == 2
     req = stack.generator.requests[-1]
     assert req.voice_index == 0 and req.context_segments.size == 2
+    # Replies are asked for 2 frames first, then in blocks growing to the configured size.
+    assert (req.params.frames_per_response, req.params.max_frames_per_response) == (2, 16)
 
 
 async def test_resume_with_a_new_voice_persists_it(stack, telugu_speech):

@@ -47,6 +47,7 @@ def sample(metric, **labels) -> float:
         ({"max_turns_per_minute": 0}, "max_turns_per_minute"),
         ({"max_message_bytes": 10}, "max_message_bytes"),
         ({"write_stall_s": 0}, "write_stall_s"),
+        ({"reply_block_max_frames": 1}, "reply_block_max_frames must be >= 2"),
     ],
 )
 def test_limits_are_validated(kw, needle):

@@ -172,6 +172,27 @@ def test_generate_blocks_and_stops(cfg, model, rng):
     assert allc.min() >= 0 and allc.max() < cfg.codebook_size
 
 
+def test_blocks_grow_to_max_frames_per_response_with_the_same_frames(cfg, rng):
+    torch.manual_seed(0)
+    model = m.S2STransformer(cfg).eval()
+    with torch.no_grad():
+        model.heads.bias[cfg.codebook_size] = -100.0  # no EOS: the reply runs to max_frames
+    user = codes(rng, cfg, 5)
+    fixed = list(m.generate(model, user, 0, params=GenerationParams(max_frames=40, frames_per_response=2)))
+    growing = list(
+        m.generate(
+            model, user, 0, params=GenerationParams(max_frames=40, frames_per_response=2, max_frames_per_response=8)
+        )
+    )
+    total = sum(b.shape[1] for b in fixed)
+    assert total == min(40, cfg.max_reply_frames) and total > 14
+    sizes = [b.shape[1] for b in growing]
+    assert sizes[:3] == [2, 4, 8] and all(n == 8 for n in sizes[3:-1]) and 1 <= sizes[-1] <= 8
+    assert np.array_equal(np.concatenate(fixed, axis=1), np.concatenate(growing, axis=1))
+    with pytest.raises(ValueError, match="max_frames_per_response"):
+        m.generate(model, user, 0, params=GenerationParams(frames_per_response=4, max_frames_per_response=2))
+
+
 def test_generate_greedy_deterministic_and_eos(cfg, rng):
     torch.manual_seed(0)
     model = m.S2STransformer(cfg).eval()

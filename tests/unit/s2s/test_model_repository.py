@@ -27,6 +27,7 @@ def test_config_matches_the_protocol():
         P.TOP_K,
         P.SEED,
         P.FRAMES_PER_RESPONSE,
+        P.MAX_FRAMES_PER_RESPONSE,
     }
     required = {name for name, i in inputs.items() if not i.optional}
     assert required == {P.USER_CODES, P.VOICE_ID}

@@ -127,6 +127,9 @@ def test_parse_request_defaults_and_errors():
     parsed = parse_request(arrays, max_reply_frames=77)
     assert parsed.voice_index == 2 and parsed.params.max_frames == 77
     assert parsed.params.frames_per_response == GenerationParams().frames_per_response
+    assert parsed.params.max_frames_per_response == 0  # fixed blocks unless asked
+    grow = parse_request({**arrays, P.MAX_FRAMES_PER_RESPONSE: np.array([16], np.int32)}, 77)
+    assert grow.params.max_frames_per_response == 16
     assert parsed.context_codes is None
     arrays[P.TEMPERATURE] = np.array([0.5], np.float32)
     arrays[P.SEED] = np.array([9], np.int64)

@@ -81,8 +81,17 @@ class _Metrics:
         self._outcomes = {}
         self.frames = self.families["frames"].Metric(labels={})
         self.active = self.families["active"].Metric(labels={})
+        self._active = -1
         self.step = self.families["step"].Metric(labels={}, buckets=_BUCKETS)
         self.first_frame = self.families["first"].Metric(labels={}, buckets=_BUCKETS)
+
+    def set_active(self, n: int) -> None:
+        # Every metric call is a round trip to the server process: about 0.1 ms each, once per
+        # decode step otherwise (a profile at 16 callers found the step's two calls at 7 % of
+        # the model's time). The gauge is written when its value changes.
+        if n != self._active:
+            self.active.set(n)
+            self._active = n
 
     def outcome(self, name: str) -> None:
         if name not in self._outcomes:
@@ -133,7 +142,7 @@ class TritonPythonModel:
         if self.metrics is not None:
             def on_step(n: int, dt: float) -> None:
                 self.metrics.step.observe(dt)
-                self.metrics.active.set(n)
+                self.metrics.set_active(n)
         self.loop = BatchingLoop(
             self.loaded.model, max_active=self.cfg.max_active, initial_slots=self.cfg.initial_slots,
             on_step=on_step, batched=self.cfg.continuous_batching,
@@ -201,7 +210,7 @@ class TritonPythonModel:
                 metrics.outcome(outcome)
                 # The gauge is otherwise set only by decode steps: without this it would keep
                 # its last value once the loop goes idle (e.g. after a cancellation).
-                metrics.active.set(self.loop.active)
+                metrics.set_active(self.loop.active)
             if outcome == "error":
                 sender.send(_failure(P.Status.INTERNAL, message or "s2s generation failed"), flags=FINAL)
             else:
