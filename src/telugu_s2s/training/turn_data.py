@@ -261,10 +261,10 @@ def asks(pcm: np.ndarray) -> list[tuple[int, int]]:
 def callers_by_split(wide: bool = False) -> dict[str, list[synth.EspeakVoice]]:
     """The S2S corpus's callers with its extra ones (and its wide ones if `wide`), split three ways."""
     everyone = synth.callers_with_more(synth.CALLER_VOICES, synth.HELD_OUT_CALLERS)
-    val = VAL_CALLERS
+    val: tuple[str, ...] = VAL_CALLERS
     if wide:
         everyone = synth.callers_with_wide(everyone, TEST_CALLERS)
-        val += WIDE_VAL_CALLERS
+        val = val + WIDE_VAL_CALLERS
     return {
         "train": [c for c in everyone if c.id not in TEST_CALLERS and c.id not in val],
         "val": [c for c in everyone if c.id in val],
