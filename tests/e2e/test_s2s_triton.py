@@ -96,6 +96,9 @@ async def test_stream_generation(triton):
             assert block.dtype == np.int32 and block.shape[0] == 2
             sizes.append(block.shape[1])
         assert sizes == [4, 4, 3]
+        # growing responses: the first frames at once, then fewer, larger responses
+        sizes = [b.shape[1] async for b in client.generate(request("g", max_frames=40, max_frames_per_response=16))]
+        assert sizes == [2, 4, 8, 16, 10]
         # sampling with a seed is reproducible through the server
         a = await collect(client, request("s", 16, temperature=1.0, top_k=8, seed=5))
         b = await collect(client, request("s", 16, temperature=1.0, top_k=8, seed=5))

@@ -29,6 +29,7 @@ def test_config_matches_the_protocol():
         P.FRAMES_PER_RESPONSE,
         P.MAX_FRAMES_PER_RESPONSE,
     }
+    assert set(inputs) == set(P.INPUTS)  # what the model reads from a request
     required = {name for name, i in inputs.items() if not i.optional}
     assert required == {P.USER_CODES, P.VOICE_ID}
     assert model_config_pb2.DataType.Name(inputs[P.SEED].data_type) == "TYPE_INT64"

@@ -29,10 +29,6 @@ _REPO_ROOT = _HERE.parents[5] if len(_HERE.parents) > 5 else _HERE.parent
 
 DEFAULT_CHECKPOINT_DIR = _REPO_ROOT / "models" / "s2s"
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
-_INPUTS = (
-    P.USER_CODES, P.VOICE_ID, P.CONTEXT_CODES, P.CONTEXT_SEGMENTS, P.MAX_FRAMES, P.TEMPERATURE,
-    P.TOP_K, P.SEED, P.FRAMES_PER_RESPONSE,
-)
 # Latency buckets resolving 10-500 ms (seconds).
 _BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0]
 
@@ -168,7 +164,7 @@ class TritonPythonModel:
             sender = request.get_response_sender()
             try:
                 arrays = {}
-                for name in _INPUTS:
+                for name in P.INPUTS:
                     tensor = pb_utils.get_input_tensor_by_name(request, name)
                     arrays[name] = None if tensor is None else tensor.as_numpy()
                 parsed = parse_request(arrays, mcfg.max_reply_frames)
