@@ -279,3 +279,22 @@ async def test_many_concurrent_streams_are_batched(server, tiny_loaded):
         got = np.concatenate([codes_lib.from_proto(o.codes) for o in outs], axis=1)
         np.testing.assert_array_equal(got, ref)
     assert running.engine.active_streams == 0
+
+
+async def test_a_bad_message_among_fast_writes_gets_invalid_argument_not_internal(server):
+    """The stream ends at the bad message while the caller still writes; the status must not
+    overtake those writes (grpc clients then report INTERNAL "Internal error from Core")."""
+    _, stub, _ = server
+    good = _audio_in(_pcm(HOP))
+    codes = []
+    for _ in range(10):
+        call = stub.Encode()
+        try:
+            await call.write(codec_pb2.AudioIn(pcm16=b"\x00\x01\x02", sample_rate_hz=SR))
+            for _ in range(200):
+                await call.write(good)
+            await call.done_writing()
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            pass
+        codes.append((await call.code(), "even byte count" in await call.details()))
+    assert codes == [(grpc.StatusCode.INVALID_ARGUMENT, True)] * 10, codes
