@@ -24,6 +24,7 @@ from telugu_s2s.codec.weights import resolve
 from telugu_s2s.common import codes as codes_lib
 from telugu_s2s.common.audio import float_to_int16
 from telugu_s2s.common.codec_info import CodecInfo
+from telugu_s2s.common.refusal import refuse
 from telugu_s2s.common.service import GrpcService, start_metrics_server
 from telugu_s2s.security.tls import TlsGrpcService
 from telugu_s2s.v1 import codec_pb2, codec_pb2_grpc
@@ -71,6 +72,14 @@ class _Reader:
                 await self._queue.put(msg)
         finally:
             await self._queue.put(self._END)
+
+    async def read(self):
+        """The next message, or grpc.aio.EOF after the last one."""
+        msg = await self._queue.get()
+        if msg is self._END:
+            self._queue.put_nowait(msg)  # every later read sees the end too
+            return grpc.aio.EOF
+        return msg
 
     async def next_batch(self) -> tuple[list, bool]:
         """Every message available now (at least one); ended=True after the last one."""
@@ -120,10 +129,11 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
         except codes_lib.CodesError as exc:
             raise BadRequest(f"{exc} (codebook size is {self.info.codebook_size})") from exc
 
-    async def _abort(self, context, op: str, exc: BadRequest) -> None:
+    async def _abort(self, context, op: str, exc: BadRequest, reader: _Reader) -> None:
+        """End the stream with INVALID_ARGUMENT, after the caller's queued writes (refuse())."""
         if self.metrics:
             self.metrics.errors.labels(op, "INVALID_ARGUMENT").inc()
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        await refuse(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc), read=reader.read)
 
     # ------------------------------------------------------------ streams
     async def _segments(self, op: str, open_session, parse, flush, has_data, request_iterator, context):
@@ -149,7 +159,7 @@ class CodecServicer(codec_pb2_grpc.CodecServicer):
                     try:
                         pending.append(parse(msg))
                     except BadRequest as exc:
-                        await self._abort(context, op, exc)
+                        await self._abort(context, op, exc, reader)
                         return
                     if msg.end_of_segment:
                         for out in await flush(session, pending, True):

@@ -34,7 +34,7 @@ from telugu_s2s.gateway.events import (
     SpeechStoppedEvent,
 )
 from telugu_s2s.gateway.lifecycle import CallLifecycle
-from telugu_s2s.gateway.refusal import refuse
+from telugu_s2s.common.refusal import refuse
 from telugu_s2s.gateway.session import CallDeps
 from telugu_s2s.gateway.vad import TurnSettings, VadSettings
 from telugu_s2s.v1 import common_pb2, conversation_pb2_grpc

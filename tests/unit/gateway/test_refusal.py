@@ -7,7 +7,7 @@ import asyncio
 import grpc
 import pytest
 
-from telugu_s2s.gateway import refusal
+from telugu_s2s.common import refusal
 from telugu_s2s.gateway.auth import AuthInterceptor, Authenticator
 
 

@@ -20,7 +20,7 @@ from telugu_s2s.gateway.auth.keys import (
     KeysFileError,
 )
 from telugu_s2s.gateway.auth.limits import Authenticator, Limits
-from telugu_s2s.gateway.refusal import refuse
+from telugu_s2s.common.refusal import refuse
 from telugu_s2s.security import logctx
 
 log = logging.getLogger(__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import grpc
 
@@ -13,7 +14,12 @@ REFUSE_READ_S = 1.0
 QUEUED_S = 0.005
 
 
-async def refuse(context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str) -> None:
+async def refuse(
+    context: grpc.aio.ServicerContext,
+    code: grpc.StatusCode,
+    message: str,
+    read: Callable[[], Awaitable[object]] | None = None,
+) -> None:
     """End a request-streaming call with `code`, after reading the caller's queued messages.
 
     A status that overtakes a client write still in flight makes grpc clients report
@@ -22,13 +28,15 @@ async def refuse(context: grpc.aio.ServicerContext, code: grpc.StatusCode, messa
     a backlog) has writes in flight until it half-closes; one that sends at its own pace is
     between writes just after a message arrives. So this reads until the end of input, or until a
     read finds nothing queued, or for at most REFUSE_READ_S, and then ends the call.
-    Always raises, like abort()."""
+    `read` is how the call's next message is read (default `context.read`; grpc.aio.EOF at the
+    end), for a servicer that reads its request iterator itself. Always raises, like abort()."""
+    read = read or context.read
     loop = asyncio.get_running_loop()
     end = loop.time() + REFUSE_READ_S
     while (left := end - loop.time()) > 0:
         t_read = loop.time()
         try:
-            msg = await asyncio.wait_for(context.read(), left)
+            msg = await asyncio.wait_for(read(), left)
         except (TimeoutError, grpc.RpcError, asyncio.InvalidStateError):
             break
         if msg is grpc.aio.EOF or loop.time() - t_read > QUEUED_S:
