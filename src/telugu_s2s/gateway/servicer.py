@@ -12,6 +12,7 @@ import grpc
 from google.protobuf.message import Message
 
 from telugu_s2s.common.audio import G711_RATE, AudioFormat, AudioFormatError, Encoding
+from telugu_s2s.common.refusal import refuse
 from telugu_s2s.common.voices import VOICES, UnknownVoiceError, get_voice
 from telugu_s2s.gateway import metrics
 from telugu_s2s.gateway.auth import current_principal
@@ -34,7 +35,6 @@ from telugu_s2s.gateway.events import (
     SpeechStoppedEvent,
 )
 from telugu_s2s.gateway.lifecycle import CallLifecycle
-from telugu_s2s.common.refusal import refuse
 from telugu_s2s.gateway.session import CallDeps
 from telugu_s2s.gateway.vad import TurnSettings, VadSettings
 from telugu_s2s.v1 import common_pb2, conversation_pb2_grpc

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from telugu_s2s.common.refusal import refuse
 from telugu_s2s.gateway.auth.keys import (
     AUTH_DISABLED,
     AUTH_REQUIRED,
@@ -20,7 +21,6 @@ from telugu_s2s.gateway.auth.keys import (
     KeysFileError,
 )
 from telugu_s2s.gateway.auth.limits import Authenticator, Limits
-from telugu_s2s.common.refusal import refuse
 from telugu_s2s.security import logctx
 
 log = logging.getLogger(__name__)
