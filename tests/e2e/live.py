@@ -65,7 +65,7 @@ class LiveCaller:
     details: str = ""
     ended_at: float | None = None
 
-    async def __aenter__(self) -> LiveCaller:
+    async def __aenter__(self) -> "LiveCaller":
         self._channel = grpc.aio.insecure_channel(self.target, options=list(self.channel_options))
         self._call = pb_grpc.ConversationStub(self._channel).Converse()
         self._queue: deque[np.ndarray] = deque()

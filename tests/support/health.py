@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
+import time
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc

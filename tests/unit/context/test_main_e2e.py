@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from telugu_s2s.v1 import context_pb2, context_pb2_grpc
+
 from tests.support.ports import free_ports
 from tests.support.redis import RedisFactory
 from tests.support.services import service_env, start_service

@@ -13,6 +13,7 @@ from telugu_s2s.context.redis_store import RedisStore
 from telugu_s2s.context.server import start
 from telugu_s2s.context.store import SessionKey, StoreLimits, StoreUnavailable
 from telugu_s2s.v1 import context_pb2, context_pb2_grpc
+
 from tests.support.health import NOT_SERVING, SERVING, await_health
 from tests.support.redis import RedisFactory
 

@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from telugu_s2s.context.redis_local import LocalRedis, RedisLaunchError
+
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e

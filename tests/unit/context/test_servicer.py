@@ -12,6 +12,7 @@ from telugu_s2s.common.voices import VOICE_IDS
 from telugu_s2s.context.config import Config
 from telugu_s2s.context.server import RunningContext, start
 from telugu_s2s.v1 import common_pb2, context_pb2, context_pb2_grpc
+
 from tests.support.health import SERVING, await_health
 
 from .conftest import Backend

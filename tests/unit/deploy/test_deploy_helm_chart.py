@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from tests.unit.deploy.conftest import (
     CHART_DIR,
     KUBE_VERSIONS,

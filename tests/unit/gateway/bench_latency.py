@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.conftest import PHRASES, LiveCall, audio_messages, config_message, silence, start_stack, stop_stack
+from gateway.conftest import PHRASES, LiveCall, audio_messages, config_message, silence, start_stack, stop_stack  # noqa: E402
 
 
 def synth() -> np.ndarray:

@@ -83,7 +83,7 @@ class FakeCodec(codec_pb2_grpc.CodecServicer, _Base):
         self.encoded_samples: list[int] = []  # samples received per Encode segment
 
     @classmethod
-    async def start(cls, **kw) -> FakeCodec:
+    async def start(cls, **kw) -> "FakeCodec":
         self = cls(**kw)
         self.server, self.port, self._health = await _serve(codec_pb2_grpc.add_CodecServicer_to_server, self)
         return self
@@ -206,7 +206,7 @@ class FakeContext(context_pb2_grpc.ContextStoreServicer, _Base):
         self.calls: list[tuple[str, str]] = []  # (method, tenant)
 
     @classmethod
-    async def start(cls, **kw) -> FakeContext:
+    async def start(cls, **kw) -> "FakeContext":
         self = cls(**kw)
         self.server, self.port, self._health = await _serve(context_pb2_grpc.add_ContextStoreServicer_to_server, self)
         return self

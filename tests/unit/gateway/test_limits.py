@@ -10,11 +10,12 @@ import asyncio
 import grpc
 import numpy as np
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from telugu_s2s.gateway import metrics
 from telugu_s2s.gateway.config import Config, ConfigError
 from telugu_s2s.v1 import conversation_pb2 as pb
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from tests.support.health import NOT_SERVING, SERVING
 
 from .conftest import LiveCall, audio_messages, config_message, silence

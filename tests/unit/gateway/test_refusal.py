@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from telugu_s2s.common import refusal
-from telugu_s2s.gateway.auth import Authenticator, AuthInterceptor
+from telugu_s2s.gateway.auth import AuthInterceptor, Authenticator
 
 
 class Aborted(Exception):

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from telugu_s2s.s2s import model as m
+from telugu_s2s.training import batches as tb
 from telugu_s2s.s2s.decoding import DecodeEngine, ReplyStream
 from telugu_s2s.s2s.protocol import GenerationParams, context_from_turns
-from telugu_s2s.training import batches as tb
 
 
 def codes(rng, cfg, n):

@@ -46,7 +46,7 @@ def test_a_failure_response_is_read_by_its_status_code():
 
     from telugu_s2s.s2s.client import S2SBadRequest, S2SUnavailable, _failure
 
-    message = np.array([b"bad s2s request: voice index 9"], dtype=np.object_)
+    message = np.array(["bad s2s request: voice index 9".encode()], dtype=np.object_)
     bad = _failure(int(P.Status.INVALID_ARGUMENT), message)
     assert isinstance(bad, S2SBadRequest) and str(bad) == "bad s2s request: voice index 9"
     # The same words with another code are not a bad request: the code decides, not the text.

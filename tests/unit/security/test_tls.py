@@ -14,8 +14,9 @@ from telugu_s2s.gateway.config import Config as GatewayConfig
 from telugu_s2s.gateway.config import ConfigError
 from telugu_s2s.gateway.server import Gateway
 from telugu_s2s.security.tls import ClientTls, ServerTls, TlsConfigError
-from telugu_s2s.v1 import context_pb2, context_pb2_grpc, conversation_pb2_grpc
+from telugu_s2s.v1 import context_pb2, context_pb2_grpc
 from telugu_s2s.v1 import conversation_pb2 as pb
+from telugu_s2s.v1 import conversation_pb2_grpc
 from tests.support.certs import CertAuthority
 from tests.unit.gateway.fakes import FakeCodec, FakeGenerator, FakeS2SUnavailable
 

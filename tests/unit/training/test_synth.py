@@ -152,9 +152,8 @@ def test_no_split_is_written_when_files_are_missing(tmp_path, monkeypatch):
 
 @needs_espeak
 def test_formant_scale_moves_the_spectrum_and_keys_the_file(tmp_path):
-    from dataclasses import replace
-
     import numpy as np
+    from dataclasses import replace
 
     cfg = tiny_cfg(tmp_path)
     base = synth_mod.CALLER_VOICES[0]

@@ -339,7 +339,7 @@ def test_loader_workers_compose_steps_like_the_loop_each_from_its_own_generator(
     import random
 
     from telugu_s2s.s2s.config import S2SConfig
-    from telugu_s2s.training.s2s_train import StepInputs, _step_inputs_stream, _StepSource
+    from telugu_s2s.training.s2s_train import StepInputs, _StepSource, _step_inputs_stream
 
     composer, _ = _composer(batch_size=3, listener_batch=2, recognition_batch=2)
     mcfg = S2SConfig(
