@@ -29,17 +29,11 @@ def stack_config(run_dir: Path) -> StackConfig:
     p = _free_ports(11)
     cfg = StackConfig(
         run_dir=run_dir,
-        gateway_port=p[0],
-        gateway_metrics_port=p[1],
-        codec_port=p[2],
-        codec_metrics_port=p[3],
-        context_port=p[4],
-        context_metrics_port=p[5],
-        triton_grpc_port=p[6],
-        triton_http_port=p[7],
-        triton_metrics_port=p[8],
-        redis_port=p[9],
-        web_port=p[10],
+        gateway_port=p[0], gateway_metrics_port=p[1],
+        codec_port=p[2], codec_metrics_port=p[3],
+        context_port=p[4], context_metrics_port=p[5],
+        triton_grpc_port=p[6], triton_http_port=p[7], triton_metrics_port=p[8],
+        redis_port=p[9], web_port=p[10],
         context_backend="redis",
     )
     missing = cfg.weights_missing()

@@ -13,9 +13,8 @@ pytestmark = pytest.mark.e2e
 
 
 def pcm_cfg(**kw) -> pb.ClientMessage:
-    return pb.ClientMessage(
-        config=pb.SessionConfig(input_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=16000), **kw)
-    )
+    return pb.ClientMessage(config=pb.SessionConfig(
+        input_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=16000), **kw))
 
 
 def audio(n_bytes: int) -> pb.ClientMessage:
@@ -26,23 +25,13 @@ CASES = {
     "audio before config": ([audio(640)], grpc.StatusCode.INVALID_ARGUMENT, "SessionConfig"),
     "unknown voice": ([pcm_cfg(voice="sita")], grpc.StatusCode.INVALID_ARGUMENT, "priya"),
     "unsupported rate": (
-        [
-            pb.ClientMessage(
-                config=pb.SessionConfig(input_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=44100))
-            )
-        ],
-        grpc.StatusCode.INVALID_ARGUMENT,
-        "44100",
-    ),
+        [pb.ClientMessage(config=pb.SessionConfig(
+            input_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=44100)))],
+        grpc.StatusCode.INVALID_ARGUMENT, "44100"),
     "mu-law at 16 kHz": (
-        [
-            pb.ClientMessage(
-                config=pb.SessionConfig(input_format=pb.AudioFormat(encoding=pb.MULAW, sample_rate_hz=16000))
-            )
-        ],
-        grpc.StatusCode.INVALID_ARGUMENT,
-        "8000",
-    ),
+        [pb.ClientMessage(config=pb.SessionConfig(
+            input_format=pb.AudioFormat(encoding=pb.MULAW, sample_rate_hz=16000)))],
+        grpc.StatusCode.INVALID_ARGUMENT, "8000"),
     "odd PCM16 byte count": ([pcm_cfg(), audio(641)], grpc.StatusCode.INVALID_ARGUMENT, "byte"),
     "chunk over 200 ms": ([pcm_cfg(), audio(16000 * 2 * 250 // 1000)], grpc.StatusCode.INVALID_ARGUMENT, "200"),
     "malformed session id": ([pcm_cfg(session_id="not-a-session")], grpc.StatusCode.INVALID_ARGUMENT, "session"),
@@ -87,18 +76,8 @@ def test_talk_with_no_speech_says_so_instead_of_waiting(stack, tmp_path, capsys)
     wav = tmp_path / "silence.wav"
     write_wav(wav, np.zeros(16000 * 2, np.int16), 16000)
     t0 = time.monotonic()
-    rc = cli_main(
-        [
-            "talk",
-            "--target",
-            stack.cfg.gateway_target,
-            "--input",
-            str(wav),
-            "--output",
-            str(tmp_path / "reply.wav"),
-            "--fast",
-        ]
-    )
+    rc = cli_main(["talk", "--target", stack.cfg.gateway_target, "--input", str(wav),
+                   "--output", str(tmp_path / "reply.wav"), "--fast"])
     assert rc == 1
     assert f"no speech detected in {wav}" in capsys.readouterr().err
     assert time.monotonic() - t0 < 30  # the caller's turn timeout is 60 s: it did not wait for it

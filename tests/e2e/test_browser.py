@@ -36,15 +36,9 @@ def test_page_talks_plays_reply_shows_latency_and_changes_voice(stack, fake_mic,
             executable_path=CHROMIUM,
             headless=True,
             args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                 f"--use-file-for-fake-audio-capture={fake_mic}",
                 "--autoplay-policy=no-user-gesture-required",
             ],
@@ -58,16 +52,18 @@ def test_page_talks_plays_reply_shows_latency_and_changes_voice(stack, fake_mic,
             log = page.locator("#log")
             # A reply arrives and plays.
             page.wait_for_function(
-                "document.getElementById('log').innerText.includes('reply audio playing')", timeout=60_000
-            )
-            page.wait_for_function("document.getElementById('log').innerText.includes('reply done')", timeout=60_000)
+                "document.getElementById('log').innerText.includes('reply audio playing')", timeout=60_000)
+            page.wait_for_function(
+                "document.getElementById('log').innerText.includes('reply done')", timeout=60_000)
             assert re.search(r"\d+ ms", page.inner_text("#latency"))
             assert int(page.inner_text("#turns")) >= 1
             assert "voice priya" in log.inner_text()
             # The voice picker changes the voice of the next reply.
             page.select_option("#voice", "arjun")
-            page.wait_for_function("document.getElementById('log').innerText.includes('voice arjun)')", timeout=60_000)
-            page.wait_for_function("document.querySelectorAll('#turn-table tbody tr').length >= 2", timeout=60_000)
+            page.wait_for_function(
+                "document.getElementById('log').innerText.includes('voice arjun)')", timeout=60_000)
+            page.wait_for_function(
+                "document.querySelectorAll('#turn-table tbody tr').length >= 2", timeout=60_000)
             page.screenshot(path=str(tmp_path / "web-demo.png"), full_page=True)  # kept for a failing run
         finally:
             browser.close()
@@ -83,31 +79,18 @@ def test_page_says_when_the_service_is_down(tmp_path):
     import sys
     import time
 
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    web_port = s.getsockname()[1]
-    s.close()
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    dead_port = s.getsockname()[1]
-    s.close()
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); web_port = s.getsockname()[1]; s.close()
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); dead_port = s.getsockname()[1]; s.close()
     proc = subprocess.Popen(
         [sys.executable, "-m", "telugu_s2s.web", "--port", str(web_port), "--gateway", f"127.0.0.1:{dead_port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--use-fake-ui-for-media-stream",
-                    "--use-fake-device-for-media-stream",
-                    "--disable-background-networking",
-                ],
+                executable_path=CHROMIUM, headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
+                      "--use-fake-device-for-media-stream", "--disable-background-networking"],
             )
             try:
                 page = browser.new_page()
@@ -121,7 +104,8 @@ def test_page_says_when_the_service_is_down(tmp_path):
                             raise
                         time.sleep(0.2)
                 page.click("#start")
-                page.wait_for_function("document.getElementById('status').className.includes('error')", timeout=30_000)
+                page.wait_for_function(
+                    "document.getElementById('status').className.includes('error')", timeout=30_000)
                 assert "not reachable" in page.inner_text("#status")
             finally:
                 browser.close()

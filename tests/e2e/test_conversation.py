@@ -83,7 +83,7 @@ def test_barge_in_stops_the_reply_and_records_the_interruption(stack, example_wa
     barge = read_wav_as(example_wavs["vatavaranam"], 16000)
     voiced = np.flatnonzero(np.abs(barge) > 0.02 * np.abs(barge).max())
     opts = CallOptions(voice="ravi", realtime=True, barge_in_on=(1,), barge_in_after_ms=0, pause_ms=0)
-    call = asyncio.run(converse(stack.cfg.gateway_target, [question, barge[voiced[0] :]], opts))
+    call = asyncio.run(converse(stack.cfg.gateway_target, [question, barge[voiced[0]:]], opts))
     assert len(call.turns) == 2, [t.errors for t in call.turns]
     first = call.turns[0]
     assert first.interrupted, "the caller spoke over the reply but it was not interrupted"

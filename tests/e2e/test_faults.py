@@ -130,8 +130,7 @@ async def test_downstream_killed_mid_reply(make_stack, speech, service):
         await asyncio.to_thread(faults.kill, stack, service)
         await caller.wait_until(
             lambda: caller.first("error", killed_at) is not None or caller.ended_at is not None,
-            timeout=10,
-            what=f"the {service} failure to be reported",
+            timeout=10, what=f"the {service} failure to be reported",
         )
         err = caller.first("error", killed_at)
         if err is not None:  # in-band: the call goes on
@@ -155,12 +154,8 @@ async def test_downstream_killed_mid_reply(make_stack, speech, service):
         await asyncio.to_thread(faults.start, stack, service)
         t_up = time.monotonic()
         await asyncio.to_thread(wait_serving, stack)
-        observed(
-            f"{service} restarted",
-            refused=err.code().name,
-            start_s=round(t_up - t_start, 1),
-            gateway_serving_after_s=round(time.monotonic() - t_up, 2),
-        )
+        observed(f"{service} restarted", refused=err.code().name, start_s=round(t_up - t_start, 1),
+                 gateway_serving_after_s=round(time.monotonic() - t_up, 2))
         if caller.ended_at is None:
             n_done, t0 = len(caller.of("response_done")), time.monotonic()
             caller.say(speech["naa_peru_emiti"])
@@ -223,11 +218,8 @@ async def test_redis_restart_loses_no_acknowledged_turn(make_stack, speech, hard
     # A crash of redis-server (SIGKILL, AOF with appendfsync always), then a restart.
     await asyncio.to_thread(faults.kill, stack, "redis")
     try:
-        down = await converse(
-            stack.cfg.gateway_target,
-            [speech["naa_peru_ramu"]],
-            CallOptions(session_id=first.session_id, realtime=False, turn_timeout_s=20),
-        )
+        down = await converse(stack.cfg.gateway_target, [speech["naa_peru_ramu"]],
+                              CallOptions(session_id=first.session_id, realtime=False, turn_timeout_s=20))
     except CallFailed as exc:  # the session cannot be loaded: a clear UNAVAILABLE
         assert exc.code == grpc.StatusCode.UNAVAILABLE and "redis" in exc.details, exc
         down = None
@@ -240,12 +232,8 @@ async def test_redis_restart_loses_no_acknowledged_turn(make_stack, speech, hard
             assert turn.turn_id not in context_turn_ids(stack, first.session_id)
     again = await one_turn(stack, speech["naa_peru_emiti"], first.session_id)
     assert again.resumed and again.turns and not again.turns[0].errors, again.turns[0].errors
-    observed(
-        "redis kill -9 + restart",
-        call_while_down="UNAVAILABLE" if down is None else [e for t in down.turns for e, _ in t.errors],
-        acked_kept=len(acked),
-        next_turn_ok=True,
-    )
+    observed("redis kill -9 + restart", call_while_down="UNAVAILABLE" if down is None else
+             [e for t in down.turns for e, _ in t.errors], acked_kept=len(acked), next_turn_ok=True)
     stored = context_turn_ids(stack, first.session_id)
     assert set(acked) <= set(stored) and again.turns[0].turn_id in stored
 
@@ -286,13 +274,8 @@ async def test_gateway_sigterm_drains_then_the_session_resumes(make_stack, speec
     assert exit_code == 0
     exited_s = time.monotonic() - sent_at
     assert exited_s < 30, "the gateway did not exit within the grace"
-    observed(
-        "gateway SIGTERM",
-        call_ended_after_s=round(drained_s, 2),
-        status=code.name,
-        exit_code=exit_code,
-        exited_after_s=round(exited_s, 2),
-    )
+    observed("gateway SIGTERM", call_ended_after_s=round(drained_s, 2), status=code.name,
+             exit_code=exit_code, exited_after_s=round(exited_s, 2))
     await asyncio.to_thread(faults.start, stack, "gateway")
     await asyncio.to_thread(wait_serving, stack)
     # The client process's channel to this address may still be in gRPC's reconnect backoff
@@ -333,10 +316,8 @@ async def test_vanished_caller_cancels_generation_and_leaks_nothing(make_stack, 
     assert metric(g, "telugu_s2s_gateway_generations_total", outcome="cancelled") == 1
     cleaned_s = time.monotonic() - vanished_at
     # Triton saw the request cancelled (it refreshes its metrics every second or so).
-    while (
-        metric(t, "telugu_s2s_s2s_generations_total", outcome="cancelled") < triton_cancelled + 1
-        or metric(t, "telugu_s2s_s2s_active_generations") != 0
-    ):
+    while (metric(t, "telugu_s2s_s2s_generations_total", outcome="cancelled") < triton_cancelled + 1
+           or metric(t, "telugu_s2s_s2s_active_generations") != 0):
         assert time.monotonic() < deadline + 10, "Triton never cancelled the generation"
         await asyncio.sleep(0.5)
     observed("caller vanished", gateway_clean_after_s=round(cleaned_s, 2), triton_cancelled=True)
@@ -378,11 +359,7 @@ async def test_caller_that_does_not_read_is_cut_off_with_bounded_memory(make_sta
     assert metric(g, "telugu_s2s_gateway_active_generations") == 0
     # Buffers are bounded: the gateway grew by far less than the replies it was asked for.
     assert peak - rss_before < 64 * 2**20, (rss_before, peak)
-    observed(
-        "caller does not read",
-        status=code.name,
-        gateway_ended_call_after_s=round(ended_s, 1),
-        gateway_rss_growth_mib=round((peak - rss_before) / 2**20, 1),
-    )
+    observed("caller does not read", status=code.name, gateway_ended_call_after_s=round(ended_s, 1),
+             gateway_rss_growth_mib=round((peak - rss_before) / 2**20, 1))
     ok = await one_turn(stack, speech["naa_peru_ramu"])
     assert ok.turns and not ok.turns[0].errors

@@ -29,7 +29,8 @@ def scrape(url: str) -> dict[str, float]:
 
 def total(samples: dict[str, float], name: str, **labels: str) -> float:
     want = [f"{k}={v}" for k, v in labels.items()]
-    return sum(v for k, v in samples.items() if k.split("|")[0] == name and all(w in k.split("|")[1:] for w in want))
+    return sum(v for k, v in samples.items()
+               if k.split("|")[0] == name and all(w in k.split("|")[1:] for w in want))
 
 
 def test_metrics_move_with_a_turn(stack, example_wavs):

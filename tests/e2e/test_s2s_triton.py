@@ -17,15 +17,8 @@ from telugu_s2s.s2s.triton_local import LocalTriton
 pytestmark = pytest.mark.e2e
 
 CFG = S2SConfig(
-    n_codebooks=2,
-    codebook_size=16,
-    n_layers=2,
-    d_model=32,
-    n_heads=2,
-    max_seq_len=512,
-    context_budget=24,
-    context_stride=2,
-    max_reply_frames=400,
+    n_codebooks=2, codebook_size=16, n_layers=2, d_model=32, n_heads=2,
+    max_seq_len=512, context_budget=24, context_stride=2, max_reply_frames=400,
 )
 
 
@@ -46,12 +39,8 @@ def triton(tmp_path_factory):
     save_checkpoint(model, CFG, ckpt, {"name": "tiny-test"})
     work = tmp_path_factory.mktemp("triton")
     server = LocalTriton(
-        grpc_port=free_port(),
-        http_port=free_port(),
-        metrics_port=free_port(),
-        env={"TS2S_S2S_CHECKPOINT_DIR": str(ckpt)},
-        log_path=work / "triton.log",
-        work_dir=work,
+        grpc_port=free_port(), http_port=free_port(), metrics_port=free_port(),
+        env={"TS2S_S2S_CHECKPOINT_DIR": str(ckpt)}, log_path=work / "triton.log", work_dir=work,
     )
     server.start()
     try:
@@ -73,11 +62,7 @@ def request(rid: str, max_frames: int, fpr: int = 2, **kw) -> GenerationRequest:
     turns = [(rng.integers(0, 16, (2, 12)), rng.integers(0, 16, (2, 9)))]
     ctx, seg = context_from_turns(turns, 2)
     return GenerationRequest(
-        rid,
-        rng.integers(0, 16, (2, 20)).astype(np.int32),
-        2,
-        ctx,
-        seg,
+        rid, rng.integers(0, 16, (2, 20)).astype(np.int32), 2, ctx, seg,
         GenerationParams(max_frames=max_frames, frames_per_response=fpr, **kw),
     )
 

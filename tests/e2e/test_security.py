@@ -124,9 +124,7 @@ def test_keys_are_required_and_checked(secured):
 def test_plaintext_clients_cannot_reach_the_tls_port(secured):
     with grpc.insecure_channel(secured["target"]) as ch:
         with pytest.raises(grpc.RpcError) as err:
-            pb_grpc.ConversationStub(ch).ListVoices(
-                pb.ListVoicesRequest(), timeout=5, metadata=md(secured["keys"]["acme"])
-            )
+            pb_grpc.ConversationStub(ch).ListVoices(pb.ListVoicesRequest(), timeout=5, metadata=md(secured["keys"]["acme"]))
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
@@ -144,10 +142,8 @@ def test_tenant_isolation_against_the_real_context_service(secured, stack, examp
     assert owners - {None} == {b"acme"}
 
     # globex: Get, Delete and resume are NOT_FOUND, exactly like an unknown id.
-    for method, req in (
-        ("GetSession", pb.GetSessionRequest(session_id=sid)),
-        ("DeleteSession", pb.DeleteSessionRequest(session_id=sid)),
-    ):
+    for method, req in (("GetSession", pb.GetSessionRequest(session_id=sid)),
+                        ("DeleteSession", pb.DeleteSessionRequest(session_id=sid))):
         foreign = _unary(secured, method, req, keys["globex"])
         unknown = _unary(secured, method, type(req)(session_id="0" * 32), keys["globex"])
         assert foreign[1] == unknown[1] == grpc.StatusCode.NOT_FOUND, method
@@ -233,7 +229,7 @@ def test_a_revoked_key_is_refused_within_seconds_and_ends_its_open_call(secured,
             # The call opened before the revocation ends at its next turn.
             try:
                 for i in range(0, len(speech), 320):
-                    await call.write(pb.ClientMessage(audio=pb.AudioChunk(audio=speech[i : i + 320].tobytes())))
+                    await call.write(pb.ClientMessage(audio=pb.AudioChunk(audio=speech[i:i + 320].tobytes())))
                 await call.done_writing()
             except grpc.aio.AioRpcError:
                 pass
@@ -250,11 +246,8 @@ def test_a_revoked_key_is_refused_within_seconds_and_ends_its_open_call(secured,
     if (code, details) == (grpc.StatusCode.INTERNAL, "Internal error from Core"):
         # The gateway ended the call while this client's next write was in flight, and gRPC
         # reports that failed write instead of the status: read the gateway's own account.
-        ended = [
-            json.loads(line)
-            for line in secured["proc"].log_text().splitlines()
-            if line.startswith("{") and '"call ended"' in line
-        ]
+        ended = [json.loads(line) for line in secured["proc"].log_text().splitlines()
+                 if line.startswith("{") and '"call ended"' in line]
         assert any(e.get("code") == "UNAUTHENTICATED" and "revoked" in e.get("reason", "") for e in ended), ended
     else:
         assert code == grpc.StatusCode.UNAUTHENTICATED and "revoked" in details
@@ -277,31 +270,15 @@ def _raw_h2_unary(secured, path: str, headers: list[tuple[bytes, bytes]], body: 
     ctx.set_alpn_protocols(["h2"])
     host, port = secured["target"].rsplit(":", 1)
     out: dict[bytes, bytes] = {}
-    with (
-        socket.create_connection((host, int(port)), timeout=10) as raw,
-        ctx.wrap_socket(raw, server_hostname=host) as sock,
-    ):
-        conn = h2.connection.H2Connection(
-            h2.config.H2Configuration(
-                client_side=True,
-                header_encoding=None,
-                validate_outbound_headers=False,
-                normalize_outbound_headers=False,
-            )
-        )
+    with socket.create_connection((host, int(port)), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=host) as sock:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=True, header_encoding=None, validate_outbound_headers=False,
+            normalize_outbound_headers=False))
         conn.initiate_connection()
-        conn.send_headers(
-            1,
-            [
-                (b":method", b"POST"),
-                (b":scheme", b"https"),
-                (b":path", path.encode()),
-                (b":authority", host.encode()),
-                (b"content-type", b"application/grpc"),
-                (b"te", b"trailers"),
-                *headers,
-            ],
-        )
+        conn.send_headers(1, [(b":method", b"POST"), (b":scheme", b"https"), (b":path", path.encode()),
+                              (b":authority", host.encode()), (b"content-type", b"application/grpc"),
+                              (b"te", b"trailers"), *headers])
         conn.send_data(1, b"\x00" + len(body).to_bytes(4, "big") + body, end_stream=True)
         sock.sendall(conn.data_to_send())
         ended = False
@@ -325,12 +302,8 @@ def test_a_key_with_raw_non_utf8_bytes_is_refused_and_never_logged(secured):
     tail = key.split(".")[1]
     mangled = f"Bearer {key[:20]}".encode() + b"\xff\xfe" + key[20:].encode()
     for value in (mangled, b"Bearer \xc3\x28" + key.encode()):
-        resp = _raw_h2_unary(
-            secured,
-            "/telugu_s2s.v1.Conversation/ListVoices",
-            [(b"authorization", value)],
-            pb.ListVoicesRequest().SerializeToString(),
-        )
+        resp = _raw_h2_unary(secured, "/telugu_s2s.v1.Conversation/ListVoices", [(b"authorization", value)],
+                             pb.ListVoicesRequest().SerializeToString())
         assert resp.get(b"grpc-status") == str(grpc.StatusCode.UNAUTHENTICATED.value[0]).encode(), resp
     reply, code = _unary(secured, "ListVoices", pb.ListVoicesRequest(), key)
     assert code == grpc.StatusCode.OK  # the gateway is fine, and the real key still works

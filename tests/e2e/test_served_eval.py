@@ -33,16 +33,9 @@ def test_served_eval_scores_every_turn_of_real_calls(stack, tiny_test_set):
 
     rows = synth.read_jsonl(tiny_test_set / "splits" / "test.jsonl")
     calls = dialogues(rows)[:3]
-    res = eval_served(
-        ServedEvalConfig(
-            target=stack.cfg.gateway_target,
-            data_dir=tiny_test_set,
-            codec_dir=REPO_ROOT / "models" / "codec",
-            max_dialogues=3,
-            concurrency=2,
-            progress=False,
-        )
-    )
+    res = eval_served(ServedEvalConfig(target=stack.cfg.gateway_target, data_dir=tiny_test_set,
+                                       codec_dir=REPO_ROOT / "models" / "codec", max_dialogues=3,
+                                       concurrency=2, progress=False))
     assert res["path"] == "served" and res["calls"] == 3
     # every spoken turn came back as its own scored reply, in order, with no error
     assert len(res["details"]) == sum(len(turns) for turns, _ in calls)
@@ -51,12 +44,6 @@ def test_served_eval_scores_every_turn_of_real_calls(stack, tiny_test_set):
     assert all(d["seconds"] > 0.1 and d["nearest"] for d in res["details"])
     assert {d["user_text"] for d in res["details"]} <= {r["user_text"] for r in rows}
     assert res["response_latency_ms_p50"] > 0
-    for key in (
-        "reply_accuracy",
-        "voice_accuracy",
-        "by_category",
-        "ood_fallback_rate",
-        "duration_within_30pct",
-        "confusions",
-    ):
+    for key in ("reply_accuracy", "voice_accuracy", "by_category", "ood_fallback_rate", "duration_within_30pct",
+                "confusions"):
         assert key in res

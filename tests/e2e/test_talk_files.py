@@ -32,21 +32,8 @@ def test_talk_answers_a_question_from_any_common_file(stack, example_wavs, tmp_p
     path = tmp_path / ("q.flac" if fmt == "FLAC" else "q.wav")
     sf.write(str(path), resample(x, src, rate), rate, format=fmt, subtype=subtype)
     reply = tmp_path / "reply.wav"
-    rc = cli_main(
-        [
-            "talk",
-            "--target",
-            stack.cfg.gateway_target,
-            "--input",
-            str(path),
-            "--output",
-            str(reply),
-            "--voice",
-            "priya",
-            "--fast",
-            *flags,
-        ]
-    )
+    rc = cli_main(["talk", "--target", stack.cfg.gateway_target, "--input", str(path), "--output", str(reply),
+                   "--voice", "priya", "--fast", *flags])
     out = capsys.readouterr()
     assert rc == 0, out.err
     summary = json.loads(out.out)
@@ -58,20 +45,7 @@ def test_talk_answers_a_question_from_any_common_file(stack, example_wavs, tmp_p
 def test_talk_refuses_a_rate_the_encoding_cannot_have(stack, example_wavs, tmp_path, capsys):
     from telugu_s2s.cli.main import main as cli_main
 
-    rc = cli_main(
-        [
-            "talk",
-            "--target",
-            stack.cfg.gateway_target,
-            "--input",
-            str(example_wavs["namaskaram"]),
-            "--output",
-            str(tmp_path / "r.wav"),
-            "--encoding",
-            "mulaw",
-            "--rate",
-            "16000",
-        ]
-    )
+    rc = cli_main(["talk", "--target", stack.cfg.gateway_target, "--input", str(example_wavs["namaskaram"]),
+                   "--output", str(tmp_path / "r.wav"), "--encoding", "mulaw", "--rate", "16000"])
     assert rc == 2
     assert "MULAW audio must be 8000 Hz" in capsys.readouterr().err

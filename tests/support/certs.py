@@ -56,14 +56,8 @@ class CertAuthority:
     def ca_file(self) -> Path:
         return self.pair.cert
 
-    def issue(
-        self,
-        name: str,
-        *,
-        dns: tuple[str, ...] = ("localhost",),
-        ips: tuple[str, ...] = ("127.0.0.1",),
-        client: bool = False,
-    ) -> Pair:
+    def issue(self, name: str, *, dns: tuple[str, ...] = ("localhost",), ips: tuple[str, ...] = ("127.0.0.1",),
+              client: bool = False) -> Pair:
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.timezone.utc)
         san = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]

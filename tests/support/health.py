@@ -17,7 +17,9 @@ def status_name(status: int) -> str:
     return health_pb2.HealthCheckResponse.ServingStatus.Name(status)
 
 
-async def await_health(channel: grpc.aio.Channel, status: int, *, service: str = "", timeout: float = 10.0) -> None:
+async def await_health(
+    channel: grpc.aio.Channel, status: int, *, service: str = "", timeout: float = 10.0
+) -> None:
     """Return once `service` on the channel reports `status`; TimeoutError otherwise."""
     stub = health_pb2_grpc.HealthStub(channel)
     seen: list[str] = []
@@ -74,9 +76,6 @@ def wait_health(
                         call.cancel()
                         return
             except grpc.RpcError as exc:
-                if exc.code() not in (
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
-                    grpc.StatusCode.UNAVAILABLE,
-                    grpc.StatusCode.CANCELLED,
-                ):
+                if exc.code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE,
+                                      grpc.StatusCode.CANCELLED):
                     raise

@@ -101,7 +101,6 @@ def start_service(
             wait_health(svc.target, SERVING, service=health_service, timeout=timeout, alive=svc.alive)
         except (TimeoutError, RuntimeError) as exc:
             code = svc.stop(timeout=5)
-            raise RuntimeError(
-                f"{module} did not become SERVING ({exc}); exit code {code}; log:\n{svc.log_text()[-4000:]}"
-            ) from None
+            raise RuntimeError(f"{module} did not become SERVING ({exc}); exit code {code}; log:\n"
+                               f"{svc.log_text()[-4000:]}") from None
     return svc

@@ -11,40 +11,24 @@ import pytest
 
 CASES = {
     "gateway: a bad number": ("telugu_s2s.gateway", {"TS2S_GATEWAY_MAX_CALLS": "lots"}, "TS2S_GATEWAY_MAX_CALLS"),
-    "gateway: out of range": (
-        "telugu_s2s.gateway",
-        {"TS2S_GATEWAY_CONTEXT_TURNS": "11"},
-        "context_turns must be 0..10",
-    ),
+    "gateway: out of range": ("telugu_s2s.gateway", {"TS2S_GATEWAY_CONTEXT_TURNS": "11"}, "context_turns must be 0..10"),
     "gateway: keys file missing": (
         "telugu_s2s.gateway",
-        {
-            "TS2S_GATEWAY_AUTH": "required",
-            "TS2S_GATEWAY_API_KEYS_FILE": "/nonexistent/keys.json",
-            "TS2S_GATEWAY_PORT": "0",
-            "TS2S_GATEWAY_METRICS_PORT": "0",
-        },
+        {"TS2S_GATEWAY_AUTH": "required", "TS2S_GATEWAY_API_KEYS_FILE": "/nonexistent/keys.json",
+         "TS2S_GATEWAY_PORT": "0", "TS2S_GATEWAY_METRICS_PORT": "0"},
         "/nonexistent/keys.json",
     ),
     "gateway: turn model missing": (
         "telugu_s2s.gateway",
-        {
-            "TS2S_GATEWAY_AUTH": "disabled",
-            "TS2S_GATEWAY_TURN_MODEL": "/nonexistent/turn.npz",
-            "TS2S_GATEWAY_PORT": "0",
-            "TS2S_GATEWAY_METRICS_PORT": "0",
-        },
+        {"TS2S_GATEWAY_AUTH": "disabled", "TS2S_GATEWAY_TURN_MODEL": "/nonexistent/turn.npz",
+         "TS2S_GATEWAY_PORT": "0", "TS2S_GATEWAY_METRICS_PORT": "0"},
         "/nonexistent/turn.npz",
     ),
     "gateway: unknown turn detection": (
-        "telugu_s2s.gateway",
-        {"TS2S_GATEWAY_TURN_DETECTION": "vad"},
-        "turn_detection must be 'turn_model' or 'silence'",
+        "telugu_s2s.gateway", {"TS2S_GATEWAY_TURN_DETECTION": "vad"}, "turn_detection must be 'turn_model' or 'silence'"
     ),
     "gateway: preempt_at out of range": (
-        "telugu_s2s.gateway",
-        {"TS2S_GATEWAY_PREEMPT_AT": "1"},
-        "preempt_at must be 0 (off) or a probability below 1",
+        "telugu_s2s.gateway", {"TS2S_GATEWAY_PREEMPT_AT": "1"}, "preempt_at must be 0 (off) or a probability below 1"
     ),
     "context: a bad setting": ("telugu_s2s.context", {"TS2S_CONTEXT_MAX_TURNS": "-1"}, "configuration error"),
     "codec: a bad setting": ("telugu_s2s.codec", {"TS2S_CODEC_MAX_BATCH": "0"}, "TS2S_CODEC_MAX_BATCH"),
@@ -56,9 +40,8 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_bad_setting_is_one_line_and_exit_2(case):
     module, env, needle = CASES[case]
-    proc = subprocess.run(
-        [sys.executable, "-m", module], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
-    )
+    proc = subprocess.run([sys.executable, "-m", module], env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=60)
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("usage:")]

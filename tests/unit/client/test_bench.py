@@ -67,15 +67,8 @@ def test_every_run_writes_its_json_with_the_codec_ratio_a_one_level_sweep_too(tm
     monkeypatch.setattr(bench, "markdown", lambda rep: "one report")
     (tmp_path / "codec").mkdir()
     (tmp_path / "codec" / "config.json").write_text("{}")
-    common = [
-        "bench",
-        "--examples",
-        str(tmp_path),
-        "--run-dir",
-        str(tmp_path),
-        "--codec-checkpoint",
-        str(tmp_path / "codec"),
-    ]
+    common = ["bench", "--examples", str(tmp_path), "--run-dir", str(tmp_path),
+              "--codec-checkpoint", str(tmp_path / "codec")]
     for extra, name in ((["--sweep", "16"], "one-level.json"), (["--sessions", "2"], "plain.json")):
         out = tmp_path / name
         assert bench.main(build_parser().parse_args([*common, *extra, "--json", str(out)])) == 0

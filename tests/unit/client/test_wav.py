@@ -30,19 +30,16 @@ def test_stereo_44k1_is_mixed_down_and_resampled(tmp_path):
     assert 0.3 * 32767 < np.abs(out).max() < 0.5 * 32767
 
 
-@pytest.mark.parametrize(
-    "fmt,subtype,rate,tol",
-    [
-        ("WAVEX", "PCM_32", 16000, 1e-4),  # what sox writes by default: 32-bit integer EXTENSIBLE
-        ("WAV", "FLOAT", 16000, 1e-6),
-        ("WAV", "PCM_24", 48000, 1e-4),
-        ("WAV", "PCM_U8", 8000, 1e-2),
-        ("WAV", "ULAW", 8000, 0.05),  # telephony
-        ("WAV", "ALAW", 8000, 0.05),
-        ("FLAC", "PCM_16", 16000, 1e-3),
-        ("OGG", "VORBIS", 16000, 0.1),
-    ],
-)
+@pytest.mark.parametrize("fmt,subtype,rate,tol", [
+    ("WAVEX", "PCM_32", 16000, 1e-4),  # what sox writes by default: 32-bit integer EXTENSIBLE
+    ("WAV", "FLOAT", 16000, 1e-6),
+    ("WAV", "PCM_24", 48000, 1e-4),
+    ("WAV", "PCM_U8", 8000, 1e-2),
+    ("WAV", "ULAW", 8000, 0.05),  # telephony
+    ("WAV", "ALAW", 8000, 0.05),
+    ("FLAC", "PCM_16", 16000, 1e-3),
+    ("OGG", "VORBIS", 16000, 0.1),
+])
 def test_every_common_encoding_reads_as_the_same_tone(tmp_path, fmt, subtype, rate, tol):
     x = _tone(rate)
     path = tmp_path / f"tone.{'flac' if fmt == 'FLAC' else 'ogg' if fmt == 'OGG' else 'wav'}"

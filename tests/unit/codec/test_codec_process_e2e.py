@@ -28,10 +28,8 @@ def _free_port() -> int:
 def _env(tmp_path: Path, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TS2S_")}
     env.update(
-        PYTHONPATH=str(SRC),
-        TORCH_HOME=str(tmp_path / "torch"),  # empty hub cache
-        TS2S_CODEC_CHECKPOINT_DIR=str(tmp_path / "no-checkpoint"),
-        TS2S_CODEC_HOST="127.0.0.1",
+        PYTHONPATH=str(SRC), TORCH_HOME=str(tmp_path / "torch"),  # empty hub cache
+        TS2S_CODEC_CHECKPOINT_DIR=str(tmp_path / "no-checkpoint"), TS2S_CODEC_HOST="127.0.0.1",
         TS2S_CODEC_METRICS_PORT="0",
     )
     env.update(extra)
@@ -41,13 +39,8 @@ def _env(tmp_path: Path, **extra: str) -> dict:
 def test_service_process_serves_with_random_weights(tmp_path):
     port = _free_port()
     env = _env(tmp_path, TS2S_CODEC_PORT=str(port), TS2S_CODEC_ALLOW_RANDOM_WEIGHTS="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "telugu_s2s.codec"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "telugu_s2s.codec"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)
@@ -75,8 +68,7 @@ def test_service_process_serves_with_random_weights(tmp_path):
 
 def test_service_process_without_weights_fails_clearly(tmp_path):
     env = _env(tmp_path, TS2S_CODEC_PORT=str(_free_port()))
-    proc = subprocess.run(
-        [sys.executable, "-m", "telugu_s2s.codec"], env=env, capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run([sys.executable, "-m", "telugu_s2s.codec"], env=env, capture_output=True,
+                          text=True, timeout=120)
     assert proc.returncode == 2
     assert "TS2S_CODEC_ALLOW_RANDOM_WEIGHTS=1" in proc.stderr

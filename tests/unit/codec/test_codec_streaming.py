@@ -74,10 +74,8 @@ def test_batched_streams_equal_single_streams(tiny_loaded):
     xs = [_signal(codec, 12, seed=s) for s in range(3)]
     singles = [_encode_chunked(codec, x, codec.hop * 3) for x in xs]
     states = [codec.new_encoder_state() for _ in xs]
-    batched = [
-        codec.encode_batch(torch.cat([x[:, i : i + codec.hop * 2] for x in xs]), states)
-        for i in range(0, xs[0].shape[1], codec.hop * 2)
-    ]
+    batched = [codec.encode_batch(torch.cat([x[:, i : i + codec.hop * 2] for x in xs]), states)
+               for i in range(0, xs[0].shape[1], codec.hop * 2)]
     got = torch.cat(batched, dim=-1)
     for k in range(3):
         assert torch.equal(got[k : k + 1], singles[k])

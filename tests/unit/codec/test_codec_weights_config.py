@@ -27,13 +27,8 @@ def test_nothing_available_is_a_clear_error(tmp_path):
 
 def test_random_only_when_allowed_and_announced(tmp_path, caplog, tiny_arch):
     with caplog.at_level(logging.WARNING):
-        loaded = resolve(
-            weights=None,
-            hub_dir=tmp_path,
-            checkpoint_dir=tmp_path / "missing",
-            allow_random=True,
-            random_arch=tiny_arch,
-        )
+        loaded = resolve(weights=None, hub_dir=tmp_path, checkpoint_dir=tmp_path / "missing",
+                         allow_random=True, random_arch=tiny_arch)
     assert loaded.random and loaded.weights_id == "random"
     assert any("RANDOM" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
 
@@ -68,14 +63,9 @@ def test_hub_cache_before_project_checkpoint(tmp_path, project_ckpt):
 
 def test_config_from_env_and_flags(tmp_path):
     env = {
-        "TS2S_CODEC_PORT": "6000",
-        "TS2S_CODEC_METRICS_PORT": "0",
-        "TS2S_CODEC_ALLOW_RANDOM_WEIGHTS": "1",
-        "TS2S_CODEC_BANDWIDTH_KBPS": "3.0",
-        "TS2S_CODEC_TORCH_THREADS": "2",
-        "TS2S_CODEC_BATCH_WAIT_MS": "4",
-        "TS2S_CODEC_MAX_BATCH": "8",
-        "TS2S_CODEC_CHECKPOINT_DIR": str(tmp_path),
+        "TS2S_CODEC_PORT": "6000", "TS2S_CODEC_METRICS_PORT": "0", "TS2S_CODEC_ALLOW_RANDOM_WEIGHTS": "1",
+        "TS2S_CODEC_BANDWIDTH_KBPS": "3.0", "TS2S_CODEC_TORCH_THREADS": "2", "TS2S_CODEC_BATCH_WAIT_MS": "4",
+        "TS2S_CODEC_MAX_BATCH": "8", "TS2S_CODEC_CHECKPOINT_DIR": str(tmp_path),
     }
     cfg = Config.from_env(["--port", "6001"], env=env)
     assert (cfg.port, cfg.metrics_port, cfg.allow_random_weights) == (6001, 0, True)
@@ -96,13 +86,7 @@ def test_default_bandwidth_follows_the_checkpoint():
 
     official = CodecArch()
     assert official.default_bandwidth == 1.5 and official.codebooks_for(official.default_bandwidth) == 2
-    small = CodecArch(
-        sample_rate=16000,
-        n_filters=16,
-        ratios=(8, 5, 4, 4),
-        dimension=64,
-        target_bandwidths=(1.0,),
-        pad_mode="constant",
-    )
+    small = CodecArch(sample_rate=16000, n_filters=16, ratios=(8, 5, 4, 4), dimension=64,
+                      target_bandwidths=(1.0,), pad_mode="constant")
     assert small.frame_rate == 25 and small.default_bandwidth == 1.0
     assert small.codebooks_for(small.default_bandwidth) == 4

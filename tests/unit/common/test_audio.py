@@ -71,10 +71,8 @@ def test_stream_resampler_matches_length_and_keeps_a_tone():
     assert abs(peak_hz - 440) < 3
 
 
-@pytest.mark.parametrize(
-    "rate_in, rate_out",
-    [(8000, 16000), (48000, 16000), (24000, 16000), (16000, 24000), (16000, 8000), (16000, 48000), (44100, 16000)],
-)
+@pytest.mark.parametrize("rate_in, rate_out", [(8000, 16000), (48000, 16000), (24000, 16000), (16000, 24000),
+                                              (16000, 8000), (16000, 48000), (44100, 16000)])
 def test_stream_resampler_holds_back_2_ms_whatever_the_chunking(rate_in, rate_out):
     """Output goes out as soon as its input came in, but for half the filter, 2 ms (soxr's stream
     held back up to 96 ms, which a telephone caller's VAD heard late); it stays aligned with the
@@ -98,9 +96,7 @@ def test_stream_resampler_holds_back_2_ms_whatever_the_chunking(rate_in, rate_ou
     assert abs(np.argmax(np.abs(first)) / rate_out - 0.1) * 1000 <= 0.1  # aligned
 
 
-@pytest.mark.parametrize(
-    "rate_in, rate_out, passed_hz, stopped_hz", [(16000, 8000, 3000, 4500), (48000, 16000, 6000, 9000)]
-)
+@pytest.mark.parametrize("rate_in, rate_out, passed_hz, stopped_hz", [(16000, 8000, 3000, 4500), (48000, 16000, 6000, 9000)])
 def test_stream_resampler_keeps_the_pass_band_and_stops_aliases(rate_in, rate_out, passed_hz, stopped_hz):
     def level_db(f):
         t = np.arange(rate_in) / rate_in

@@ -68,13 +68,10 @@ async def test_open_store_picks_the_backend(caplog: pytest.LogCaptureFixture) ->
     assert "NOT for more than one replica" in mem.description
     assert any("do NOT run more than one replica" in r.getMessage() for r in caplog.records)
 
-    cfg = Config.from_env(
-        [],
-        env={
-            "TS2S_CONTEXT_REDIS_URL": "rediss://cache.internal:6380/0",
-            "TS2S_CONTEXT_REDIS_TLS_CA_FILE": "/etc/ca.pem",
-        },
-    )
+    cfg = Config.from_env([], env={
+        "TS2S_CONTEXT_REDIS_URL": "rediss://cache.internal:6380/0",
+        "TS2S_CONTEXT_REDIS_TLS_CA_FILE": "/etc/ca.pem",
+    })
     red = open_store(cfg)
     assert isinstance(red, RedisStore) and red.address == "cache.internal:6380"
     kw = red._r.connection_pool.connection_kwargs

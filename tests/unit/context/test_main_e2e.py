@@ -35,11 +35,8 @@ def test_serves_against_redis_and_stops_on_sigterm(redis_server_factory: RedisFa
     redis_server = redis_server_factory()
     port, metrics_port = free_ports(2)
     svc = start_service(
-        "telugu_s2s.context",
-        port=port,
-        env=_env(port, metrics_port, redis_server.url),
-        log_path=tmp_path / "context.log",
-        health_service="telugu_s2s.v1.ContextStore",
+        "telugu_s2s.context", port=port, env=_env(port, metrics_port, redis_server.url),
+        log_path=tmp_path / "context.log", health_service="telugu_s2s.v1.ContextStore",
     )
     try:
         with grpc.insecure_channel(svc.target) as channel:
@@ -73,9 +70,7 @@ def test_config_error_exits_2_with_the_variable_name() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "telugu_s2s.context"],
         env=service_env({"TS2S_CONTEXT_REDIS_URL": "redis://:pw@localhost:6379"}),
-        capture_output=True,
-        text=True,
-        timeout=30,
+        capture_output=True, text=True, timeout=30,
     )
     assert proc.returncode == 2
     assert "TS2S_CONTEXT_REDIS_PASSWORD" in proc.stderr

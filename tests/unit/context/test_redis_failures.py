@@ -60,12 +60,8 @@ async def test_redis_down_is_unavailable_and_not_serving_then_recovers(
 ) -> None:
     server = redis_server_factory(appendonly=True)
     cfg = Config(
-        host="127.0.0.1",
-        port=0,
-        metrics_port=0,
-        redis_url=server.url,
-        health_interval_s=0.2,
-        redis_timeout_s=1.0,
+        host="127.0.0.1", port=0, metrics_port=0, redis_url=server.url,
+        health_interval_s=0.2, redis_timeout_s=1.0,
     )
     running = await start(cfg, metrics=False)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
@@ -120,9 +116,8 @@ async def test_password_from_file(redis_server_factory: RedisFactory, tmp_path: 
     server = redis_server_factory(password="correct horse")
     secret = tmp_path / "redis-password"
     secret.write_text("correct horse\n")
-    cfg = Config.from_env(
-        [], env={"TS2S_CONTEXT_REDIS_URL": server.url, "TS2S_CONTEXT_REDIS_PASSWORD_FILE": str(secret)}
-    )
+    cfg = Config.from_env([], env={"TS2S_CONTEXT_REDIS_URL": server.url,
+                                   "TS2S_CONTEXT_REDIS_PASSWORD_FILE": str(secret)})
     assert "correct horse" not in repr(cfg)
     store = RedisStore.from_config(cfg, StoreLimits())
     try:

@@ -187,7 +187,9 @@ async def test_bad_turns(client: Client) -> None:
     code, msg = await code_of(client.stub.AppendTurn(context_pb2.AppendTurnRequest(session=ref, turn=bad)))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "user_codes" in msg
 
-    code, msg = await code_of(client.stub.AppendTurn(context_pb2.AppendTurnRequest(session=ref, turn=turn(2000))))
+    code, msg = await code_of(
+        client.stub.AppendTurn(context_pb2.AppendTurnRequest(session=ref, turn=turn(2000)))
+    )
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert "limit of 4096 bytes per turn" in msg and "TS2S_CONTEXT_MAX_TURN_BYTES" in msg
 
@@ -217,7 +219,9 @@ async def test_concurrent_grpc_appends(client: Client) -> None:
     other = Client(client.running)  # a second channel, like a second gateway
     try:
         calls = [
-            (client if i % 2 else other).stub.AppendTurn(context_pb2.AppendTurnRequest(session=ref, turn=turn(i + 1)))
+            (client if i % 2 else other).stub.AppendTurn(
+                context_pb2.AppendTurnRequest(session=ref, turn=turn(i + 1))
+            )
             for i in range(30)
         ]
         results = await asyncio.gather(*calls)

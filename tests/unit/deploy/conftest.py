@@ -23,11 +23,8 @@ RELEASE = "demo"
 NAMESPACE = "speech"
 # The chart's kubeVersion floor (gRPC probes GA) and a current release.
 KUBE_VERSIONS = ("1.27", "1.33")
-MONITORING_APIS = (
-    "monitoring.coreos.com/v1",
-    "monitoring.coreos.com/v1/ServiceMonitor",
-    "monitoring.coreos.com/v1/PrometheusRule",
-)
+MONITORING_APIS = ("monitoring.coreos.com/v1", "monitoring.coreos.com/v1/ServiceMonitor",
+                   "monitoring.coreos.com/v1/PrometheusRule")
 
 
 class Rendered:
@@ -63,7 +60,8 @@ class Rendered:
         return any(d["kind"] == kind and d["metadata"]["name"] == name for d in self.docs)
 
 
-def render_chart(chart: Any, values: dict[str, Any] | None = None, api_versions: tuple[str, ...] = ()) -> Rendered:
+def render_chart(chart: Any, values: dict[str, Any] | None = None,
+                 api_versions: tuple[str, ...] = ()) -> Rendered:
     """Render offline like `helm template --api-versions ...`.
 
     `Chart.render` has no api_versions keyword in helm-python-sdk 0.2.2, while the native

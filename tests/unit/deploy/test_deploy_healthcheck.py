@@ -56,13 +56,8 @@ def test_module_entry_point_exit_code(health_server) -> None:
     servicer, target = health_server
     servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "telugu_s2s.common.healthcheck", target],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = subprocess.run([sys.executable, "-m", "telugu_s2s.common.healthcheck", target],
+                          env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "SERVING" in proc.stdout
 

@@ -37,26 +37,16 @@ VALUE_SETS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
         (),
     ),
     "monitoring-on": (
-        {
-            "monitoring": {
-                "serviceMonitor": {"enabled": True},
-                "prometheusRule": {"enabled": True},
-                "grafanaDashboard": {"enabled": True},
-            }
-        },
+        {"monitoring": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True},
+                        "grafanaDashboard": {"enabled": True}}},
         MONITORING_APIS,
     ),
     "public-gpu-codec-baked": (
         {
-            "gateway": {
-                "service": {
-                    "type": "LoadBalancer",
-                    "externalTrafficPolicy": "Local",
-                    "loadBalancerSourceRanges": ["10.0.0.0/8"],
-                },
-                "ingress": {"enabled": True, "tls": [{"secretName": "s2s-tls", "hosts": ["s2s.example.com"]}]},
-                "autoscaling": {"activeCalls": {"enabled": True}},
-            },
+            "gateway": {"service": {"type": "LoadBalancer", "externalTrafficPolicy": "Local",
+                                    "loadBalancerSourceRanges": ["10.0.0.0/8"]},
+                        "ingress": {"enabled": True, "tls": [{"secretName": "s2s-tls", "hosts": ["s2s.example.com"]}]},
+                        "autoscaling": {"activeCalls": {"enabled": True}}},
             "codec": {"device": "cuda", "gpu": {"enabled": True}},
             "triton": {"checkpoint": {"baked": True}, "autoscaling": {"gpuUtilization": {"enabled": True}}},
             "models": {"volume": {"hostPath": {"path": "/mnt/models", "type": "Directory"}}},
@@ -250,9 +240,7 @@ def test_external_redis(chart, rendered) -> None:
     ctx = env_of(containers(r.get("Deployment", name("context")))[0])
     assert ctx["TS2S_CONTEXT_REDIS_URL"]["value"] == "rediss://redis.example.internal:6380/0"
     assert ctx["TS2S_CONTEXT_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "redis-auth",
-        "key": "redis-password",
-    }
+        "name": "redis-auth", "key": "redis-password"}
     with pytest.raises(helm.HelmError, match="externalRedis.url"):
         render_chart(chart, {"redis": {"enabled": False}})
 
@@ -277,10 +265,8 @@ def test_autoscaling(defaults, rendered) -> None:
     assert not off.all("HorizontalPodAutoscaler")
     assert off.get("Deployment", name("gateway"))["spec"]["replicas"] == 2
     extra = rendered["public-gpu-codec-baked"]
-    gw_metrics = [
-        m.get("pods", {}).get("metric", {}).get("name")
-        for m in extra.get("HorizontalPodAutoscaler", name("gateway"))["spec"]["metrics"]
-    ]
+    gw_metrics = [m.get("pods", {}).get("metric", {}).get("name") for m in
+                  extra.get("HorizontalPodAutoscaler", name("gateway"))["spec"]["metrics"]]
     assert "telugu_s2s_gateway_active_calls" in gw_metrics
     assert len(extra.get("HorizontalPodAutoscaler", name("triton"))["spec"]["metrics"]) == 2
 
@@ -289,12 +275,7 @@ def test_network_policies_expose_only_the_gateway(defaults) -> None:
     def selector(np):
         return np["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
 
-    for component, client in (
-        ("codec", "gateway"),
-        ("context", "gateway"),
-        ("triton", "gateway"),
-        ("redis", "context"),
-    ):
+    for component, client in (("codec", "gateway"), ("context", "gateway"), ("triton", "gateway"), ("redis", "context")):
         np = defaults.get("NetworkPolicy", name(component))
         assert selector(np) == component
         service_rule = np["spec"]["ingress"][0]
@@ -313,17 +294,10 @@ def test_monitoring_behind_flags_and_capabilities(chart, rendered) -> None:
     sm = on.get("ServiceMonitor", "demo-telugu-s2s")
     assert sm["spec"]["jobLabel"] == "app.kubernetes.io/component"
     assert sm["spec"]["endpoints"][0]["port"] == "metrics"
-    selected = [
-        s
-        for s in on.all("Service")
-        if all(s["metadata"]["labels"].get(k) == v for k, v in sm["spec"]["selector"]["matchLabels"].items())
-    ]
+    selected = [s for s in on.all("Service")
+                if all(s["metadata"]["labels"].get(k) == v for k, v in sm["spec"]["selector"]["matchLabels"].items())]
     assert sorted(s["metadata"]["labels"]["app.kubernetes.io/component"] for s in selected) == [
-        "codec",
-        "context",
-        "gateway",
-        "triton",
-    ]
+        "codec", "context", "gateway", "triton"]
     for s in selected:
         assert "metrics" in {p["name"] for p in s["spec"]["ports"]}
     rule = on.get("PrometheusRule", "demo-telugu-s2s")
@@ -370,10 +344,8 @@ BAD_VALUES = {
     "empty image repository": ({"triton": {"image": {"repository": ""}}}, "repository"),
     "missing image repository": ({"gateway": {"image": {"repository": None}}}, "repository"),
     "unknown top-level key": ({"gatway": {"replicaCount": 1}}, "gatway"),
-    "password in the redis URL": (
-        {"redis": {"enabled": False}, "externalRedis": {"url": "redis://:secret@redis:6379/0"}},
-        "url",
-    ),
+    "password in the redis URL": ({"redis": {"enabled": False},
+                                   "externalRedis": {"url": "redis://:secret@redis:6379/0"}}, "url"),
     "unknown codec device": ({"codec": {"device": "tpu"}}, "device"),
     "too many turns": ({"context": {"maxTurns": 11}}, "maxTurns"),
 }

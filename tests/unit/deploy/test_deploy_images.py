@@ -40,14 +40,9 @@ def test_each_image_has_healthcheck_ignore_file_and_non_root_user(svc: str) -> N
     assert "!src/" in ignore and "!pyproject.toml" in ignore
 
 
-@pytest.mark.parametrize(
-    ("svc", "module", "port"),
-    [
-        ("gateway", "telugu_s2s.gateway", 50051),
-        ("codec", "telugu_s2s.codec", 50052),
-        ("context", "telugu_s2s.context", 50053),
-    ],
-)
+@pytest.mark.parametrize(("svc", "module", "port"), [
+    ("gateway", "telugu_s2s.gateway", 50051), ("codec", "telugu_s2s.codec", 50052),
+    ("context", "telugu_s2s.context", 50053)])
 def test_grpc_images_entry_point_and_health(svc: str, module: str, port: int) -> None:
     ins = instructions(dockerfile(svc))
     entry = [a for w, a in ins if w == "ENTRYPOINT"][-1]

@@ -58,16 +58,14 @@ def test_error_rate_and_down_alerts(alerts) -> None:
 def test_dashboard_covers_the_required_signals() -> None:
     dash = json.loads((DEPLOY / "grafana" / "telugu-s2s.json").read_text())
     exprs = " ".join(t["expr"] for p in dash["panels"] for t in p.get("targets", []))
-    for metric in (
-        "telugu_s2s_gateway_response_latency_seconds_bucket",
-        "telugu_s2s_gateway_voice_to_voice_seconds_bucket",
-        "telugu_s2s_gateway_barge_in_stop_seconds_bucket",
-        "telugu_s2s_gateway_active_calls",
-        "telugu_s2s_gateway_interruptions_total",
-        "telugu_s2s_gateway_errors_total",
-        "telugu_s2s_codec_batch_streams",
-        "nv_inference_queue_duration_us",
-    ):
+    for metric in ("telugu_s2s_gateway_response_latency_seconds_bucket",
+                   "telugu_s2s_gateway_voice_to_voice_seconds_bucket",
+                   "telugu_s2s_gateway_barge_in_stop_seconds_bucket",
+                   "telugu_s2s_gateway_active_calls",
+                   "telugu_s2s_gateway_interruptions_total",
+                   "telugu_s2s_gateway_errors_total",
+                   "telugu_s2s_codec_batch_streams",
+                   "nv_inference_queue_duration_us"):
         assert metric in exprs, metric
     for q in ("0.5", "0.95", "0.99"):
         assert f"histogram_quantile({q}," in exprs
@@ -85,12 +83,9 @@ def test_grafana_provisioning_points_at_the_dashboard() -> None:
     assert ds["datasources"][0]["url"] == "http://prometheus:9090"
 
 
-@pytest.mark.parametrize(
-    ("source", "copy"),
-    [
-        ("deploy/prometheus/alerts.yml", "deploy/helm/telugu-s2s/files/alerts.yml"),
-        ("deploy/grafana/telugu-s2s.json", "deploy/helm/telugu-s2s/files/telugu-s2s.json"),
-    ],
-)
+@pytest.mark.parametrize(("source", "copy"), [
+    ("deploy/prometheus/alerts.yml", "deploy/helm/telugu-s2s/files/alerts.yml"),
+    ("deploy/grafana/telugu-s2s.json", "deploy/helm/telugu-s2s/files/telugu-s2s.json"),
+])
 def test_chart_copies_are_identical(source: str, copy: str) -> None:
     assert (ROOT / copy).read_bytes() == (ROOT / source).read_bytes(), f"cp {source} {copy}"

@@ -37,12 +37,8 @@ def test_keys_are_required_by_default_from_a_mounted_secret(defaults) -> None:
 
 
 def test_tls_secret_and_exec_probe(chart) -> None:
-    values = {
-        "gateway": {
-            "tls": {"secretName": "gw-tls", "serverName": "voice.example.com"},
-            "auth": {"existingSecret": "acme-keys", "secretKey": "keys.yaml"},
-        }
-    }
+    values = {"gateway": {"tls": {"secretName": "gw-tls", "serverName": "voice.example.com"},
+                          "auth": {"existingSecret": "acme-keys", "secretKey": "keys.yaml"}}}
     rendered = render_chart(chart, values)
     pod, c = _gateway(rendered)
     env = _env(c)
@@ -79,14 +75,11 @@ def test_required_mode_needs_a_secret(chart) -> None:
         render_chart(chart, {"gateway": {"auth": {"existingSecret": ""}}})
 
 
-@pytest.mark.parametrize(
-    "values, key",
-    [
-        ({"gateway": {"auth": {"mode": "off"}}}, "mode"),
-        ({"gateway": {"auth": {"apiKey": "ts2s_x"}}}, "apiKey"),
-        ({"gateway": {"tls": {"cert": "PEM"}}}, "cert"),
-    ],
-)
+@pytest.mark.parametrize("values, key", [
+    ({"gateway": {"auth": {"mode": "off"}}}, "mode"),
+    ({"gateway": {"auth": {"apiKey": "ts2s_x"}}}, "apiKey"),
+    ({"gateway": {"tls": {"cert": "PEM"}}}, "cert"),
+])
 def test_schema_rejects_bad_security_values(chart, values, key) -> None:
     with pytest.raises(helm.HelmValuesError, match=key):
         chart.validate_schema(values)

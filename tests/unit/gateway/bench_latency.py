@@ -50,14 +50,7 @@ async def main(turns: int) -> None:
         await live.wait("response_done", i + 1)
     await live.finish()
     lat = [d.latency for d in live.of("response_done")]
-    for name in (
-        "response_latency_ms",
-        "voice_to_voice_ms",
-        "encode_flush_ms",
-        "context_fetch_ms",
-        "first_frame_ms",
-        "first_decode_ms",
-    ):
+    for name in ("response_latency_ms", "voice_to_voice_ms", "encode_flush_ms", "context_fetch_ms", "first_frame_ms", "first_decode_ms"):
         v = np.array([getattr(x, name) for x in lat])
         print(f"{name:22s} median {np.median(v):7.2f} ms   p95 {np.percentile(v, 95):7.2f} ms   (n={len(v)})")
     await stop_stack(stack)

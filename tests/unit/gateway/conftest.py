@@ -213,9 +213,7 @@ class LiveCall:
         async def until() -> None:
             while len(self.of(kind)) < count:
                 if self._reader.done():
-                    raise AssertionError(
-                        f"call ended before {count} {kind}: {[m.WhichOneof('message') for m in self.messages]}"
-                    )
+                    raise AssertionError(f"call ended before {count} {kind}: {[m.WhichOneof('message') for m in self.messages]}")
                 self._changed.clear()
                 await self._changed.wait()
 

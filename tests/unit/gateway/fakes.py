@@ -64,9 +64,7 @@ class FakeCodec(codec_pb2_grpc.CodecServicer, _Base):
     Deterministic, chunking-independent, and speech vs silence gives different codes.
     """
 
-    def __init__(
-        self, sample_rate: int = 16000, frame_rate: float = 50.0, n_codebooks: int = 2, codebook_size: int = 1024
-    ):
+    def __init__(self, sample_rate: int = 16000, frame_rate: float = 50.0, n_codebooks: int = 2, codebook_size: int = 1024):
         self.sample_rate = sample_rate
         self.frame_rate = frame_rate
         self.spf = int(round(sample_rate / frame_rate))

@@ -130,7 +130,10 @@ def message_sequences(draw, max_size: int = 12) -> list[pb.ClientMessage]:
 def valid_formats(draw) -> pb.AudioFormat:
     return draw(
         st.sampled_from(
-            [pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=r) for r in (8000, 16000, 24000, 48000)]
+            [
+                pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=r)
+                for r in (8000, 16000, 24000, 48000)
+            ]
             + [pb.AudioFormat(encoding=e, sample_rate_hz=8000) for e in (pb.MULAW, pb.ALAW)]
         )
     )

@@ -68,7 +68,8 @@ async def test_scrypt_entries_verify_and_cache(tmp_path):
 def test_yaml_keys_file(tmp_path):
     path = tmp_path / "keys.yaml"
     path.write_text(
-        f"keys:\n  - id: 0123456789ab\n    tenant: acme\n    hash: {hash_key('k')}\n    max_calls_per_minute: 5\n"
+        "keys:\n"
+        f"  - id: 0123456789ab\n    tenant: acme\n    hash: {hash_key('k')}\n    max_calls_per_minute: 5\n"
     )
     assert load_keys(path)["0123456789ab"].max_calls_per_minute == 5
 
@@ -79,10 +80,7 @@ def test_yaml_keys_file(tmp_path):
         ({"id": "xyz", "tenant": "a", "hash": hash_key("k")}, "'id'"),
         ({"id": "0123456789ab", "tenant": "Bad Tenant", "hash": hash_key("k")}, "'tenant'"),
         ({"id": "0123456789ab", "tenant": "a", "hash": "plain-text-key"}, "'hash'"),
-        (
-            {"id": "0123456789ab", "tenant": "a", "hash": hash_key("k"), "max_concurrent_calls": -1},
-            "max_concurrent_calls",
-        ),
+        ({"id": "0123456789ab", "tenant": "a", "hash": hash_key("k"), "max_concurrent_calls": -1}, "max_concurrent_calls"),
         ({"id": "0123456789ab", "tenant": "a", "hash": hash_key("k"), "methods": ["Admin"]}, "'methods'"),
         ({"id": "0123456789ab", "tenant": "a", "hash": hash_key("k"), "key": "oops"}, "unknown fields"),
     ],
@@ -213,9 +211,7 @@ async def test_health_stays_open_without_a_key(secured):
 
 
 async def test_method_not_allowed_is_permission_denied(secured, keys):
-    code, details = await _code(
-        secured.stub.DeleteSession(pb.DeleteSessionRequest(session_id="0" * 32), metadata=md(keys["readonly"]))
-    )
+    code, details = await _code(secured.stub.DeleteSession(pb.DeleteSessionRequest(session_id="0" * 32), metadata=md(keys["readonly"])))
     assert (code, details) == (grpc.StatusCode.PERMISSION_DENIED, PERMISSION_DENIED_MSG)
     code, _ = await _code(secured.stub.ListVoices(pb.ListVoicesRequest(), metadata=md(keys["readonly"])))
     assert code == grpc.StatusCode.OK
@@ -421,7 +417,8 @@ def test_watcher_reloads_in_place_writes_renames_and_secret_symlink_swaps(tmp_pa
     assert results == ["ok", "error"]
 
 
-async def test_revoked_key_refuses_new_calls_and_ends_open_ones_at_their_next_turn(make_stack, tmp_path, telugu_speech):
+async def test_revoked_key_refuses_new_calls_and_ends_open_ones_at_their_next_turn(make_stack, tmp_path,
+                                                                                   telugu_speech):
     from telugu_s2s.gateway.auth import write_keys
 
     path = tmp_path / "keys.json"
@@ -474,9 +471,8 @@ async def test_two_tenants_with_default_keys_each_get_their_share(make_stack, tm
         r["hash"] = hash_key(key)
         keys[tenant] = key
     path.write_text(json.dumps({"keys": raw}))  # no limits written: the gateway's defaults apply
-    s = await make_stack(
-        cfg_kw={"auth": "required", "api_keys_file": str(path), "max_calls": 4, "key_default_call_share": 0.5}
-    )
+    s = await make_stack(cfg_kw={"auth": "required", "api_keys_file": str(path), "max_calls": 4,
+                                 "key_default_call_share": 0.5})
     held = await _open_calls(s, keys["acme"], 2)
     hog = await call_with(s, md(keys["acme"]), [config_message()])
     assert hog.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "2 concurrent calls" in hog.details

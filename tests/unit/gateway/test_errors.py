@@ -23,19 +23,13 @@ def one_turn(phrase) -> list[pb.ClientMessage]:
 @pytest.mark.parametrize(
     "messages, needle",
     [
-        (
-            [pb.ClientMessage(audio=pb.AudioChunk(audio=b"\0\0" * 320))],
-            "first message of a call must be a SessionConfig",
-        ),
+        ([pb.ClientMessage(audio=pb.AudioChunk(audio=b"\0\0" * 320))], "first message of a call must be a SessionConfig"),
         ([control(pb.Control.COMMIT_TURN)], "first message of a call must be a SessionConfig"),
         ([], "SessionConfig first"),
         ([config_message(voice="sita")], "valid voices: arjun, ravi, priya, lakshmi"),
         ([config_message(input_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=44100))], "44100"),
         ([config_message(output_format=pb.AudioFormat(encoding=pb.PCM16, sample_rate_hz=11025))], "output_format"),
-        (
-            [config_message(input_format=pb.AudioFormat(encoding=pb.MULAW, sample_rate_hz=16000))],
-            "MULAW audio must be 8000 Hz",
-        ),
+        ([config_message(input_format=pb.AudioFormat(encoding=pb.MULAW, sample_rate_hz=16000))], "MULAW audio must be 8000 Hz"),
         ([config_message(input_format=pb.AudioFormat(encoding=7))], "input_format.encoding 7 is not supported"),
         ([config_message(session_id="not-a-session")], "malformed session_id"),
         ([config_message(session_id="A" * 32)], "malformed session_id"),
@@ -43,17 +37,12 @@ def one_turn(phrase) -> list[pb.ClientMessage]:
         ([config_message(vad=pb.VadSettings(silence_duration_ms=50))], "vad.silence_duration_ms"),
         ([config_message(turn_detection=pb.TurnDetection(mode=9))], "turn_detection.mode 9 is not known"),
         ([config_message(turn_detection=pb.TurnDetection(eagerness=7))], "turn_detection.eagerness 7 is not known"),
-        (
-            [config_message(turn_detection=pb.TurnDetection(max_wait_ms=100))],
-            "turn_detection.max_wait_ms must be 200..5000",
-        ),
+        ([config_message(turn_detection=pb.TurnDetection(max_wait_ms=100))], "turn_detection.max_wait_ms must be 200..5000"),
         ([config_message(), pb.ClientMessage(audio=pb.AudioChunk(audio=b"\0\0" * 3201))], "too long; send 10-200 ms"),
         ([config_message(), pb.ClientMessage(audio=pb.AudioChunk(audio=b"\0" * 321))], "even byte count"),
         ([config_message(), pb.ClientMessage(audio=pb.AudioChunk(audio=b""))], "empty audio chunk; send 10-200 ms"),
-        (
-            [config_message(), pb.ClientMessage(audio=pb.AudioChunk(audio=b"\0\0" * 64))],
-            "audio chunk of 4 ms (128 bytes of PCM16 at 16000 Hz) is too short; send 10-200 ms",
-        ),
+        ([config_message(), pb.ClientMessage(audio=pb.AudioChunk(audio=b"\0\0" * 64))],
+         "audio chunk of 4 ms (128 bytes of PCM16 at 16000 Hz) is too short; send 10-200 ms"),
         (
             [
                 config_message(input_format=pb.AudioFormat(encoding=pb.MULAW)),
@@ -182,9 +171,7 @@ async def test_context_down_at_start_is_unavailable_naming_it(stack):
     assert res.code == grpc.StatusCode.UNAVAILABLE and "context service" in res.details
 
 
-@pytest.mark.parametrize(
-    "which, needle", [("codec", "codec service"), ("s2s", "s2s model (Triton)"), ("context", "context service")]
-)
+@pytest.mark.parametrize("which, needle", [("codec", "codec service"), ("s2s", "s2s model (Triton)"), ("context", "context service")])
 async def test_downstream_not_ready_is_unavailable_naming_it(stack, which, needle):
     if which == "codec":
         await stack.codec.set_healthy(False)
@@ -206,11 +193,7 @@ async def test_commit_turn_without_speech_is_an_inband_error(stack):
 
 async def test_push_to_talk_commit_turn(stack, telugu_speech):
     p = telugu_speech[0]
-    msgs = [
-        config_message(),
-        *audio_messages(np.concatenate([silence(300), p[: len(p) // 2]])),
-        control(pb.Control.COMMIT_TURN),
-    ]
+    msgs = [config_message(), *audio_messages(np.concatenate([silence(300), p[: len(p) // 2]])), control(pb.Control.COMMIT_TURN)]
     res = await stack.call(msgs)
     assert res.code.name == "OK", res.details
     stopped = res.of("speech_stopped")[0]
@@ -219,11 +202,7 @@ async def test_push_to_talk_commit_turn(stack, telugu_speech):
 
 
 async def test_end_of_input_commits_the_turn_in_progress(stack, telugu_speech):
-    msgs = [
-        config_message(),
-        *audio_messages(np.concatenate([silence(300), telugu_speech[0]])),
-        control(pb.Control.END_OF_INPUT),
-    ]
+    msgs = [config_message(), *audio_messages(np.concatenate([silence(300), telugu_speech[0]])), control(pb.Control.END_OF_INPUT)]
     res = await stack.call(msgs, half_close=False)
     assert res.code.name == "OK", res.details
     assert len(res.of("response_done")) == 1 and res.of("response_done")[0].audio_ms == 400

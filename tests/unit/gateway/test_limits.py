@@ -31,9 +31,7 @@ def one_turn(phrase) -> list[pb.ClientMessage]:
 def sample(metric, **labels) -> float:
     for family in metric.collect():
         for s in family.samples:
-            if s.name.endswith(("_total", "_generations", "_calls")) and all(
-                s.labels.get(k) == v for k, v in labels.items()
-            ):
+            if s.name.endswith(("_total", "_generations", "_calls")) and all(s.labels.get(k) == v for k, v in labels.items()):
                 return s.value
     return 0.0
 

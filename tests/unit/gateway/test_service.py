@@ -66,12 +66,7 @@ async def test_list_voices(stack):
 
 
 async def test_get_and_delete_session(stack, telugu_speech):
-    res = await stack.call(
-        [
-            config_message(voice="lakshmi"),
-            *audio_messages(np.concatenate([silence(300), telugu_speech[0], silence(700)])),
-        ]
-    )
+    res = await stack.call([config_message(voice="lakshmi"), *audio_messages(np.concatenate([silence(300), telugu_speech[0], silence(700)]))])
     session_id = res.of("session_started")[0].session_id
     info = await stack.stub.GetSession(pb.GetSessionRequest(session_id=session_id))
     assert info.session_id == session_id and info.voice == "lakshmi" and info.turn_count == 1
@@ -96,9 +91,7 @@ async def test_unary_bad_id_and_context_down(stack):
 
 
 async def test_tenant_reaches_every_context_call(stack, telugu_speech):
-    await stack.call(
-        [config_message(), *audio_messages(np.concatenate([silence(300), telugu_speech[0], silence(700)]))]
-    )
+    await stack.call([config_message(), *audio_messages(np.concatenate([silence(300), telugu_speech[0], silence(700)]))])
     methods = {m for m, _ in stack.context.calls}
     assert {"CreateSession", "GetContext", "AppendTurn"} <= methods
     assert {t for _, t in stack.context.calls} == {""}
@@ -176,14 +169,8 @@ def test_a_config_hands_itself_to_a_process_through_its_environment():
     """The local stack builds the gateway's environment from a Config, not from typed names."""
     from telugu_s2s.gateway.config import Config
 
-    cfg = Config(
-        host="127.0.0.1",
-        port=6001,
-        codec_target="codec:9",
-        auth="disabled",
-        idle_timeout_s=2.5,
-        key_default_call_share=0.25,
-    )
+    cfg = Config(host="127.0.0.1", port=6001, codec_target="codec:9", auth="disabled", idle_timeout_s=2.5,
+                 key_default_call_share=0.25)
     env = cfg.to_env()
     assert env["TS2S_GATEWAY_PORT"] == "6001" and "TS2S_GATEWAY_MAX_CALLS" not in env  # defaults left out
     assert Config.from_env([], env=env) == cfg

@@ -41,9 +41,7 @@ def test_three_phrases_make_three_turns_with_their_boundaries(telugu_speech):
     assert len(starts) == len(ends) == 3, events
     for (p_start, p_end), s, e in zip(bounds, starts, ends):
         # Prefix padding reaches back before the first voiced frame.
-        assert (
-            p_start - settings.prefix_padding_ms - 40 <= s.audio_start_ms <= p_start - settings.prefix_padding_ms + 100
-        )
+        assert p_start - settings.prefix_padding_ms - 40 <= s.audio_start_ms <= p_start - settings.prefix_padding_ms + 100
         assert p_start < s.decided_at_ms <= p_start + 2 * settings.min_speech_ms + 100
         # Ends at the last audible frame (see the overhang test below); the bound is loose.
         assert p_end - 60 <= e.audio_end_ms <= p_end + 200
@@ -78,10 +76,7 @@ def test_clicks_are_not_turns():
 def test_min_speech_zero_reacts_to_a_single_voiced_frame():
     rng = np.random.default_rng(1)
     burst = (rng.standard_normal(16000 * 100 // 1000) * 8000).astype(np.int16)
-    events = run(
-        Segmenter(VadSettings(min_speech_ms=0, prefix_padding_ms=0)),
-        np.concatenate([silence(500), burst, silence(800)]),
-    )
+    events = run(Segmenter(VadSettings(min_speech_ms=0, prefix_padding_ms=0)), np.concatenate([silence(500), burst, silence(800)]))
     assert [type(e) for e in events] == [SpeechStart, SpeechEnd]
 
 
@@ -185,11 +180,7 @@ def test_without_a_detector_the_timer_ends_the_turn(telugu_speech):
 
 @pytest.mark.parametrize(
     "kw, field",
-    [
-        ({"mode": "push"}, "turn_detection.mode"),
-        ({"eagerness": "max"}, "eagerness"),
-        ({"max_wait_ms": 10}, "max_wait_ms"),
-    ],
+    [({"mode": "push"}, "turn_detection.mode"), ({"eagerness": "max"}, "eagerness"), ({"max_wait_ms": 10}, "max_wait_ms")],
 )
 def test_turn_settings_out_of_range(kw, field):
     with pytest.raises(ValueError, match=field):
@@ -228,15 +219,10 @@ def test_a_leaning_detector_reports_a_likely_end_once_per_silence_and_the_resump
     assert (likely.audio_start_ms, likely.audio_end_ms) == (end.audio_start_ms, end.audio_end_ms)
     assert all(r.at_ms >= lean.decided_at_ms for lean, r in zip(events[1:-2:2], events[2:-2:2]))
     # The same audio without preemption (or a detector below the threshold): starts and ends only.
-    for seg in (
-        Segmenter(VadSettings(), Leaning(400, 0.7)),
-        Segmenter(VadSettings(), Leaning(400, 0.3), preempt_at=0.5),
-    ):
+    for seg in (Segmenter(VadSettings(), Leaning(400, 0.7)), Segmenter(VadSettings(), Leaning(400, 0.3), preempt_at=0.5)):
         assert [type(e).__name__ for e in run(seg, audio)] == ["SpeechStart", "SpeechEnd"]
     assert [type(e).__name__ for e in run(Segmenter(VadSettings(), None, preempt_at=0.5), audio)] == [
-        "SpeechStart",
-        "SpeechEnd",
-    ]
+        "SpeechStart", "SpeechEnd"]
 
 
 def test_the_rolling_noise_percentile_is_numpys():

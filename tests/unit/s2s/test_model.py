@@ -45,9 +45,8 @@ def test_decision_steps_weigh_more_in_the_loss(cfg, model, rng):
     assert int((w == 10.0).sum()) == 2 + int(mask[1:, [start, start + 3]].sum())  # every codebook trained there
     # the loss is the weighted mean of the per-position cross-entropy
     logits = model(weighted.tokens, weighted.voice)
-    ce = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), weighted.targets.reshape(-1), reduction="none"
-    ).reshape(weighted.loss_weight.shape)
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), weighted.targets.reshape(-1),
+                                           reduction="none").reshape(weighted.loss_weight.shape)
     expect = (ce[0] * w).sum() / w.sum()
     assert torch.allclose(tb.loss(model, weighted), expect)
     assert torch.allclose(tb.loss(model, plain), ce[0][mask].mean())
@@ -133,7 +132,7 @@ def test_context_cuts_the_segment_at_the_budget_keeping_its_end(cfg):
     # reply: marker + 2 tokens; user: marker + the newest 20 of its 20 strided tokens... cut
     user_part = ctx[0, 1 : ctx.shape[1] - 3]
     strided = (np.arange(40) % cfg.codebook_size)[::2]
-    assert np.array_equal(user_part, strided[-len(user_part) :])
+    assert np.array_equal(user_part, strided[-len(user_part):])
 
 
 def test_context_only_last_ten_turns(cfg):
@@ -179,11 +178,8 @@ def test_blocks_grow_to_max_frames_per_response_with_the_same_frames(cfg, rng):
         model.heads.bias[cfg.codebook_size] = -100.0  # no EOS: the reply runs to max_frames
     user = codes(rng, cfg, 5)
     fixed = list(m.generate(model, user, 0, params=GenerationParams(max_frames=40, frames_per_response=2)))
-    growing = list(
-        m.generate(
-            model, user, 0, params=GenerationParams(max_frames=40, frames_per_response=2, max_frames_per_response=8)
-        )
-    )
+    grow = GenerationParams(max_frames=40, frames_per_response=2, max_frames_per_response=8)
+    growing = list(m.generate(model, user, 0, params=grow))
     total = sum(b.shape[1] for b in fixed)
     assert total == min(40, cfg.max_reply_frames) and total > 14
     sizes = [b.shape[1] for b in growing]
@@ -263,18 +259,16 @@ def listening(cfg, rng):
 
 def test_listening_options_keep_the_kv_cache_exact(listening, rng):
     cfg, model = listening
-    prefix = m.build_prefix(
-        cfg, codes(rng, cfg, 9), *context_from_turns([(codes(rng, cfg, 5), codes(rng, cfg, 4))], cfg.n_codebooks)
-    )
+    prefix = m.build_prefix(cfg, codes(rng, cfg, 9), *context_from_turns([(codes(rng, cfg, 5), codes(rng, cfg, 4))],
+                                                                         cfg.n_codebooks))
     grid, _ = m.delayed_reply(cfg, codes(rng, cfg, 12))
     seq = np.concatenate([prefix, grid[:, :-1]], axis=1)
     tokens = torch.from_numpy(seq)
     p = prefix.shape[1]
     full = model(tokens[None], torch.tensor([1]), torch.tensor([p]))[0]
     cache = m.KVCache(cfg, slots=1)
-    torch.testing.assert_close(
-        model.prefill(torch.from_numpy(prefix), 1, cache, 0), full[:, p - 1], atol=1e-5, rtol=1e-4
-    )
+    torch.testing.assert_close(model.prefill(torch.from_numpy(prefix), 1, cache, 0), full[:, p - 1],
+                               atol=1e-5, rtol=1e-4)
     for pos in range(p, seq.shape[1]):
         step = model.decode_step(tokens[:, pos][None], torch.tensor([pos]), cache)[0]
         torch.testing.assert_close(step, full[:, pos], atol=1e-5, rtol=1e-4)
@@ -304,7 +298,7 @@ def test_code_vectors_travel_with_the_checkpoint_and_are_checked(listening, tmp_
     m.save_checkpoint(model, cfg, tmp_path / "ck", {"name": "listening"})
     loaded = m.load_checkpoint(tmp_path / "ck")
     assert torch.equal(loaded.model.code_vectors, model.code_vectors)
-    assert torch.count_nonzero(model.code_vectors[:, cfg.codebook_size :]) == 0  # special tokens
+    assert torch.count_nonzero(model.code_vectors[:, cfg.codebook_size:]) == 0  # special tokens
     with pytest.raises(ValueError, match="code vectors must be"):
         model.set_code_vectors(np.zeros((cfg.n_codebooks, cfg.codebook_size, cfg.acoustic_dim + 1)))
     batch = tb.make_batch(cfg, [tb.TrainExample(0, np.zeros((2, 4), np.int64), np.ones((2, 3), np.int64))])
@@ -350,7 +344,8 @@ def test_listener_keeps_the_kv_cache_exact_and_batches_like_one(with_listener, r
         torch.testing.assert_close(full[i, :, : seq.shape[1]], alone, atol=1e-5, rtol=1e-4)
         cache = m.KVCache(cfg, slots=1)
         tokens = torch.from_numpy(seq)
-        torch.testing.assert_close(model.prefill(tokens[:, :p], i + 1, cache, 0), alone[:, p - 1], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(model.prefill(tokens[:, :p], i + 1, cache, 0), alone[:, p - 1],
+                                   atol=1e-5, rtol=1e-4)
         for pos in range(p, seq.shape[1]):
             step = model.decode_step(tokens[:, pos][None], torch.tensor([pos]), cache)[0]
             torch.testing.assert_close(step, alone[:, pos], atol=1e-5, rtol=1e-4)

@@ -18,16 +18,8 @@ def test_config_matches_the_protocol():
     assert cfg.max_batch_size == 0 and cfg.model_transaction_policy.decoupled
     inputs = {i.name: i for i in cfg.input}
     assert set(inputs) == {
-        P.USER_CODES,
-        P.VOICE_ID,
-        P.CONTEXT_CODES,
-        P.CONTEXT_SEGMENTS,
-        P.MAX_FRAMES,
-        P.TEMPERATURE,
-        P.TOP_K,
-        P.SEED,
-        P.FRAMES_PER_RESPONSE,
-        P.MAX_FRAMES_PER_RESPONSE,
+        P.USER_CODES, P.VOICE_ID, P.CONTEXT_CODES, P.CONTEXT_SEGMENTS, P.MAX_FRAMES, P.TEMPERATURE,
+        P.TOP_K, P.SEED, P.FRAMES_PER_RESPONSE, P.MAX_FRAMES_PER_RESPONSE,
     }
     assert set(inputs) == set(P.INPUTS)  # what the model reads from a request
     required = {name for name, i in inputs.items() if not i.optional}

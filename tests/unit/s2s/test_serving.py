@@ -54,10 +54,8 @@ def test_loop_streams_concurrent_requests_like_generate(cfg, no_eos, rng):
     loop = BatchingLoop(no_eos, initial_slots=1)
     loop.start()
     try:
-        reqs = [
-            (rng.integers(0, 16, (2, n)), v, GenerationParams(max_frames=m, frames_per_response=3))
-            for n, v, m in ((4, 0, 10), (9, 1, 17), (6, 3, 5))
-        ]
+        reqs = [(rng.integers(0, 16, (2, n)), v, GenerationParams(max_frames=m, frames_per_response=3))
+                for n, v, m in ((4, 0, 10), (9, 1, 17), (6, 3, 5))]
         recs = [Recorder() for _ in reqs]
         for (u, v, p), r in zip(reqs, recs):
             loop.submit(job(cfg, u, v, p, r))
@@ -79,9 +77,7 @@ def test_loop_cancel_stops_within_one_step(cfg, no_eos, rng):
     try:
         rec = Recorder(cancel_after_frames=4)
         other = Recorder()
-        loop.submit(
-            job(cfg, rng.integers(0, 16, (2, 5)), 0, GenerationParams(max_frames=40, frames_per_response=1), rec)
-        )
+        loop.submit(job(cfg, rng.integers(0, 16, (2, 5)), 0, GenerationParams(max_frames=40, frames_per_response=1), rec))
         loop.submit(job(cfg, rng.integers(0, 16, (2, 5)), 1, GenerationParams(max_frames=12), other))
         assert rec.done.wait(30) and other.done.wait(30)
         assert rec.outcome == ("cancelled", None)
@@ -99,9 +95,7 @@ def test_loop_refuses_beyond_max_active(cfg, no_eos, rng):
         rec = Recorder()
         held = Job(
             ReplyStream(cfg, build_prefix(cfg, rng.integers(0, 16, (2, 5))), 0, GenerationParams(max_frames=3)),
-            rec.emit,
-            rec.finish,
-            lambda: not gate.wait(30),
+            rec.emit, rec.finish, lambda: not gate.wait(30),
         )
         loop.submit(held)
         with pytest.raises(Overloaded, match="limit of 1"):
@@ -199,14 +193,10 @@ def test_loop_survives_a_failing_callback(cfg, no_eos, rng):
         def boom() -> bool:
             raise RuntimeError("cancel check broke")
 
-        loop.submit(
-            Job(
-                ReplyStream(cfg, build_prefix(cfg, rng.integers(0, 16, (2, 5))), 0, GenerationParams(max_frames=30)),
-                broken.emit,
-                broken.finish,
-                boom,
-            )
-        )
+        loop.submit(Job(
+            ReplyStream(cfg, build_prefix(cfg, rng.integers(0, 16, (2, 5))), 0, GenerationParams(max_frames=30)),
+            broken.emit, broken.finish, boom,
+        ))
         assert broken.done.wait(30)
         assert broken.outcome[0] == "error" and "cancel check broke" in broken.outcome[1]
         after = Recorder()

@@ -43,9 +43,7 @@ async def _health(channel: grpc.aio.Channel) -> int:
 @pytest.fixture
 async def mtls_context(pki):
     tls = ServerTls(str(pki["server"].cert), str(pki["server"].key), str(pki["ca"].ca_file))
-    running = await start_context(
-        ContextConfig(host="127.0.0.1", port=0, metrics_port=0, server_tls=tls), metrics=False
-    )
+    running = await start_context(ContextConfig(host="127.0.0.1", port=0, metrics_port=0, server_tls=tls), metrics=False)
     yield running
     await running.stop()
 
@@ -78,19 +76,11 @@ async def test_gateway_public_tls_and_mtls_to_context(mtls_context, pki, tmp_pat
     generator = FakeGenerator(n_codebooks=codec.n_codebooks)
     ctx_target = f"localhost:{mtls_context.port}"
     cfg = GatewayConfig(
-        host="127.0.0.1",
-        port=0,
-        metrics_port=0,
-        codec_target=codec.target,
-        context_target=ctx_target,
-        triton_target="fake-triton:0",
-        drain_grace_s=1.0,
-        auth="disabled",
-        tls_cert_file=str(pki["server"].cert),
-        tls_key_file=str(pki["server"].key),
+        host="127.0.0.1", port=0, metrics_port=0, codec_target=codec.target, context_target=ctx_target,
+        triton_target="fake-triton:0", drain_grace_s=1.0, auth="disabled",
+        tls_cert_file=str(pki["server"].cert), tls_key_file=str(pki["server"].key),
         context_tls_ca_file=str(pki["ca"].ca_file),
-        context_tls_cert_file=str(pki["client"].cert),
-        context_tls_key_file=str(pki["client"].key),
+        context_tls_cert_file=str(pki["client"].cert), context_tls_key_file=str(pki["client"].key),
     )
     gateway = Gateway(cfg, generator, (FakeS2SUnavailable,))
     port = await gateway.start(monitor=False)
@@ -122,15 +112,9 @@ async def test_gateway_public_tls_and_mtls_to_context(mtls_context, pki, tmp_pat
 async def test_gateway_without_a_client_certificate_sees_context_unavailable(mtls_context, pki):
     codec = await FakeCodec.start()
     cfg = GatewayConfig(
-        host="127.0.0.1",
-        port=0,
-        metrics_port=0,
-        codec_target=codec.target,
-        context_target=f"localhost:{mtls_context.port}",
-        triton_target="fake-triton:0",
-        drain_grace_s=1.0,
-        auth="disabled",
-        context_tls_ca_file=str(pki["ca"].ca_file),
+        host="127.0.0.1", port=0, metrics_port=0, codec_target=codec.target,
+        context_target=f"localhost:{mtls_context.port}", triton_target="fake-triton:0",
+        drain_grace_s=1.0, auth="disabled", context_tls_ca_file=str(pki["ca"].ca_file),
     )
     gateway = Gateway(cfg, FakeGenerator(n_codebooks=codec.n_codebooks), (FakeS2SUnavailable,))
     await gateway.start(monitor=False)
@@ -146,9 +130,7 @@ def test_incomplete_tls_settings_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="TS2S_GATEWAY_TLS_CERT_FILE and TS2S_GATEWAY_TLS_KEY_FILE"):
         GatewayConfig.from_env([], env={"TS2S_GATEWAY_TLS_CERT_FILE": "/x.crt"})
     with pytest.raises(ConfigError, match="TS2S_GATEWAY_CODEC_TLS_CA_FILE"):
-        GatewayConfig.from_env(
-            [], env={"TS2S_GATEWAY_CODEC_TLS_CERT_FILE": "a", "TS2S_GATEWAY_CODEC_TLS_KEY_FILE": "b"}
-        )
+        GatewayConfig.from_env([], env={"TS2S_GATEWAY_CODEC_TLS_CERT_FILE": "a", "TS2S_GATEWAY_CODEC_TLS_KEY_FILE": "b"})
     with pytest.raises(ConfigError, match="auth must be"):
         GatewayConfig.from_env([], env={"TS2S_GATEWAY_AUTH": "off"})
     with pytest.raises(ContextConfigError, match="TS2S_CONTEXT_TLS_CLIENT_CA_FILE"):

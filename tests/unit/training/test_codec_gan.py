@@ -46,19 +46,8 @@ def _differs(a: dict, b: dict, part: str) -> bool:
 
 def test_decoder_only_fine_tuning_keeps_every_code(tiny_codec, tmp_path):
     cfg, _ = tiny_codec
-    ft = replace(
-        cfg,
-        run_dir=tmp_path / "run",
-        out_dir=tmp_path / "out",
-        init_from=cfg.out_dir,
-        freeze_codes=True,
-        adversarial=True,
-        stft_weight=1.0,
-        bypass_steps=0,
-        reinit_below=0.0,
-        steps=2,
-        lr=1e-2,
-    )
+    ft = replace(cfg, run_dir=tmp_path / "run", out_dir=tmp_path / "out", init_from=cfg.out_dir, freeze_codes=True,
+                 adversarial=True, stft_weight=1.0, bypass_steps=0, reinit_below=0.0, steps=2, lr=1e-2)
     result = train_codec(ft)
     assert {"critic", "adv", "fm", "stft"} <= set(result["final"])
     before = torch.load(cfg.out_dir / "model.pt")

@@ -67,16 +67,8 @@ def test_dead_codes_come_back_into_use():
 def test_fix_quantizer_keeps_state_dict_keys():
     from telugu_s2s.codec.checkpoint import CodecArch, build_model
 
-    arch = CodecArch(
-        sample_rate=16000,
-        n_filters=4,
-        ratios=(8, 8, 4),
-        dimension=16,
-        bins=64,
-        target_bandwidths=(1.5,),
-        pad_mode="constant",
-        lstm=0,
-    )
+    arch = CodecArch(sample_rate=16000, n_filters=4, ratios=(8, 8, 4), dimension=16, bins=64,
+                     target_bandwidths=(1.5,), pad_mode="constant", lstm=0)
     model = build_model(arch)
     keys = set(model.state_dict())
     books = fix_quantizer(model)
@@ -100,16 +92,8 @@ def test_kmeans_init_rvq_fills_every_codebook_on_the_residuals():
     from telugu_s2s.codec.checkpoint import CodecArch, build_model
     from telugu_s2s.training.quantizer import kmeans_init_rvq
 
-    arch = CodecArch(
-        sample_rate=16000,
-        n_filters=4,
-        ratios=(8, 8, 4),
-        dimension=16,
-        bins=64,
-        target_bandwidths=(1.5,),
-        pad_mode="constant",
-        lstm=0,
-    )
+    arch = CodecArch(sample_rate=16000, n_filters=4, ratios=(8, 8, 4), dimension=16, bins=64,
+                     target_bandwidths=(1.5,), pad_mode="constant", lstm=0)
     model = build_model(arch)
     fix_quantizer(model)
     g = torch.Generator().manual_seed(0)

@@ -82,18 +82,8 @@ def test_synth_is_deterministic_and_splits_hold_out_callers(tiny_data, tmp_path)
     assert not {r["dialogue_id"] for r in train} & {r["dialogue_id"] for r in test}
     assert not {r["user_text"] for r in train} & {r["user_text"] for r in test if r["held_out_phrasing"]}
     for r in train[:3] + test[:3]:
-        assert set(r) >= {
-            "user_text",
-            "user_audio",
-            "reply_text",
-            "reply_audio",
-            "voice",
-            "dialogue_id",
-            "turn_index",
-            "kind",
-            "intent",
-            "aug",
-        }
+        assert set(r) >= {"user_text", "user_audio", "reply_text", "reply_audio", "voice", "dialogue_id", "turn_index",
+                          "kind", "intent", "aug"}
         assert synth_mod.read_audio(tiny_data / r["user_audio"]).size > 0
     assert all(r["reply_audio"] for r in test)
 
@@ -160,10 +150,8 @@ def test_formant_scale_moves_the_spectrum_and_keys_the_file(tmp_path):
     up = replace(base, formant=1.1)
     assert synth_mod._text_key("నమస్కారం", base) != synth_mod._text_key("నమస్కారం", up)
     # an unscaled voice keeps the key it had before the scale existed
-    assert (
-        synth_mod._text_key("నమస్కారం", base)
-        == hashlib.sha256(f"{base.variant}|{base.speed}|{base.pitch}|నమస్కారం".encode()).hexdigest()[:16]
-    )
+    assert synth_mod._text_key("నమస్కారం", base) == hashlib.sha256(
+        f"{base.variant}|{base.speed}|{base.pitch}|నమస్కారం".encode()).hexdigest()[:16]
 
     def centroid(x):
         mag = np.abs(np.fft.rfft(x))
@@ -193,8 +181,7 @@ def test_training_clips_jitter_the_vocal_tract_and_held_out_callers_do_not(tmp_p
     # speed and pitch per clip are those of the data without the jitter
     plain_rows, plain_renders = synth_mod.plan(plain)
     assert [(r["caller_speed"], r["caller_pitch"]) for r in rows] == [
-        (r["caller_speed"], r["caller_pitch"]) for r in plain_rows
-    ]
+        (r["caller_speed"], r["caller_pitch"]) for r in plain_rows]
     assert "caller_formant" not in plain_rows[0]
     assert set(renders) != set(plain_renders)
     assert synth_mod.data_version(plain) != synth_mod.data_version(cfg)
@@ -213,10 +200,8 @@ def test_degradation_sets_level_noise_band_and_silence():
     assert np.all(y[: rate * 300 // 1000] == 0)  # the silence before the turn
     noisy = synth_mod.apply_aug(x, synth_mod.Aug(-6.0, 10.0, "pink", False, 300, 100, 1))
     assert np.abs(noisy[: rate // 4]).mean() > 1e-3  # noise in the silence too
-    phone = synth_mod.apply_aug(
-        np.random.default_rng(0).standard_normal(rate).astype(np.float32) * 0.1,
-        synth_mod.Aug(-6.0, None, "white", True, 0, 0, 1),
-    )
+    phone = synth_mod.apply_aug(np.random.default_rng(0).standard_normal(rate).astype(np.float32) * 0.1,
+                                synth_mod.Aug(-6.0, None, "white", True, 0, 0, 1))
     spec = np.abs(np.fft.rfft(phone))
     freqs = np.fft.rfftfreq(phone.size, 1 / rate)
     assert spec[freqs > 4500].mean() < 0.05 * spec[freqs < 3500].mean()  # the telephone band
@@ -234,9 +219,8 @@ def test_degradation_sets_level_noise_band_and_silence():
 def test_more_callers_adds_training_callers_and_keeps_the_held_out_ones():
     callers = synth_mod.callers_with_more(synth_mod.CALLER_VOICES, synth_mod.HELD_OUT_CALLERS)
     held = synth_mod.held_out_with_more(synth_mod.HELD_OUT_CALLERS)
-    assert len(callers) == (
-        len(synth_mod.CALLER_VOICES) + len(synth_mod.MORE_CALLER_VOICES) + len(synth_mod.MORE_HELD_OUT_VOICES)
-    )
+    assert len(callers) == (len(synth_mod.CALLER_VOICES) + len(synth_mod.MORE_CALLER_VOICES)
+                            + len(synth_mod.MORE_HELD_OUT_VOICES))
     assert [c.id for c in callers[-4:]] == list(held)
     ids = [c.id for c in callers]
     assert len(ids) == len(set(ids))
@@ -266,21 +250,19 @@ def test_wide_callers_are_new_voices_that_share_nothing_with_the_held_out_ones(t
     more = synth_mod.callers_with_more(synth_mod.CALLER_VOICES, synth_mod.HELD_OUT_CALLERS)
     held = synth_mod.held_out_with_more(synth_mod.HELD_OUT_CALLERS)
     wide = synth_mod.callers_with_wide(more, held)
-    assert [c.id for c in wide[-len(held) :]] == list(held)
+    assert [c.id for c in wide[-len(held):]] == list(held)
     assert len({c.id for c in wide}) == len(wide) == len(more) + len(synth_mod.WIDE_CALLER_VOICES)
     variants = [c.variant.lower() for c in wide]
     assert len(set(variants)) == len(variants)  # every caller its own variant file
     product = {v.variant.lower() for v in synth_mod.PRODUCT_VOICES.values()}
     assert not set(variants) & product
     held_names = ("iven", "anika", "f5", "m4")
-    assert not [
-        v for v in map(str.lower, (c.variant for c in synth_mod.WIDE_CALLER_VOICES)) if any(h in v for h in held_names)
-    ]
+    assert not [v for v in map(str.lower, (c.variant for c in synth_mod.WIDE_CALLER_VOICES))
+                if any(h in v for h in held_names)]
 
     # --wide-variants renders the wide callers' clips that many times, the others as before.
-    cfg = replace(
-        tiny_cfg(tmp_path), callers=synth_mod.callers_with_wide(synth_mod.CALLER_VOICES, synth_mod.HELD_OUT_CALLERS)
-    )
+    cfg = replace(tiny_cfg(tmp_path), callers=synth_mod.callers_with_wide(synth_mod.CALLER_VOICES,
+                                                                        synth_mod.HELD_OUT_CALLERS))
     rows, _ = synth_mod.plan(replace(cfg, train_variants=2, wide_variants=1))
     per_caller: dict[str, int] = {}
     for r in rows:

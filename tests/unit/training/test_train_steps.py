@@ -44,31 +44,13 @@ def test_s2s_train_step_and_eval_shapes(tiny_data, tiny_codec, tmp_path):
     codes_path = encode_corpus(tiny_data, cfg.out_dir, out=tmp_path / "codes.npz", progress=False)
     codes = load_codes(codes_path)
     assert all(c.shape[0] == TINY_ARCH.codebooks_for(1.5) for c in codes.values())
-    s2s_cfg = S2STrainConfig(
-        data_dir=tiny_data,
-        codes_path=codes_path,
-        codec_dir=cfg.out_dir,
-        run_dir=tmp_path / "s2s_run",
-        out_dir=tmp_path / "s2s",
-        steps=2,
-        batch_size=2,
-        log_every=1,
-        progress=False,
-        recognition_batch=2,
-        listener_pretrain=2,
-        listener_batch=2,
-        model={
-            "n_layers": 1,
-            "d_model": 32,
-            "n_heads": 2,
-            "max_reply_frames": 64,
-            **SMALL_LISTENER,
-            "acoustic_dim": TINY_ARCH.dimension,
-            "bidirectional_prefix": True,
-            "voice_at_reply": True,
-            "dropout": 0.1,
-        },
-    )
+    s2s_cfg = S2STrainConfig(data_dir=tiny_data, codes_path=codes_path, codec_dir=cfg.out_dir,
+                             run_dir=tmp_path / "s2s_run", out_dir=tmp_path / "s2s", steps=2, batch_size=2,
+                             log_every=1, progress=False, recognition_batch=2,
+                             listener_pretrain=2, listener_batch=2,
+                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64, **SMALL_LISTENER,
+                                    "acoustic_dim": TINY_ARCH.dimension, "bidirectional_prefix": True,
+                                    "voice_at_reply": True, "dropout": 0.1})
     result = train_s2s(s2s_cfg)
     assert result["steps"] == 2 and np.isfinite(result["final"]["loss"])
     loaded = load_checkpoint(s2s_cfg.out_dir)
@@ -88,15 +70,8 @@ def test_s2s_train_step_and_eval_shapes(tiny_data, tiny_codec, tmp_path):
     hist = json.loads((s2s_cfg.run_dir / "history.json").read_text())
     assert [h["listener_step"] for h in hist if "listener_step" in h] == [2]
     # a new run starts from that checkpoint's weights where they fit
-    again = replace(
-        s2s_cfg,
-        run_dir=tmp_path / "again",
-        out_dir=tmp_path / "again_out",
-        steps=1,
-        listener_pretrain=0,
-        init_from=s2s_cfg.out_dir,
-        lr=0.0,
-    )
+    again = replace(s2s_cfg, run_dir=tmp_path / "again", out_dir=tmp_path / "again_out", steps=1,
+                    listener_pretrain=0, init_from=s2s_cfg.out_dir, lr=0.0)
     train_s2s(again)
     after = load_checkpoint(again.out_dir).model.state_dict()
     assert all(torch.equal(v, after[n]) for n, v in loaded.model.state_dict().items())  # lr 0: unchanged
@@ -110,28 +85,13 @@ def test_eval_scores_turns_as_rendered_and_as_the_gateway_pads_them(tiny_data, t
 
     cfg, _ = tiny_codec
     encode_corpus(tiny_data, cfg.out_dir, progress=False)
-    s2s_cfg = S2STrainConfig(
-        data_dir=tiny_data,
-        codec_dir=cfg.out_dir,
-        run_dir=tmp_path / "run",
-        out_dir=tmp_path / "s2s",
-        steps=1,
-        batch_size=2,
-        progress=False,
-        listener_pretrain=2,
-        listener_batch=2,
-        model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64, **SMALL_LISTENER},
-    )
+    s2s_cfg = S2STrainConfig(data_dir=tiny_data, codec_dir=cfg.out_dir, run_dir=tmp_path / "run",
+                             out_dir=tmp_path / "s2s", steps=1, batch_size=2, progress=False,
+                             listener_pretrain=2, listener_batch=2,
+                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64, **SMALL_LISTENER})
     train_s2s(s2s_cfg)
-    base = EvalConfig(
-        data_dir=tiny_data,
-        codec_dir=cfg.out_dir,
-        s2s_dir=s2s_cfg.out_dir,
-        split="test",
-        max_turns=3,
-        max_frames=12,
-        progress=False,
-    )
+    base = EvalConfig(data_dir=tiny_data, codec_dir=cfg.out_dir, s2s_dir=s2s_cfg.out_dir, split="test",
+                      max_turns=3, max_frames=12, progress=False)
     plain = eval_s2s(base)
     padded = eval_s2s(replace(base, user_lead_ms=300, user_tail_ms=100))
     assert plain["n"] + plain["n_without_context"] == 3 == len(plain["details"])
@@ -190,13 +150,8 @@ def test_manifest_lists_sha256_and_refuses_oversized_models(tmp_path):
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "config.json").write_text("{}")
         (tmp_path / sub / "model.pt").write_bytes(b"weights-" + sub.encode())
-    path = export.write_manifest(
-        tmp_path,
-        command="python -m telugu_s2s.training all",
-        data_info={"data_version": "telugu-synth-x"},
-        eval_scores={"n": 1},
-        timings={},
-    )
+    path = export.write_manifest(tmp_path, command="python -m telugu_s2s.training all",
+                                 data_info={"data_version": "telugu-synth-x"}, eval_scores={"n": 1}, timings={})
     doc = json.loads(path.read_text())
     assert doc["files"]["s2s/model.pt"]["sha256"] == hashlib.sha256(b"weights-s2s").hexdigest()
     assert doc["data_version"] == "telugu-synth-x" and doc["eval"] == {"n": 1}
@@ -218,9 +173,7 @@ def test_user_augmentation_warps_time_and_swaps_some_tokens():
         assert warped.shape[0] == 2 and warped.dtype == codes.dtype
         assert 170 <= warped.shape[1] <= 230  # 200 frames x (1 +- 0.15)
         # frames are dropped or repeated, never reordered, and both codebooks move together
-        assert np.all(np.diff(warped[0]) >= 0) and np.array_equal(
-            warped[1] - warped[0], codes[1, :1] - codes[0, :1] + 0 * warped[0]
-        )
+        assert np.all(np.diff(warped[0]) >= 0) and np.array_equal(warped[1] - warped[0], codes[1, :1] - codes[0, :1] + 0 * warped[0])
         lengths.add(warped.shape[1])
     assert len(lengths) > 5, "the warp factor does not vary"
     noisy = augment_user(codes, random.Random(1), warp=0.0, token_noise=0.1, codebook_size=1024)
@@ -256,10 +209,8 @@ def _composer(**overrides):
         base = 100 * c
         clips += [Clip(caller, "qa", f"qa{i:02d}", corpus.QA_PAIRS[i][2], codes(base + i)) for i in range(6)]
         clips += [Clip(caller, "ood", "ood", corpus.FALLBACK, codes(base + 20))]
-        clips += [
-            Clip(caller, "name_intro", f"intro:{n}", corpus.name_intro(n)[1], codes(base + 30 + j))
-            for j, n in enumerate(corpus.NAMES[:3])
-        ]
+        clips += [Clip(caller, "name_intro", f"intro:{n}", corpus.name_intro(n)[1], codes(base + 30 + j))
+                  for j, n in enumerate(corpus.NAMES[:3])]
         clips += [Clip(caller, "name_recall", "recall", "", codes(base + 40))]
     texts = [corpus.QA_PAIRS[i][2] for i in range(6)] + [corpus.FALLBACK]
     texts += [corpus.name_intro(n)[1] for n in corpus.NAMES[:3]] + [corpus.name_answer(n) for n in corpus.NAMES[:3]]
@@ -320,10 +271,8 @@ def test_composed_examples_keep_one_caller_and_a_recall_answers_its_introduction
     none = sum(s == 0 for s in sizes) / len(sizes)
     assert 0.15 < none < 0.35
     # contexts are new on every draw: never one fixed script per question
-    firsts = {
-        (int(ex.user_codes[0, 0]), tuple(int(u[0, 0]) for u, _ in ex.context_turns))
-        for ex in (composer.draw(rng)[1] for _ in range(200))
-    }
+    firsts = {(int(ex.user_codes[0, 0]), tuple(int(u[0, 0]) for u, _ in ex.context_turns))
+              for ex in (composer.draw(rng)[1] for _ in range(200))}
     assert len(firsts) > 150
 
 
@@ -342,20 +291,9 @@ def test_loader_workers_compose_steps_like_the_loop_each_from_its_own_generator(
     from telugu_s2s.training.s2s_train import StepInputs, _StepSource, _step_inputs_stream
 
     composer, _ = _composer(batch_size=3, listener_batch=2, recognition_batch=2)
-    mcfg = S2SConfig(
-        n_codebooks=2,
-        codebook_size=1024,
-        n_layers=1,
-        d_model=16,
-        n_heads=2,
-        max_seq_len=256,
-        context_budget=32,
-        aux_classes=40,
-        listener_layers=1,
-        listener_dim=16,
-        listener_classes=40,
-        listener_latent_dim=8,
-    )
+    mcfg = S2SConfig(n_codebooks=2, codebook_size=1024, n_layers=1, d_model=16, n_heads=2, max_seq_len=256,
+                     context_budget=32, aux_classes=40, listener_layers=1, listener_dim=16, listener_classes=40,
+                     listener_latent_dim=8)
     source = _StepSource(composer, composer.cfg, mcfg, None, 25.0, has_listener=True, has_aux_head=True)
 
     def fingerprint(inputs: StepInputs) -> tuple:
@@ -380,21 +318,11 @@ def test_the_auxiliary_head_learns_from_the_turn_end_and_generation_ignores_it()
     from telugu_s2s.training.batches import TrainExample, loss, make_batch
 
     torch.manual_seed(0)
-    cfg = S2SConfig(
-        n_codebooks=2,
-        codebook_size=16,
-        n_layers=1,
-        d_model=32,
-        n_heads=2,
-        max_seq_len=128,
-        context_budget=16,
-        aux_classes=5,
-    )
+    cfg = S2SConfig(n_codebooks=2, codebook_size=16, n_layers=1, d_model=32, n_heads=2, max_seq_len=128,
+                    context_budget=16, aux_classes=5)
     model = S2STransformer(cfg)
-    ex = [
-        TrainExample(0, np.full((2, 4), 3), np.full((2, 3), 5), aux_class=2),
-        TrainExample(1, np.full((2, 6), 4), np.full((2, 2), 6), aux_class=4),
-    ]
+    ex = [TrainExample(0, np.full((2, 4), 3), np.full((2, 3), 5), aux_class=2),
+          TrainExample(1, np.full((2, 6), 4), np.full((2, 2), 6), aux_class=4)]
     batch = make_batch(cfg, ex)
     # the head reads the position that predicts reply step 0: the SEP after the user turn
     assert batch.aux_position.tolist() == [1 + 4 + 1, 1 + 6 + 1]
@@ -426,18 +354,8 @@ def test_recognition_turns_are_heard_alone_and_train_only_the_reply_class_head()
     assert all(t.aux_class >= 0 and not t.context_turns and t.reply_codes.shape[1] == 0 for t in turns)
     assert classes[corpus.FALLBACK] in {t.aux_class for t in turns}  # out-of-domain turns too
     assert len({t.aux_class for t in turns}) >= 8 and len({t.voice_index for t in turns}) == 4
-    cfg = S2SConfig(
-        n_codebooks=2,
-        codebook_size=1024,
-        n_layers=1,
-        d_model=32,
-        n_heads=2,
-        max_seq_len=256,
-        context_budget=16,
-        aux_classes=len(classes),
-        bidirectional_prefix=True,
-        voice_at_reply=True,
-    )
+    cfg = S2SConfig(n_codebooks=2, codebook_size=1024, n_layers=1, d_model=32, n_heads=2, max_seq_len=256,
+                    context_budget=16, aux_classes=len(classes), bidirectional_prefix=True, voice_at_reply=True)
     batch = prefix_batch(cfg, turns[:4])
     for i, t in enumerate(turns[:4]):
         n = t.user_codes.shape[1]
@@ -458,25 +376,14 @@ def test_eval_summary_reports_each_category_with_its_n_and_the_confusions():
         return {"kind": kind, "turn_index": turn, "held_out_phrasing": held}
 
     def d(r, ok, nearest, expected="x", with_ctx=True, ratio=1.0):
-        return {
-            "categories": categories(r, with_ctx),
-            "reply_ok": ok,
-            "voice_ok": True,
-            "nearest": nearest,
-            "expected": expected,
-            "with_context": with_ctx,
-            "kind": r["kind"],
-            "duration_ratio": ratio,
-        }
+        return {"categories": categories(r, with_ctx), "reply_ok": ok, "voice_ok": True, "nearest": nearest,
+                "expected": expected, "with_context": with_ctx, "kind": r["kind"], "duration_ratio": ratio}
 
     details = [
-        d(row("qa"), True, "x"),
-        d(row("qa"), False, corpus.FALLBACK, ratio=1.5),
-        d(row("qa", 2), True, "x"),
-        d(row("qa", 0, True), False, "y"),
+        d(row("qa"), True, "x"), d(row("qa"), False, corpus.FALLBACK, ratio=1.5),
+        d(row("qa", 2), True, "x"), d(row("qa", 0, True), False, "y"),
         d(row("ood", 1), True, corpus.FALLBACK, corpus.FALLBACK),
-        d(row("name_recall", 3), True, "n"),
-        d(row("name_recall", 3), False, "m", "n", with_ctx=False),
+        d(row("name_recall", 3), True, "n"), d(row("name_recall", 3), False, "m", "n", with_ctx=False),
         d(row("name_intro", 1), False, "", "i"),
     ]
     s = summarize(details, 8, 79)
@@ -520,9 +427,8 @@ def test_synth_flags_reach_the_synth_config(monkeypatch):
     cli.cmd_synth(p.parse_args(["data", "synth"]))
     more, plain = seen
     assert more.jitter_formant == 0.1 and plain.jitter_formant == 0.0
-    assert len(more.callers) == (
-        len(synth_mod.CALLER_VOICES) + len(synth_mod.MORE_CALLER_VOICES) + len(synth_mod.MORE_HELD_OUT_VOICES)
-    )
+    assert len(more.callers) == (len(synth_mod.CALLER_VOICES) + len(synth_mod.MORE_CALLER_VOICES)
+                                 + len(synth_mod.MORE_HELD_OUT_VOICES))
     assert more.held_out == synth_mod.held_out_with_more(synth_mod.HELD_OUT_CALLERS)
     assert plain.callers == synth_mod.CALLER_VOICES
 
@@ -534,18 +440,10 @@ def test_all_trains_s2s_on_the_richer_corpus_and_the_codec_on_the_default_one(tm
 
     def record(name):
         def fn(args, *rest, **kw):
-            calls.append(
-                (
-                    name,
-                    Path(args.data_dir),
-                    getattr(args, "more_callers", None),
-                    getattr(args, "formant_jitter", None),
-                    kw.get("codec_data_dir"),
-                )
-            )
+            calls.append((name, Path(args.data_dir), getattr(args, "more_callers", None),
+                          getattr(args, "formant_jitter", None), kw.get("codec_data_dir")))
             variants.append(getattr(args, "variants", None))
             return {}
-
         return fn
 
     for name in ("cmd_synth", "cmd_codec", "cmd_encode", "cmd_s2s", "cmd_eval", "cmd_export"):
@@ -564,21 +462,9 @@ def test_all_trains_s2s_on_the_richer_corpus_and_the_codec_on_the_default_one(tm
     assert variants == [1, 1, 3, 3, 3, 3, 3]  # the codec corpus one clip each, the S2S corpus three
 
     calls.clear()
-    cli.cmd_all(
-        cli.build_parser().parse_args(
-            [
-                "all",
-                "--data-dir",
-                str(data),
-                "--s2s-callers",
-                "default",
-                "--s2s-formant-jitter",
-                "0",
-                "--s2s-variants",
-                "1",
-            ]
-        )
-    )
+    cli.cmd_all(cli.build_parser().parse_args(
+        ["all", "--data-dir", str(data), "--s2s-callers", "default", "--s2s-formant-jitter", "0",
+         "--s2s-variants", "1"]))
     assert [c[0] for c in calls] == ["cmd_synth", "cmd_codec", "cmd_encode", "cmd_s2s", "cmd_eval", "cmd_export"]
     assert {c[1] for c in calls} == {data}
 
@@ -612,10 +498,7 @@ def test_served_eval_speaks_every_dialogue_and_each_recall_again_alone():
     rows = [row("d2", 1, "name_recall"), row("d1", 0, "qa"), row("d2", 0, "name_intro"), row("d2", 2, "qa")]
     calls = dialogues(rows)
     assert [([r["turn_index"] for r in turns], ctx) for turns, ctx in calls] == [
-        ([0], True),
-        ([0, 1, 2], True),
-        ([1], False),
-    ]
+        ([0], True), ([0, 1, 2], True), ([1], False)]
     assert calls[2][0][0]["kind"] == "name_recall"
 
 
@@ -625,23 +508,11 @@ def test_product_cli_reaches_every_training_stage(monkeypatch):
 
     seen = []
     monkeypatch.setattr(cli, "main", lambda argv: seen.append(argv) or 0)
-    for argv in (
-        ["train", "all", "--s2s-steps", "5"],
-        ["train", "encode"],
-        ["train", "export"],
-        ["train", "s2s"],
-        ["eval", "--served"],
-        ["data", "synth"],
-    ):
+    for argv in (["train", "all", "--s2s-steps", "5"], ["train", "encode"], ["train", "export"], ["train", "s2s"],
+                 ["eval", "--served"], ["data", "synth"]):
         assert product.main(argv) == 0
-    assert seen == [
-        ["all", "--s2s-steps", "5"],
-        ["encode"],
-        ["export"],
-        ["train", "s2s"],
-        ["eval", "--served"],
-        ["data", "synth"],
-    ]
+    assert seen == [["all", "--s2s-steps", "5"], ["encode"], ["export"], ["train", "s2s"], ["eval", "--served"],
+                    ["data", "synth"]]
     # and the real parser accepts what they become
     p = cli.build_parser()
     assert p.parse_args(["all", "--s2s-steps", "5"]).s2s_steps == 5
@@ -670,12 +541,8 @@ def test_counts_below_one_are_refused_with_a_clear_message(capsys):
     from telugu_s2s.training.cli import build_parser
 
     p = build_parser()
-    for argv in (
-        ["data", "synth", "--variants", "0"],
-        ["all", "--s2s-variants", "-1"],
-        ["eval", "--served", "--concurrency", "0"],
-        ["data", "synth", "--variants", "x"],
-    ):
+    for argv in (["data", "synth", "--variants", "0"], ["all", "--s2s-variants", "-1"],
+                 ["eval", "--served", "--concurrency", "0"], ["data", "synth", "--variants", "x"]):
         with pytest.raises(SystemExit) as exit_:
             p.parse_args(argv)
         assert exit_.value.code == 2
@@ -694,18 +561,10 @@ def test_eval_context_holds_the_models_own_earlier_replies_unless_asked_for_the_
 
     cfg, _ = tiny_codec
     codes = load_codes(encode_corpus(tiny_data, cfg.out_dir, progress=False))
-    s2s_cfg = S2STrainConfig(
-        data_dir=tiny_data,
-        codec_dir=cfg.out_dir,
-        run_dir=tmp_path / "run",
-        out_dir=tmp_path / "s2s",
-        steps=1,
-        batch_size=2,
-        progress=False,
-        listener_pretrain=2,
-        listener_batch=2,
-        model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64, **SMALL_LISTENER},
-    )
+    s2s_cfg = S2STrainConfig(data_dir=tiny_data, codec_dir=cfg.out_dir, run_dir=tmp_path / "run",
+                             out_dir=tmp_path / "s2s", steps=1, batch_size=2, progress=False,
+                             listener_pretrain=2, listener_batch=2,
+                             model={"n_layers": 1, "d_model": 32, "n_heads": 2, "max_reply_frames": 64, **SMALL_LISTENER})
     train_s2s(s2s_cfg)
     calls: list[tuple[np.ndarray, list]] = []
 
@@ -718,15 +577,8 @@ def test_eval_context_holds_the_models_own_earlier_replies_unless_asked_for_the_
     rows = evaluate.synth.read_jsonl(tiny_data / "splits" / "test.jsonl")
     later = [r for r in rows if r["turn_index"] >= 2]
     assert later, "the tiny test split has a dialogue of three turns or more"
-    base = evaluate.EvalConfig(
-        data_dir=tiny_data,
-        codec_dir=cfg.out_dir,
-        s2s_dir=s2s_cfg.out_dir,
-        split="test",
-        max_frames=12,
-        progress=False,
-        turn_stride=2,
-    )
+    base = evaluate.EvalConfig(data_dir=tiny_data, codec_dir=cfg.out_dir, s2s_dir=s2s_cfg.out_dir,
+                               split="test", max_frames=12, progress=False, turn_stride=2)
     for mode in ("generated", "reference"):
         calls.clear()
         res = evaluate.eval_s2s(replace(base, context_replies=mode))
@@ -738,9 +590,7 @@ def test_eval_context_holds_the_models_own_earlier_replies_unless_asked_for_the_
                 if mode == "generated":
                     assert any(reply is r for r in replies)  # one of the model's own replies
                 else:
-                    assert any(
-                        np.array_equal(reply, c[: reply.shape[0]]) for c in codes.values() if c.shape == reply.shape
-                    )
+                    assert any(np.array_equal(reply, c[: reply.shape[0]]) for c in codes.values() if c.shape == reply.shape)
         if mode == "generated":  # the stride skipped turns, and their replies were generated anyway
             assert len(calls) > len(res["details"])
         else:
