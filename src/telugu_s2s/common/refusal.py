@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-# The longest a refused call goes on reading the caller's messages before it ends.
+# How long a refused call goes on reading the caller's messages before it ends ...
 REFUSE_READ_S = 1.0
-# A read that waited longer than this found no message queued: the caller writes at its own pace
-# and has just finished a write, so the status can go now without overtaking the next one.
-QUEUED_S = 0.005
+# ... and then how long it waits for one more message, to end right after it (a caller that
+# sends at its own pace is between writes then); none in this time: nothing is in flight.
+LAST_READ_S = 0.25
 
 
 async def refuse(
@@ -24,21 +24,22 @@ async def refuse(
 
     A status that overtakes a client write still in flight makes grpc clients report
     INTERNAL "Internal error from Core" instead of the status, so the caller would never learn
-    why (no key, a limit reached, draining). A caller that sends faster than real time (a file,
-    a backlog) has writes in flight until it half-closes; one that sends at its own pace is
-    between writes just after a message arrives. So this reads until the end of input, or until a
-    read finds nothing queued, or for at most REFUSE_READ_S, and then ends the call.
-    `read` is how the call's next message is read (default `context.read`; grpc.aio.EOF at the
-    end), for a servicer that reads its request iterator itself. Always raises, like abort()."""
+    why (no key, a limit reached, draining, a bad message). A caller that sends faster than real
+    time (a file, a backlog) has writes in flight until it half-closes, so this reads to the end
+    of input, for up to REFUSE_READ_S; a caller that sends at its own pace is still sending
+    then, and the call ends right after its next message arrives, when it is between writes.
+    (Timing the gaps between messages instead is not safe: under load a fast writer's messages
+    arrive with gaps too.) `read` is how the call's next message is read (default
+    `context.read`; grpc.aio.EOF at the end), for a servicer that reads its request iterator
+    itself. Always raises, like abort()."""
     read = read or context.read
     loop = asyncio.get_running_loop()
     end = loop.time() + REFUSE_READ_S
-    while (left := end - loop.time()) > 0:
-        t_read = loop.time()
+    while True:
         try:
-            msg = await asyncio.wait_for(read(), left)
+            msg = await asyncio.wait_for(read(), max(0.0, end - loop.time()) + LAST_READ_S)
         except (TimeoutError, grpc.RpcError, asyncio.InvalidStateError):
             break
-        if msg is grpc.aio.EOF or loop.time() - t_read > QUEUED_S:
+        if msg is grpc.aio.EOF or loop.time() >= end:
             break
     await context.abort(code, message)

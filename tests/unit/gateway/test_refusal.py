@@ -49,15 +49,18 @@ async def test_refuse_reads_a_backlog_to_its_end_then_ends_with_the_status():
     assert ctx.log == ["read"] * 6 + ["abort RESOURCE_EXHAUSTED"]
 
 
-async def test_refuse_ends_right_after_a_write_of_a_caller_that_sends_at_its_own_pace():
-    ctx = FakeContext([(0.0, object()), (0.0, object()), (0.03, object()), (0.03, object())])
+async def test_refuse_ends_right_after_a_write_of_a_caller_that_sends_at_its_own_pace(monkeypatch):
+    monkeypatch.setattr(refusal, "REFUSE_READ_S", 0.05)
+    ctx = FakeContext([(0.0, object()), (0.03, object()), (0.03, object()), (0.03, object()), (0.03, object())])
     with pytest.raises(Aborted):
         await refusal.refuse(ctx, grpc.StatusCode.RESOURCE_EXHAUSTED, "full")
+    # reads at 0, 30 and 60 ms: the one that arrives after the 50 ms is the last
     assert ctx.log == ["read"] * 3 + ["abort RESOURCE_EXHAUSTED"]
 
 
 async def test_refuse_does_not_wait_long_for_a_silent_caller(monkeypatch):
     monkeypatch.setattr(refusal, "REFUSE_READ_S", 0.05)
+    monkeypatch.setattr(refusal, "LAST_READ_S", 0.05)
     ctx = FakeContext([])
     with pytest.raises(Aborted):
         await asyncio.wait_for(refusal.refuse(ctx, grpc.StatusCode.UNAVAILABLE, "draining"), 2)
