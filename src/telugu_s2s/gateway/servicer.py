@@ -262,27 +262,29 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
             await context.write(event_to_pb(ev))
 
         try:
-            await CallLifecycle(self.cfg, self.deps, tenant_of(context), recv, send).run()
-        except CallError as exc:
-            failure = exc
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
-            raise
-        except Exception as exc:
-            log.exception("call failed")
-            failure = CallError(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
-        finally:
+            try:
+                await CallLifecycle(self.cfg, self.deps, tenant_of(context), recv, send).run()
+            except CallError as exc:
+                failure = exc
+            except Exception as exc:
+                log.exception("call failed")
+                failure = CallError(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
             if failure is not None:
                 code = failure.code
                 metrics.ERRORS.labels(code.name).inc()
                 log.info("call ended", extra={"code": code.name, "reason": failure.message})
+                # Still a call while the caller's last messages are read (refuse): a drain waits
+                # for it rather than stopping the server under its status.
+                await refuse(context, failure.code, failure.message)
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        finally:
             metrics.CALLS.labels(code.name).inc()
             metrics.ACTIVE_CALLS.dec()
             self.active_calls -= 1
             if self.active_calls == 0:
                 self._idle.set()
-        if failure is not None:
-            await refuse(context, failure.code, failure.message)
 
     async def ListVoices(self, request, context):
         return pb.ListVoicesResponse(
