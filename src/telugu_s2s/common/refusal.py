@@ -32,14 +32,19 @@ async def refuse(
     arrive with gaps too.) `read` is how the call's next message is read (default
     `context.read`; grpc.aio.EOF at the end), for a servicer that reads its request iterator
     itself. Always raises, like abort()."""
-    read = read or context.read
+    await read_last_messages(read or context.read)
+    await context.abort(code, message)
+
+
+async def read_last_messages(read: Callable[[], Awaitable[object]]) -> None:
+    """refuse()'s reading, alone (at most REFUSE_READ_S + LAST_READ_S): for a servicer that
+    must do something between it and the abort."""
     loop = asyncio.get_running_loop()
     end = loop.time() + REFUSE_READ_S
     while True:
         try:
             msg = await asyncio.wait_for(read(), max(0.0, end - loop.time()) + LAST_READ_S)
         except (TimeoutError, grpc.RpcError, asyncio.InvalidStateError):
-            break
+            return
         if msg is grpc.aio.EOF or loop.time() >= end:
-            break
-    await context.abort(code, message)
+            return

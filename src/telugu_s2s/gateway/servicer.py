@@ -12,7 +12,7 @@ import grpc
 from google.protobuf.message import Message
 
 from telugu_s2s.common.audio import G711_RATE, AudioFormat, AudioFormatError, Encoding
-from telugu_s2s.common.refusal import refuse
+from telugu_s2s.common.refusal import read_last_messages, refuse
 from telugu_s2s.common.voices import VOICES, UnknownVoiceError, get_voice
 from telugu_s2s.gateway import metrics
 from telugu_s2s.gateway.auth import current_principal
@@ -273,9 +273,11 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
                 code = failure.code
                 metrics.ERRORS.labels(code.name).inc()
                 log.info("call ended", extra={"code": code.name, "reason": failure.message})
-                # Still a call while the caller's last messages are read (refuse): a drain waits
-                # for it rather than stopping the server under its status.
-                await refuse(context, failure.code, failure.message)
+                # Still a call while the caller's last messages are read (see refuse()): a drain
+                # waits for it rather than stopping the server under its status. The abort
+                # itself comes after: it can wait on a reply write that a caller who does not
+                # read never takes, and must not hold the drain.
+                await read_last_messages(context.read)
         except asyncio.CancelledError:
             code = grpc.StatusCode.CANCELLED
             raise
@@ -285,6 +287,8 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServicer):
             self.active_calls -= 1
             if self.active_calls == 0:
                 self._idle.set()
+        if failure is not None:
+            await context.abort(failure.code, failure.message)
 
     async def ListVoices(self, request, context):
         return pb.ListVoicesResponse(
