@@ -155,6 +155,8 @@ async def test_bad_request_is_a_clear_error(triton):
         bad_voice = GenerationRequest("bv", np.zeros((2, 5), np.int32), 9, np.zeros((2, 0)), np.zeros(0))
         with pytest.raises(S2SBadRequest, match="voice index"):
             await collect(client, bad_voice)
+        with pytest.raises(S2SBadRequest, match="max_frames_per_response must be 0 or >= frames_per_response"):
+            await collect(client, request("bm", 8, fpr=4, max_frames_per_response=2))
         assert await client.ready()
     finally:
         await client.close()
