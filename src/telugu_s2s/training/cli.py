@@ -72,14 +72,22 @@ def _share(text: str) -> float:
     return value
 
 
-def _at_least_one(text: str) -> int:
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, e.g. 3") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be >= 1")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be >= {least}")
     return value
+
+
+def _at_least_one(text: str) -> int:
+    return _whole(text, 1)
+
+
+def _at_least_zero(text: str) -> int:
+    return _whole(text, 0)
 
 
 LOSS_TERMS = ("mel", "stft", "adv", "fm")
@@ -123,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="clips per (wide caller, utterance) (default: --variants)",
+    )
+    ds.add_argument(
+        "--more-sentences",
+        type=_at_least_zero,
+        default=0,
+        metavar="N",
+        help="N clips per training caller of each training-only sentence of corpus.MORE_* "
+        "(2 more phrasings per question, name introduction and recall; more out-of-domain "
+        "sentences); 0 = without them (default)",
     )
     ds.add_argument(
         "--formant-jitter",
@@ -321,6 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also the S2S corpus's 24 wide callers: 20 train, 4 join validation (tried, not shipped)",
     )
+    tt.add_argument(
+        "--remove-shape",
+        action="store_true",
+        help="train on inputs without the speech's mean spectral shape (the caller's timbre)",
+    )
     tt.add_argument("--out", type=Path, default=None, help="weights file (default: the package's own)")
     tt.add_argument("--json", type=Path, default=None, help="write the training and test report here")
     tt.add_argument("--eval-only", action="store_true", help="test the weights in --out, train nothing")
@@ -353,6 +375,7 @@ def cmd_synth(args) -> dict:
         jitter_formant=getattr(args, "formant_jitter", 0.0),
         train_variants=getattr(args, "variants", 1),
         wide_variants=getattr(args, "wide_variants", None) or 0,
+        more_sentences=getattr(args, "more_sentences", 0),
     )
     if getattr(args, "more_callers", False):
         cfg = replace(
@@ -579,7 +602,7 @@ def s2s_corpus_args(args) -> argparse.Namespace:
 
 def cmd_turn(args) -> dict:
     from telugu_s2s.training import turn_data, turn_train
-    from telugu_s2s.turn.model import DEFAULT_WEIGHTS, TurnModel
+    from telugu_s2s.turn.model import DEFAULT_WEIGHTS, PEAK, PEAK_AND_SHAPE, TurnModel
 
     _threads(args)
     try:
@@ -599,9 +622,10 @@ def cmd_turn(args) -> dict:
         report = card = {**model.card}
         timings = {**card.get("timings", {}), **timings}
     else:
-        trained = turn_train.train(args.data_dir, steps=args.steps, seed=args.seed)
+        trained = turn_train.train(args.data_dir, steps=args.steps, seed=args.seed, remove_shape=args.remove_shape)
         timings["train_s"] = trained["seconds"]
         card = {"data": info, "steps": args.steps, "history": trained["history"], "presets": {}}
+        card["normalization"] = PEAK_AND_SHAPE if args.remove_shape else PEAK
         model = TurnModel(trained["params"], card)
     if not args.eval_only:
         card["data"] = info

@@ -211,6 +211,9 @@ class SynthConfig:
     train_variants: int = 1
     # ... for the --wide-callers (WIDE_CALLER_VOICES) instead, when set (0 = train_variants).
     wide_variants: int = 0
+    # Clips per (training caller, sentence of corpus.more_utterances()): the training-only
+    # phrasings and out-of-domain sentences of `data synth --more-sentences`; 0 = without them.
+    more_sentences: int = 0
 
 
 @dataclass(frozen=True)
@@ -307,6 +310,7 @@ def data_version(cfg: SynthConfig) -> str:
             "test_dialogues": cfg.test_dialogues,
             **({"train_variants": cfg.train_variants} if cfg.train_variants != 1 else {}),
             **({"wide_variants": cfg.wide_variants} if cfg.wide_variants else {}),
+            **({"more_sentences": [cfg.more_sentences, corpus.more_digest()]} if cfg.more_sentences else {}),
             "espeak": espeak_version(),
         },
         sort_keys=True,
@@ -483,6 +487,9 @@ def plan(cfg: SynthConfig) -> tuple[list[dict], dict[str, tuple[str, EspeakVoice
             for v in range(variants):  # variant 0 keeps the id it had before variants
                 suffix = f"-v{v}" if v else ""
                 row("train", f"train-{caller.id}-{i:03d}{suffix}", 0, u, u.reply, -1, caller, "")
+        for i, u in enumerate(corpus.more_utterances() if cfg.more_sentences else []):
+            for v in range(cfg.more_sentences):
+                row("train", f"train-{caller.id}-m{i:03d}-v{v}", 0, u, u.reply, -1, caller, "")
     held_utts = corpus.utterances("test")
     for split, n_dialogues in (("test", cfg.test_dialogues), ("val", max(1, cfg.test_dialogues // 2))):
         rng = random.Random(f"{cfg.seed}|{split}")

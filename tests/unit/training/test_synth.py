@@ -38,6 +38,42 @@ def test_every_question_has_three_phrasings_and_training_never_hears_the_held_ou
     assert all(u.reply == "" for u in test if u.kind == "name_recall")
 
 
+def test_more_sentences_are_training_only_and_share_no_text_with_the_test():
+    base, more = corpus.utterances("train"), corpus.utterances("train", more=True)
+    assert more[: len(base)] == base  # appended: every other training utterance keeps its index
+    added = more[len(base):]
+    assert added == corpus.more_utterances()
+    assert corpus.utterances("test", more=True) == corpus.utterances("test")
+    for i in range(len(corpus.QA_PAIRS)):
+        assert {u.phrasing for u in added if u.intent == f"qa{i:02d}"} == {3, 4}
+    assert {u.intent for u in added if u.kind == "name_intro"} == {f"intro:{n}" for n in corpus.NAMES}
+    assert any(u.kind == "name_recall" for u in added)
+    assert sum(u.kind == "ood" for u in added) >= 3 * len(corpus.OOD_TRAIN)
+    assert not any(u.held_out_phrasing for u in added)
+    texts = [u.text for u in more]
+    assert len(texts) == len(set(texts))
+    # No added text equals, contains or sits inside a held-out phrasing or a test OOD sentence.
+    unheard = [u.text for u in corpus.utterances("test") if u.held_out_phrasing or u.kind == "ood"]
+    assert not [(a.text, t) for a in added for t in unheard if a.text in t or t in a.text]
+    assert all(u.reply == corpus.FALLBACK for u in added if u.kind == "ood")
+    assert all(u.reply == corpus.QA_PAIRS[int(u.intent[2:])][2] for u in added if u.kind == "qa")
+
+
+def test_more_sentences_add_training_clips_and_leave_the_test_alone(tmp_path):
+    from dataclasses import replace
+
+    cfg = tiny_cfg(tmp_path)
+    rows0, _ = synth_mod.plan(cfg)
+    rows2, _ = synth_mod.plan(replace(cfg, more_sentences=2))
+    train0 = [r for r in rows0 if r["split"] == "train"]
+    train2 = [r for r in rows2 if r["split"] == "train"]
+    callers = {r["caller"] for r in train0}
+    assert len(train2) == len(train0) + 2 * len(callers) * len(corpus.more_utterances())
+    assert [r for r in train2 if r in train0] == train0  # the clips before keep their renders
+    assert [r for r in rows0 if r["split"] != "train"] == [r for r in rows2 if r["split"] != "train"]
+    assert synth_mod.data_version(cfg) != synth_mod.data_version(replace(cfg, more_sentences=2))
+
+
 def test_composed_dialogues_are_seeded_and_recalls_follow_their_introduction():
     import random
 
