@@ -237,14 +237,18 @@ def eval_jobs(rows: list[dict]) -> list[tuple[dict, list[dict], bool]]:
 
 
 def categories(row: dict, with_context: bool) -> list[str]:
-    """The report lines a scored turn counts in."""
+    """The report lines a scored turn counts in. Name introductions and recalls also count in a
+    line of their phrasing (`..._seen_phrasing` / `..._held_out_phrasing`): whether a name is
+    missed because it was not kept or because the question was not heard."""
     kind = row["kind"]
+    phrasing = "_held_out_phrasing" if row.get("held_out_phrasing") else "_seen_phrasing"
     if kind == "name_recall":
-        return ["name_recall_with_context" if with_context else "name_recall_without_context"]
+        line = "name_recall_with_context" if with_context else "name_recall_without_context"
+        return [line, line + phrasing]
     if kind == "ood":
         return ["ood_fallback"]
     if kind == "name_intro":
-        return ["name_intro"]
+        return ["name_intro", "name_intro" + phrasing]
     if row.get("held_out_phrasing"):
         return ["held_out_phrasing"]
     return ["first_turn" if row["turn_index"] == 0 else "unrelated_context"]

@@ -338,7 +338,9 @@ class Split:
     def clip_audio(self, i: int) -> np.ndarray:
         return self.audio[self.offsets[i] : self.offsets[i + 1]]
 
-    def window(self, clip: int, frame: int) -> np.ndarray:
+    def window(self, clip: int, frame: int, remove_shape: bool = False) -> np.ndarray:
         """The normalized model input of the ask at `frame` (an index into the clip's log-mel)."""
         mel = self.mel[self.mel_offsets[clip] : self.mel_offsets[clip + 1]]
-        return features.normalize(mel[max(0, frame - features.WINDOW_FRAMES + 1) : frame + 1])
+        return features.normalize(
+            mel[max(0, frame - features.WINDOW_FRAMES + 1) : frame + 1], remove_shape=remove_shape
+        )

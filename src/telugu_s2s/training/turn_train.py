@@ -57,9 +57,9 @@ def _torch_model():
     return Net()
 
 
-def _batch(split: Split, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _batch(split: Split, idx: np.ndarray, remove_shape: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ex = split.examples[idx]
-    x = np.stack([split.window(int(c), int(f)) for c, f, _, _ in ex])
+    x = np.stack([split.window(int(c), int(f), remove_shape) for c, f, _, _ in ex])
     return x, ex[:, 2].astype(np.float32) / 1000.0, ex[:, 3].astype(np.float32)
 
 
@@ -79,14 +79,17 @@ def _mask(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-def train(data_dir: Path, steps: int = 3000, batch: int = 256, lr: float = 2e-3, seed: int = 0) -> dict:
-    """Returns the numpy parameters (TurnModel names) and the training log."""
+def train(
+    data_dir: Path, steps: int = 3000, batch: int = 256, lr: float = 2e-3, seed: int = 0, remove_shape: bool = False
+) -> dict:
+    """Returns the numpy parameters (TurnModel names) and the training log. `remove_shape`:
+    the inputs without the speech's mean spectral shape (features.normalize)."""
     import torch
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     tr = Split.load(data_dir, "train")
-    sample = _batch(tr, rng.choice(len(tr.examples), size=min(4096, len(tr.examples)), replace=False))[0]
+    sample = _batch(tr, rng.choice(len(tr.examples), size=min(4096, len(tr.examples)), replace=False), remove_shape)[0]
     mean, std = sample.mean((0, 1)), sample.std((0, 1)) + 1e-3
     net = _torch_model()
     net.train()
@@ -101,7 +104,7 @@ def train(data_dir: Path, steps: int = 3000, batch: int = 256, lr: float = 2e-3,
         for g in opt.param_groups:
             g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         idx = rng.choice(len(tr.examples), size=batch, p=weights)
-        x, s, y = _batch(tr, idx)
+        x, s, y = _batch(tr, idx, remove_shape)
         x = _mask(x, rng)
         logits = net(torch.from_numpy((x - mean) / std), torch.from_numpy(s))
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(y))
@@ -125,7 +128,8 @@ def train(data_dir: Path, steps: int = 3000, batch: int = 256, lr: float = 2e-3,
 
 def ask_probs(model: TurnModel, split: Split) -> np.ndarray:
     """P(finished) of every ask of a split (as the detector would compute it)."""
-    return np.array([model.prob(split.window(int(c), int(f)), float(s)) for c, f, s, _ in split.examples])
+    shape = model.removes_shape
+    return np.array([model.prob(split.window(int(c), int(f), shape), float(s)) for c, f, s, _ in split.examples])
 
 
 def _in_a_row(hit: np.ndarray, silence: np.ndarray) -> np.ndarray:

@@ -65,7 +65,7 @@ class TurnDetector:
             self._sure = 0
             self.last_prob = None  # no ask yet in this silence
             return None
-        p = self.last_prob = self.model.prob(features.normalize(audio.window), silence_ms)
+        p = self.last_prob = self.model.prob(self.model.normalize(audio.window), silence_ms)
         self._sure = self._sure + 1 if p >= self.preset.threshold else 0
         if self._sure >= self.preset.confirm:
             return EndReason.MODEL

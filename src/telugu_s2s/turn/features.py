@@ -30,6 +30,9 @@ F0_MIN_HZ, F0_MAX_HZ = 60.0, 400.0
 VOICED_R = 0.45  # normalized autocorrelation peak above which a frame is voiced
 WINDOW_FRAMES = 150  # 1.5 s
 FLOOR = -12.0  # natural-log units below the window's loudest bin (about 52 dB)
+# With `normalize(..., remove_shape=True)`: frames whose loudest bin is within this many nats
+# (about 26 dB) of the window's loudest are speech, and their mean spectral shape is removed.
+SPEECH_NATS = 6.0
 
 
 def window_samples(frames: int = WINDOW_FRAMES) -> int:
@@ -101,13 +104,23 @@ def analyze(samples: np.ndarray) -> np.ndarray:
     return np.concatenate([mel, f0[:, None], voicing[:, None]], axis=1).astype(np.float32)
 
 
-def normalize(raw: np.ndarray, frames: int = WINDOW_FRAMES) -> np.ndarray:
+def normalize(raw: np.ndarray, frames: int = WINDOW_FRAMES, remove_shape: bool = False) -> np.ndarray:
     """The model's input from the last `frames` raw frames (padded at the front when fewer):
     log-mel relative to the window's loudest bin, clipped at FLOOR (the caller's level does not
     matter); log2 of F0 over the window's median voiced F0, clipped to +-1 octave, 0 where
-    unvoiced (the caller's own pitch does not matter, its movement does); voicing as is."""
+    unvoiced (the caller's own pitch does not matter, its movement does); voicing as is.
+
+    `remove_shape`: the speech frames' mean spectral shape (each bin's mean over the speech
+    frames, less the mean over bins: the caller's timbre and line, not its level) is taken out
+    of those frames, so that what is left is how the spectrum moves (weights trained so say so
+    in their card: model.TurnModel.normalize)."""
     raw = raw[-frames:]
     mel, f0, voicing = raw[:, :N_MELS], raw[:, N_MELS], raw[:, N_MELS + 1]
+    if remove_shape and mel.size:
+        speech = mel.max(axis=1) >= mel.max() - SPEECH_NATS
+        shape = mel[speech].mean(axis=0)
+        mel = mel.copy()
+        mel[speech] -= shape - shape.mean()
     rel = np.maximum(mel - (mel.max() if mel.size else 0.0), FLOOR)
     voiced = f0 > 0
     tune = np.zeros_like(f0)

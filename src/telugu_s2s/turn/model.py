@@ -21,6 +21,11 @@ import numpy as np
 from telugu_s2s.turn import features
 
 FORMAT = "telugu-s2s-turn/1"
+# The card's "normalization": how a window of raw features becomes the model's input
+# (features.normalize). Weights without the key were trained on PEAK.
+PEAK = "peak"
+PEAK_AND_SHAPE = "peak+shape"
+NORMALIZATIONS = (PEAK, PEAK_AND_SHAPE)
 CONV_LAYERS: tuple[tuple[int, int], ...] = ((features.N_FEATURES, 48), (48, 48), (48, 64))
 KERNEL = 5
 STRIDE = 2
@@ -64,10 +69,20 @@ class TurnModel:
         expected |= {f"conv{i}.{p}" for i in range(len(CONV_LAYERS)) for p in ("w", "b")}
         if missing := sorted(expected - params.keys()):
             raise TurnModelError(f"{path} lacks {', '.join(missing)}")
+        if card.get("normalization", PEAK) not in NORMALIZATIONS:
+            raise TurnModelError(f"{path}: unknown normalization {card['normalization']!r}")
         return cls(params, card)
 
+    @property
+    def removes_shape(self) -> bool:
+        return self.card.get("normalization", PEAK) == PEAK_AND_SHAPE
+
+    def normalize(self, raw: np.ndarray) -> np.ndarray:
+        """The model's input from the last raw feature frames, as its weights were trained."""
+        return features.normalize(raw, remove_shape=self.removes_shape)
+
     def prob(self, window: np.ndarray, silence_ms: float) -> float:
-        """P(finished) for a normalized (WINDOW_FRAMES, N_FEATURES) window (features.normalize)."""
+        """P(finished) for a normalized (WINDOW_FRAMES, N_FEATURES) window (`normalize`)."""
         p = self.params
         x = ((window - p["mean"]) / p["std"]).T  # (N_FEATURES, frames)
         for i in range(len(CONV_LAYERS)):

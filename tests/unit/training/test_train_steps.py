@@ -385,17 +385,23 @@ def test_eval_summary_reports_each_category_with_its_n_and_the_confusions():
         d(row("ood", 1), True, corpus.FALLBACK, corpus.FALLBACK),
         d(row("name_recall", 3), True, "n"), d(row("name_recall", 3), False, "m", "n", with_ctx=False),
         d(row("name_intro", 1), False, "", "i"),
+        d(row("name_recall", 2, True), False, "m", "n"), d(row("name_intro", 1, True), True, "i", "i"),
     ]
     s = summarize(details, 8, 79)
     cats = s["by_category"]
     assert cats["first_turn"] == {"accuracy": 0.5, "n": 2}
     assert cats["unrelated_context"] == {"accuracy": 1.0, "n": 1}
     assert cats["held_out_phrasing"] == {"accuracy": 0.0, "n": 1}
-    assert s["context_accuracy"] == 1.0 and s["context_accuracy_without_context"] == 0.0
+    assert s["context_accuracy"] == 0.5 and s["context_accuracy_without_context"] == 0.0
+    assert cats["name_recall_with_context_seen_phrasing"] == {"accuracy": 1.0, "n": 1}
+    assert cats["name_recall_with_context_held_out_phrasing"] == {"accuracy": 0.0, "n": 1}
+    assert cats["name_recall_without_context_seen_phrasing"] == {"accuracy": 0.0, "n": 1}
+    assert cats["name_intro"] == {"accuracy": 0.5, "n": 2}
+    assert cats["name_intro_held_out_phrasing"] == {"accuracy": 1.0, "n": 1}
     assert s["ood_fallback_rate"] == 1.0
-    assert s["n"] == 7 and s["no_reply"] == 1
-    assert s["in_domain_fallback_rate"] == round(1 / 6, 4)
-    assert s["duration_within_30pct"] == round(5 / 6, 4)  # the silent reply is not timed
+    assert s["n"] == 9 and s["no_reply"] == 1
+    assert s["in_domain_fallback_rate"] == round(1 / 8, 4)
+    assert s["duration_within_30pct"] == round(7 / 8, 4)  # the silent reply is not timed
     assert {"expected": "x", "answered": corpus.FALLBACK, "count": 1} in s["confusions"]
 
 

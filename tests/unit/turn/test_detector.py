@@ -97,3 +97,24 @@ def test_missing_or_foreign_weights_are_a_clear_error(tmp_path):
     np.savez(partial, card=np.array(json.dumps({"format": FORMAT})), mean=np.zeros(40))
     with pytest.raises(TurnModelError, match="lacks"):
         TurnModel.load(partial)
+
+
+def test_the_card_says_how_a_window_is_normalized(tmp_path):
+    """Weights trained without the spectral shape get their input so in the gateway too; an
+    unknown normalization is refused when the weights load."""
+    from telugu_s2s.turn.model import PEAK_AND_SHAPE
+
+    raw = np.random.default_rng(1).uniform(-8, 0, (features.WINDOW_FRAMES, features.N_FEATURES)).astype(np.float32)
+    raw[:, features.N_MELS :] = 0.0
+    old = TurnModel({}, {"format": FORMAT})
+    flat = TurnModel({}, {"format": FORMAT, "normalization": PEAK_AND_SHAPE})
+    np.testing.assert_array_equal(old.normalize(raw), features.normalize(raw))
+    np.testing.assert_array_equal(flat.normalize(raw), features.normalize(raw, remove_shape=True))
+    assert not np.array_equal(flat.normalize(raw), old.normalize(raw))
+
+    shipped = TurnModel.load(DEFAULT_WEIGHTS)
+    params = {k: v for k, v in shipped.params.items()}
+    odd = tmp_path / "odd.npz"
+    np.savez(odd, card=np.array(json.dumps({"format": FORMAT, "normalization": "loudness"})), **params)
+    with pytest.raises(TurnModelError, match="unknown normalization 'loudness'"):
+        TurnModel.load(odd)

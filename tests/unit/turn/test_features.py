@@ -80,3 +80,22 @@ def test_a_window_read_rarely_is_the_same_as_one_read_at_every_hop():
         s.feed(x[fed:upto])
         fed = upto
         np.testing.assert_allclose(s.window, features.analyze(x[:upto])[-features.WINDOW_FRAMES :], atol=1e-4)
+
+
+def test_removing_the_shape_leaves_how_the_spectrum_moves_whatever_the_callers_timbre():
+    """The same spectral movement under two timbres (a per-bin offset on the speech frames) is
+    one input with remove_shape, two without; silence stays at the floor."""
+    rng = np.random.default_rng(5)
+    moves = rng.uniform(-2.0, 0.0, (100, features.N_MELS))
+    raw = np.zeros((features.WINDOW_FRAMES, features.N_FEATURES), np.float32)
+    raw[:, : features.N_MELS] = -30.0  # silence before and after
+    a, b = raw.copy(), raw.copy()
+    tilt = np.linspace(0.0, 3.0, features.N_MELS)
+    a[20:120, : features.N_MELS] = moves
+    b[20:120, : features.N_MELS] = moves - tilt  # a darker voice or line
+    plain = [features.normalize(x)[:, : features.N_MELS] for x in (a, b)]
+    flat = [features.normalize(x, remove_shape=True)[:, : features.N_MELS] for x in (a, b)]
+    assert np.abs(plain[0] - plain[1]).max() > 1.0
+    assert np.abs(flat[0][20:120] - flat[1][20:120]).max() < 0.05  # the shape's mean removed: equal
+    assert (flat[0][:20] == features.FLOOR).all() and (flat[1][130:] == features.FLOOR).all()
+    assert flat[0].min() >= features.FLOOR
