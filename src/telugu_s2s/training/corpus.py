@@ -422,11 +422,10 @@ class Utterance:
         return self.kind != "ood" and self.phrasing == HELD_OUT_PHRASING
 
 
-def utterances(split: str, more: bool = False) -> list[Utterance]:
+def utterances(split: str) -> list[Utterance]:
     """What callers say in a split: training gets every phrasing but the held-out one and the
-    OOD_TRAIN sentences; the test (and val) splits get every phrasing and OOD_TEST. `more`
-    appends `more_utterances()` to the training split (after the others, so that every other
-    training utterance keeps its index); the test and val splits never change."""
+    OOD_TRAIN sentences; the test (and val) splits get every phrasing and OOD_TEST. (With
+    `data synth --more-sentences`, training also hears `more_utterances()`.)"""
     held = split != "train"
     out: list[Utterance] = []
     for i, ((topic, q, a), others) in enumerate(zip(QA_PAIRS, PHRASINGS)):
@@ -443,8 +442,6 @@ def utterances(split: str, more: bool = False) -> list[Utterance]:
             out.append(Utterance("recall", "name_recall", "name", p, text, ""))
     for text in OOD_TEST if held else OOD_TRAIN:
         out.append(Utterance("ood", "ood", "ood", 0, text, FALLBACK))
-    if more and not held:
-        out += more_utterances()
     return out
 
 
