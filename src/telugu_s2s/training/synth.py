@@ -481,13 +481,14 @@ def plan(cfg: SynthConfig) -> tuple[list[dict], dict[str, tuple[str, EspeakVoice
             u for k in kinds for u in _spread([v for v in train_utts if v.kind == k], max(1, cfg.limit // len(kinds)))
         ]
     wide = {c.id for c in WIDE_CALLER_VOICES}
+    more = corpus.more_utterances() if cfg.more_sentences else []
     for caller in train_callers:
         variants = cfg.wide_variants if caller.id in wide and cfg.wide_variants else cfg.train_variants
         for i, u in enumerate(train_utts):
             for v in range(variants):  # variant 0 keeps the id it had before variants
                 suffix = f"-v{v}" if v else ""
                 row("train", f"train-{caller.id}-{i:03d}{suffix}", 0, u, u.reply, -1, caller, "")
-        for i, u in enumerate(corpus.more_utterances() if cfg.more_sentences else []):
+        for i, u in enumerate(more):
             for v in range(cfg.more_sentences):
                 row("train", f"train-{caller.id}-m{i:03d}-v{v}", 0, u, u.reply, -1, caller, "")
     held_utts = corpus.utterances("test")
