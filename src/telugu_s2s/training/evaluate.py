@@ -13,9 +13,10 @@ the same codec):
   all turns and per category (`categories`): first turns, turns after unrelated context,
   held-out phrasings, name introductions, name recalls with and without their context (the
   control: the recall asked again with the context removed), the out-of-domain fallback rate;
-- voice accuracy: among the four voices' renderings of the right answer, the nearest is the
-  requested voice;
-- the share of replies within +-30 % of the right answer's duration;
+- voice accuracy: among the four voices' renderings of the answer the reply said, the nearest
+  is the requested voice (and, reported beside it, the same judged on the right answer's
+  renderings, which for a wrong answer compares another text);
+- the share of replies within +-30 % of the right answer's duration (and of the answer said);
 - per-turn rows (`details`) and the most frequent confusions.
 `served_eval` speaks the same dialogues into a running stack and reports the same way.
 Codec scores: log-mel L1 (80 mels, natural log, floor 1e-5, at 24 kHz) and SI-SNR of the
@@ -175,8 +176,9 @@ def _generate(model, user: np.ndarray, voice: int, ctx: list, k: int, max_frames
 
 class ReplyScorer:
     """Scores reply audio against the references (every answer in every voice, through the
-    same codec): which answer it is nearest to (log-mel DTW), whether the nearest voice of the
-    right answer is the requested one, and its duration against the right answer's."""
+    same codec): which answer it is nearest to (log-mel DTW); its voice, the nearest of the
+    four voices' renders of the answer it said (and, as reported before, of the right answer);
+    and its duration against the right answer's and against the answer it said."""
 
     def __init__(self, data_dir: Path, codec, codes: dict[str, np.ndarray], k: int) -> None:
         self.sr = codec.arch.sample_rate
@@ -187,32 +189,49 @@ class ReplyScorer:
             y = codec_decode(codec.model, codes[r["audio"]][:k])
             self.feat[(r["text"], r["voice"])] = _feat(y, self.sr)
             self.seconds[(r["text"], r["voice"])] = len(y) / self.sr
+        self._index()
+
+    def _index(self) -> None:
         self.texts: dict[str, list[str]] = {}
         for text, voice in self.feat:
             self.texts.setdefault(voice, []).append(text)
         self.voices = sorted(self.texts)
 
+    def _nearest_voice(self, feat: np.ndarray, text: str) -> str:
+        return self.voices[int(np.argmin(dtw_distances(feat, [self.feat[(text, v)] for v in self.voices])))]
+
     def score(self, audio: np.ndarray, expected: str, voice: str) -> dict:
-        """audio: float32 at the codec's rate (empty = no reply)."""
+        """audio: float32 at the codec's rate (empty = no reply).
+
+        `voice_ok`: the reply's voice is the requested one, judged on the answer it said, so a
+        wrong answer in the right voice counts as the right voice. `voice_ok_expected_answer`
+        judges it on the right answer's renders instead (the earlier definition: a wrong answer
+        is then compared with another text, and the voice it gets is close to a guess). `duration_ratio` is against the right answer, `duration_ratio_said` against
+        the answer it said."""
         if audio.size < self.sr // 20:
             return {
                 "nearest": "",
                 "reply_ok": False,
                 "voice_ok": False,
+                "voice_ok_expected_answer": False,
                 "seconds": round(audio.size / self.sr, 3),
                 "duration_ratio": 0.0,
+                "duration_ratio_said": 0.0,
             }
         feat = _feat(audio, self.sr)
         texts = self.texts[voice]
         got = texts[int(np.argmin(dtw_distances(feat, [self.feat[(t, voice)] for t in texts])))]
-        vd = dtw_distances(feat, [self.feat[(expected, v)] for v in self.voices])
+        voice_expected = self._nearest_voice(feat, expected)
+        voice_said = voice_expected if got == expected else self._nearest_voice(feat, got)
         seconds = audio.size / self.sr
         return {
             "nearest": got,
             "reply_ok": got == expected,
-            "voice_ok": self.voices[int(np.argmin(vd))] == voice,
+            "voice_ok": voice_said == voice,
+            "voice_ok_expected_answer": voice_expected == voice,
             "seconds": round(seconds, 3),
             "duration_ratio": round(seconds / self.seconds[(expected, voice)], 3),
+            "duration_ratio_said": round(seconds / self.seconds[(got, voice)], 3),
         }
 
 
@@ -273,6 +292,7 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
     return {
         "reply_accuracy": mean([d["reply_ok"] for d in scored]),
         "voice_accuracy": mean([d["voice_ok"] for d in scored]),
+        "voice_accuracy_expected_answer": mean([d.get("voice_ok_expected_answer", d["voice_ok"]) for d in scored]),
         "context_accuracy": mean(cats.get("name_recall_with_context", [])),
         "context_accuracy_without_context": mean(cats.get("name_recall_without_context", [])),
         "n": len(scored),
@@ -286,6 +306,9 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
         "n_in_domain": len(in_domain),
         "in_domain_fallback_rate": mean([d["nearest"] == FALLBACK for d in in_domain]),
         "duration_within_30pct": mean([abs(d["duration_ratio"] - 1.0) <= 0.3 for d in answered]),
+        "duration_within_30pct_of_said_answer": mean(
+            [abs(d.get("duration_ratio_said", d["duration_ratio"]) - 1.0) <= 0.3 for d in answered]
+        ),
         "no_reply": sum(not d["nearest"] for d in scored),
         "by_caller": _split_by(scored, lambda d: d.get("caller")),
         "by_condition": _split_by(scored, _condition),

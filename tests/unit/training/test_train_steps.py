@@ -368,6 +368,35 @@ def test_recognition_turns_are_heard_alone_and_train_only_the_reply_class_head()
     assert model.heads.weight.grad is None or model.heads.weight.grad.abs().sum() == 0  # no reply loss
 
 
+def test_reply_scorer_judges_the_voice_on_the_answer_said(monkeypatch):
+    from telugu_s2s.training import evaluate
+
+    rng = np.random.default_rng(0)
+    texts, voices = ["a", "b", "c"], ["v1", "v2"]
+    # Each (text, voice) reference is its own feature sequence: the text sets the shape, the
+    # voice a smaller offset, so text dominates the distance as in log-mel DTW.
+    base = {t: rng.normal(0, 3, (20 + 5 * i, 4)) for i, t in enumerate(texts)}
+    offset = {"v1": 0.0, "v2": 1.0}
+    scorer = object.__new__(evaluate.ReplyScorer)
+    scorer.sr = 100
+    scorer.feat = {(t, v): base[t] + offset[v] for t in texts for v in voices}
+    scorer.seconds = {(t, v): base[t].size / scorer.sr for t in texts for v in voices}
+    scorer._index()
+    monkeypatch.setattr(evaluate, "_feat", lambda audio, sr: audio)  # the "audio" is already features
+
+    right = scorer.score(base["a"] + 1.0, expected="a", voice="v2")
+    assert right["reply_ok"] and right["voice_ok"] and right["voice_ok_expected_answer"]
+    # A wrong answer in the requested voice: the voice is right, judged on what it said.
+    wrong = scorer.score(base["c"] + 1.0, expected="a", voice="v2")
+    assert wrong["nearest"] == "c" and not wrong["reply_ok"] and wrong["voice_ok"]
+    assert wrong["duration_ratio_said"] == 1.0 and wrong["duration_ratio"] == round(30 / 20, 3)
+    # The same wrong answer in the other voice: the voice is wrong.
+    other = scorer.score(base["c"] + 0.0, expected="a", voice="v2")
+    assert other["nearest"] == "c" and not other["voice_ok"]
+    silent = scorer.score(np.zeros((0, 4)), expected="a", voice="v1")
+    assert not silent["voice_ok"] and silent["nearest"] == ""
+
+
 def test_eval_summary_reports_each_category_with_its_n_and_the_confusions():
     from telugu_s2s.training import corpus
     from telugu_s2s.training.evaluate import categories, summarize
@@ -402,6 +431,8 @@ def test_eval_summary_reports_each_category_with_its_n_and_the_confusions():
     assert s["n"] == 9 and s["no_reply"] == 1
     assert s["in_domain_fallback_rate"] == round(1 / 8, 4)
     assert s["duration_within_30pct"] == round(7 / 8, 4)  # the silent reply is not timed
+    assert s["duration_within_30pct_of_said_answer"] == round(7 / 8, 4)  # no ratio said: the right answer's
+    assert s["voice_accuracy"] == s["voice_accuracy_expected_answer"] == 1.0
     assert {"expected": "x", "answered": corpus.FALLBACK, "count": 1} in s["confusions"]
 
 
