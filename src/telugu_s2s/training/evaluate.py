@@ -206,8 +206,9 @@ class ReplyScorer:
         `voice_ok`: the reply's voice is the requested one, judged on the answer it said, so a
         wrong answer in the right voice counts as the right voice. `voice_ok_expected_answer`
         judges it on the right answer's renders instead (the earlier definition: a wrong answer
-        is then compared with another text, and the voice it gets is close to a guess). `duration_ratio` is against the right answer, `duration_ratio_said` against
-        the answer it said."""
+        is then compared with another text, and the voice it gets is close to a guess).
+        `duration_ratio` is against the right answer, `duration_ratio_said` against the answer
+        it said."""
         if audio.size < self.sr // 20:
             return {
                 "nearest": "",
