@@ -40,7 +40,9 @@ def tables(offline: dict, served: dict | None) -> str:
         out.append(f"| {key} | {_cell(offline, key)} | {_cell(served, key)} | {target} |")
     for key, target in (("reply_accuracy", "-"), ("in_domain_accuracy", "holds"), ("voice_accuracy", ">= 0.95"),
                         ("voice_accuracy_expected_answer", "(the earlier definition)"),
-                        ("in_domain_fallback_rate", "low"), ("duration_within_30pct", ">= 0.95"),
+                        ("in_domain_fallback_rate", "low"), ("in_domain_fallback_rate_seen_phrasing", "low"),
+                        ("in_domain_fallback_rate_held_out_phrasing", "-"), ("wrong_answer_rate", "low"),
+                        ("duration_within_30pct", ">= 0.95"),
                         ("duration_within_30pct_of_said_answer", "-")):
         n_key = "n_in_domain" if key.startswith("in_domain") else "n"
         out.append(f"| {key} | {_value(offline, key, n_key)} | {_value(served, key, n_key)} | {target} |")

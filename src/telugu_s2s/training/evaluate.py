@@ -289,6 +289,8 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
     scored = [d for d in details if d["with_context"]]
     in_domain = [d for d in scored if d["kind"] != "ood"]
     answered = [d for d in scored if d["nearest"]]
+    unheard = [d for d in in_domain if any(c.endswith("held_out_phrasing") for c in d["categories"])]
+    heard = [d for d in in_domain if d not in unheard]
     misses = Counter((d["expected"], d["nearest"] or "(no reply)") for d in scored if not d["reply_ok"])
     return {
         "reply_accuracy": mean([d["reply_ok"] for d in scored]),
@@ -306,6 +308,13 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
         "in_domain_accuracy": mean([d["reply_ok"] for d in in_domain]),
         "n_in_domain": len(in_domain),
         "in_domain_fallback_rate": mean([d["nearest"] == FALLBACK for d in in_domain]),
+        # the same, on trained phrasings (a needless request to repeat) and on held-out ones
+        "in_domain_fallback_rate_seen_phrasing": mean([d["nearest"] == FALLBACK for d in heard]),
+        "in_domain_fallback_rate_held_out_phrasing": mean([d["nearest"] == FALLBACK for d in unheard]),
+        # a fluent wrong answer: a reply that is neither the right one nor the fallback
+        "wrong_answer_rate": mean(
+            [bool(d["nearest"]) and not d["reply_ok"] and d["nearest"] != FALLBACK for d in scored]
+        ),
         "duration_within_30pct": mean([abs(d["duration_ratio"] - 1.0) <= 0.3 for d in answered]),
         "duration_within_30pct_of_said_answer": mean(
             [abs(d.get("duration_ratio_said", d["duration_ratio"]) - 1.0) <= 0.3 for d in answered]

@@ -430,6 +430,9 @@ def test_eval_summary_reports_each_category_with_its_n_and_the_confusions():
     assert s["ood_fallback_rate"] == 1.0
     assert s["n"] == 9 and s["no_reply"] == 1
     assert s["in_domain_fallback_rate"] == round(1 / 8, 4)
+    assert s["in_domain_fallback_rate_seen_phrasing"] == round(1 / 5, 4)  # the first turn's fallback
+    assert s["in_domain_fallback_rate_held_out_phrasing"] == 0.0
+    assert s["wrong_answer_rate"] == round(2 / 9, 4)  # "y" for a held-out phrasing, "m" for a recall
     assert s["duration_within_30pct"] == round(7 / 8, 4)  # the silent reply is not timed
     assert s["duration_within_30pct_of_said_answer"] == round(7 / 8, 4)  # no ratio said: the right answer's
     assert s["voice_accuracy"] == s["voice_accuracy_expected_answer"] == 1.0
