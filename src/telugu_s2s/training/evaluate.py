@@ -289,8 +289,9 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
     scored = [d for d in details if d["with_context"]]
     in_domain = [d for d in scored if d["kind"] != "ood"]
     answered = [d for d in scored if d["nearest"]]
-    unheard = [d for d in in_domain if any(c.endswith("held_out_phrasing") for c in d["categories"])]
-    heard = [d for d in in_domain if d not in unheard]
+    held_out = [any(c.endswith("held_out_phrasing") for c in d["categories"]) for d in in_domain]
+    unheard = [d for d, h in zip(in_domain, held_out) if h]
+    heard = [d for d, h in zip(in_domain, held_out) if not h]
     misses = Counter((d["expected"], d["nearest"] or "(no reply)") for d in scored if not d["reply_ok"])
     return {
         "reply_accuracy": mean([d["reply_ok"] for d in scored]),
