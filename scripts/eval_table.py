@@ -14,6 +14,8 @@ ROWS = (
     ("first_turn", ">= 0.90"),
     ("unrelated_context", ">= 0.90"),
     ("held_out_phrasing", "goal >= 0.70"),
+    ("held_out_phrasing_one_word_from_trained", "-"),
+    ("held_out_phrasing_further_from_trained", "-"),
     ("name_intro", "-"),
     ("name_recall_with_context", ">= 0.90"),
     ("name_recall_without_context", "<= chance + 0.10 (0.225)"),
@@ -24,8 +26,10 @@ ROWS = (
 def _cell(report: dict | None, key: str) -> str:
     if report is None:
         return "-"
-    line = report["by_category"].get(key)
-    return "-" if line is None else f"{line['accuracy']:.3f} (n = {line['n']})"
+    line = report["by_category"].get(key) or report.get(key)
+    if line is None or line["accuracy"] is None:
+        return "-"
+    return f"{line['accuracy']:.3f} (n = {line['n']})"
 
 
 def _value(report: dict | None, key: str, n_key: str = "n") -> str:

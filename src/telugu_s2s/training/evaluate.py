@@ -279,7 +279,7 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
     nearest, reply_ok, voice_ok, duration_ratio, with_context)."""
     from collections import Counter
 
-    from telugu_s2s.training.corpus import FALLBACK
+    from telugu_s2s.training.corpus import FALLBACK, near_a_trained_phrasing
 
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else None  # noqa: E731
     cats: dict[str, list[bool]] = {}
@@ -293,6 +293,8 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
     unheard = [d for d, h in zip(in_domain, held_out) if h]
     heard = [d for d, h in zip(in_domain, held_out) if not h]
     misses = Counter((d["expected"], d["nearest"] or "(no reply)") for d in scored if not d["reply_ok"])
+    held_qa = [d for d in scored if "held_out_phrasing" in d["categories"]]
+    near = [near_a_trained_phrasing(d.get("intent") or "", d.get("user_text") or "") for d in held_qa]
     return {
         "reply_accuracy": mean([d["reply_ok"] for d in scored]),
         "voice_accuracy": mean([d["voice_ok"] for d in scored]),
@@ -316,6 +318,9 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
         "wrong_answer_rate": mean(
             [bool(d["nearest"]) and not d["reply_ok"] and d["nearest"] != FALLBACK for d in scored]
         ),
+        # held-out phrasings one word from a trained phrasing of the same question, and the rest
+        "held_out_phrasing_one_word_from_trained": _line([d["reply_ok"] for d, n in zip(held_qa, near) if n]),
+        "held_out_phrasing_further_from_trained": _line([d["reply_ok"] for d, n in zip(held_qa, near) if not n]),
         "duration_within_30pct": mean([abs(d["duration_ratio"] - 1.0) <= 0.3 for d in answered]),
         "duration_within_30pct_of_said_answer": mean(
             [abs(d.get("duration_ratio_said", d["duration_ratio"]) - 1.0) <= 0.3 for d in answered]
@@ -325,6 +330,10 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
         "by_condition": _split_by(scored, _condition),
         "confusions": [{"expected": e, "answered": g, "count": n} for (e, g), n in misses.most_common(15)],
     }
+
+
+def _line(oks: list[bool]) -> dict:
+    return {"accuracy": round(float(np.mean(oks)), 4) if oks else None, "n": len(oks)}
 
 
 def _condition(d: dict) -> str:
@@ -342,7 +351,7 @@ def _split_by(details: list[dict], key) -> dict:
     groups: dict[str, list[bool]] = {}
     for d in details:
         groups.setdefault(str(key(d)), []).append(d["reply_ok"])
-    return {k: {"accuracy": round(float(np.mean(v)), 4), "n": len(v)} for k, v in sorted(groups.items())}
+    return {k: _line(v) for k, v in sorted(groups.items())}
 
 
 def detail_row(r: dict, with_context: bool, score: dict, **extra) -> dict:

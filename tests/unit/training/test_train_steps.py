@@ -404,9 +404,10 @@ def test_eval_summary_reports_each_category_with_its_n_and_the_confusions():
     def row(kind, turn=0, held=False):
         return {"kind": kind, "turn_index": turn, "held_out_phrasing": held}
 
-    def d(r, ok, nearest, expected="x", with_ctx=True, ratio=1.0):
+    def d(r, ok, nearest, expected="x", with_ctx=True, ratio=1.0, intent="", text=""):
         return {"categories": categories(r, with_ctx), "reply_ok": ok, "voice_ok": True, "nearest": nearest,
-                "expected": expected, "with_context": with_ctx, "kind": r["kind"], "duration_ratio": ratio}
+                "expected": expected, "with_context": with_ctx, "kind": r["kind"], "duration_ratio": ratio,
+                "intent": intent, "user_text": text}
 
     details = [
         d(row("qa"), True, "x"), d(row("qa"), False, corpus.FALLBACK, ratio=1.5),
@@ -417,6 +418,11 @@ def test_eval_summary_reports_each_category_with_its_n_and_the_confusions():
         d(row("name_recall", 2, True), False, "m", "n"), d(row("name_intro", 1, True), True, "i", "i"),
     ]
     s = summarize(details, 8, 79)
+    # a held-out phrasing one word from a trained one ("ఇవాళ వాతావరణం ఎలా ఉంది?") counts apart
+    near = d(row("qa", 0, True), True, "x", intent="qa20", text="బయట వాతావరణం ఎలా ఉంది?")
+    split = summarize([*details, near], 8, 79)
+    assert split["held_out_phrasing_one_word_from_trained"] == {"accuracy": 1.0, "n": 1}
+    assert split["held_out_phrasing_further_from_trained"] == {"accuracy": 0.0, "n": 1}
     cats = s["by_category"]
     assert cats["first_turn"] == {"accuracy": 0.5, "n": 2}
     assert cats["unrelated_context"] == {"accuracy": 1.0, "n": 1}
@@ -437,6 +443,19 @@ def test_eval_summary_reports_each_category_with_its_n_and_the_confusions():
     assert s["duration_within_30pct_of_said_answer"] == round(7 / 8, 4)  # no ratio said: the right answer's
     assert s["voice_accuracy"] == s["voice_accuracy_expected_answer"] == 1.0
     assert {"expected": "x", "answered": corpus.FALLBACK, "count": 1} in s["confusions"]
+
+
+def test_one_word_apart_is_one_word_swapped_added_or_dropped():
+    from telugu_s2s.training.corpus import near_a_trained_phrasing, one_word_apart
+
+    assert one_word_apart("బయట వాతావరణం ఎలా ఉంది?", "ఇవాళ వాతావరణం ఎలా ఉంది?")  # swapped
+    assert one_word_apart("బస్ స్టాండ్ కి ఎంత దూరం?", "బస్ స్టాండ్ ఎంత దూరం?")  # dropped
+    assert not one_word_apart("థాంక్యూ", "ధన్యవాదాలు")  # one word each: nothing shared
+    assert not one_word_apart("మీ పరిచయం ఏమిటి?", "మీరు ఎవరండీ?")
+    assert not one_word_apart("రైలు ఆలస్యమా?", "రైలు ఎప్పుడు వస్తుంది?")  # two words
+    assert near_a_trained_phrasing("qa20", "బయట వాతావరణం ఎలా ఉంది?")
+    assert not near_a_trained_phrasing("qa04", "మీ పరిచయం ఏమిటి?")
+    assert not near_a_trained_phrasing("qa21", "బయట వాతావరణం ఎలా ఉంది?")  # another question's
 
 
 def test_decision_steps_are_where_a_reply_parts_from_the_others():
