@@ -281,7 +281,6 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
 
     from telugu_s2s.training.corpus import FALLBACK, near_a_trained_phrasing
 
-    mean = lambda xs: round(float(np.mean(xs)), 4) if xs else None  # noqa: E731
     cats: dict[str, list[bool]] = {}
     for d in details:
         for c in d["categories"]:
@@ -293,36 +292,36 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
     unheard = [d for d, h in zip(in_domain, held_out) if h]
     heard = [d for d, h in zip(in_domain, held_out) if not h]
     misses = Counter((d["expected"], d["nearest"] or "(no reply)") for d in scored if not d["reply_ok"])
-    held_qa = [d for d in scored if "held_out_phrasing" in d["categories"]]
+    held_qa = [d for d in unheard if "held_out_phrasing" in d["categories"]]  # questions, not names
     near = [near_a_trained_phrasing(d.get("intent") or "", d.get("user_text") or "") for d in held_qa]
     return {
-        "reply_accuracy": mean([d["reply_ok"] for d in scored]),
-        "voice_accuracy": mean([d["voice_ok"] for d in scored]),
-        "voice_accuracy_expected_answer": mean([d.get("voice_ok_expected_answer", d["voice_ok"]) for d in scored]),
-        "context_accuracy": mean(cats.get("name_recall_with_context", [])),
-        "context_accuracy_without_context": mean(cats.get("name_recall_without_context", [])),
+        "reply_accuracy": _mean([d["reply_ok"] for d in scored]),
+        "voice_accuracy": _mean([d["voice_ok"] for d in scored]),
+        "voice_accuracy_expected_answer": _mean([d.get("voice_ok_expected_answer", d["voice_ok"]) for d in scored]),
+        "context_accuracy": _mean(cats.get("name_recall_with_context", [])),
+        "context_accuracy_without_context": _mean(cats.get("name_recall_without_context", [])),
         "n": len(scored),
         "n_context": len(cats.get("name_recall_with_context", [])),
         "n_without_context": len(cats.get("name_recall_without_context", [])),
         "chance_context": round(1.0 / max(1, names), 4),
         "chance_reply": round(1.0 / max(1, replies), 4),
-        "by_category": {c: {"accuracy": mean(v), "n": len(v)} for c, v in sorted(cats.items())},
-        "ood_fallback_rate": mean(cats.get("ood_fallback", [])),
-        "in_domain_accuracy": mean([d["reply_ok"] for d in in_domain]),
+        "by_category": {c: _line(v) for c, v in sorted(cats.items())},
+        "ood_fallback_rate": _mean(cats.get("ood_fallback", [])),
+        "in_domain_accuracy": _mean([d["reply_ok"] for d in in_domain]),
         "n_in_domain": len(in_domain),
-        "in_domain_fallback_rate": mean([d["nearest"] == FALLBACK for d in in_domain]),
+        "in_domain_fallback_rate": _mean([d["nearest"] == FALLBACK for d in in_domain]),
         # the same, on trained phrasings (a needless request to repeat) and on held-out ones
-        "in_domain_fallback_rate_seen_phrasing": mean([d["nearest"] == FALLBACK for d in heard]),
-        "in_domain_fallback_rate_held_out_phrasing": mean([d["nearest"] == FALLBACK for d in unheard]),
+        "in_domain_fallback_rate_seen_phrasing": _mean([d["nearest"] == FALLBACK for d in heard]),
+        "in_domain_fallback_rate_held_out_phrasing": _mean([d["nearest"] == FALLBACK for d in unheard]),
         # a fluent wrong answer: a reply that is neither the right one nor the fallback
-        "wrong_answer_rate": mean(
+        "wrong_answer_rate": _mean(
             [bool(d["nearest"]) and not d["reply_ok"] and d["nearest"] != FALLBACK for d in scored]
         ),
         # held-out phrasings one word from a trained phrasing of the same question, and the rest
         "held_out_phrasing_one_word_from_trained": _line([d["reply_ok"] for d, n in zip(held_qa, near) if n]),
         "held_out_phrasing_further_from_trained": _line([d["reply_ok"] for d, n in zip(held_qa, near) if not n]),
-        "duration_within_30pct": mean([abs(d["duration_ratio"] - 1.0) <= 0.3 for d in answered]),
-        "duration_within_30pct_of_said_answer": mean(
+        "duration_within_30pct": _mean([abs(d["duration_ratio"] - 1.0) <= 0.3 for d in answered]),
+        "duration_within_30pct_of_said_answer": _mean(
             [abs(d.get("duration_ratio_said", d["duration_ratio"]) - 1.0) <= 0.3 for d in answered]
         ),
         "no_reply": sum(not d["nearest"] for d in scored),
@@ -332,8 +331,12 @@ def summarize(details: list[dict], names: int, replies: int) -> dict:
     }
 
 
+def _mean(xs: list) -> float | None:
+    return round(float(np.mean(xs)), 4) if xs else None
+
+
 def _line(oks: list[bool]) -> dict:
-    return {"accuracy": round(float(np.mean(oks)), 4) if oks else None, "n": len(oks)}
+    return {"accuracy": _mean(oks), "n": len(oks)}
 
 
 def _condition(d: dict) -> str:
