@@ -44,6 +44,9 @@ class CodecArch:
     # "reflect" matches the official weights; "constant" is what the project trains with.
     pad_mode: str = "reflect"
     normalize: bool = False
+    # "seanet": EnCodec's waveform decoder; "harmonic": `codec.harmonic.HarmonicDecoder`
+    # (an oscillator at the F0 read from the latent, plus filtered noise).
+    decoder: str = "seanet"
 
     @property
     def hop_length(self) -> int:
@@ -109,7 +112,14 @@ def build_model(arch: CodecArch):
         "lstm": arch.lstm,
     }
     encoder = SEANetEncoder(**common)
-    decoder = SEANetDecoder(**common)
+    if arch.decoder == "harmonic":
+        from telugu_s2s.codec.harmonic import HarmonicDecoder
+
+        decoder = HarmonicDecoder(arch.dimension, arch.hop_length, arch.sample_rate)
+    elif arch.decoder == "seanet":
+        decoder = SEANetDecoder(**common)
+    else:
+        raise ValueError(f"unknown codec decoder {arch.decoder!r} (seanet or harmonic)")
     quantizer = ResidualVectorQuantizer(dimension=arch.dimension, n_q=arch.n_q, bins=arch.bins)
     model = EncodecModel(
         encoder,

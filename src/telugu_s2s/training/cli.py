@@ -90,7 +90,7 @@ def _at_least_zero(text: str) -> int:
     return _whole(text, 0)
 
 
-LOSS_TERMS = ("mel", "stft", "adv", "fm")
+LOSS_TERMS = ("mel", "stft", "adv", "fm", "f0", "voicing")
 
 
 def _loss_weights(text: str) -> dict[str, float]:
@@ -169,18 +169,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="add the multi-period and multi-scale STFT critics (feature matching) and the linear STFT loss",
     )
     tc.add_argument(
+        "--harmonic",
+        action="store_true",
+        help="the harmonic-plus-noise decoder (an oscillator at the F0 read from the codes) with F0 and "
+        "voicing losses and the linear STFT loss; with --init-from, the encoder and quantizer start from it",
+    )
+    tc.add_argument(
         "--loss-weights",
         type=_loss_weights,
         default=None,
         metavar="K=V,...",
-        help="weights of mel, stft, adv, fm (with --adversarial default mel=15,stft=5,adv=1,fm=2)",
+        help="weights of mel, stft, adv, fm, f0, voicing (with --adversarial default mel=15,stft=5,adv=1,fm=2; "
+        "with --harmonic stft=1,f0=1,voicing=0.3)",
     )
     tc.add_argument(
         "--init-from",
         type=Path,
         default=None,
         metavar="DIR",
-        help="start from this codec checkpoint (same arch; no quantizer bypass)",
+        help="start from this codec checkpoint (same arch, or its encoder and quantizer with --harmonic; no quantizer bypass)",
     )
     tc.add_argument(
         "--freeze-codes",
@@ -293,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     al = sub.add_parser("all", help="data -> codec -> S2S corpus -> encode -> s2s -> eval -> export")
     _common(al)
     al.add_argument("--codec-steps", type=int, default=None)
+    al.add_argument(
+        "--codec-harmonic-steps",
+        type=int,
+        default=6000,
+        help="steps of the harmonic decoder trained on the codec's codes (default 6000)",
+    )
     al.add_argument(
         "--s2s-steps",
         type=int,
@@ -418,6 +431,11 @@ def cmd_codec(args, steps: int | None = None) -> dict:
     over: dict = {k: getattr(args, k, None) for k in ("lr", "max_files", "init_from")}
     if getattr(args, "adversarial", False):
         over.update(adversarial=True, mel_weight=15.0, stft_weight=5.0)
+    if getattr(args, "harmonic", False):
+        over.update(
+            arch=replace(cfg.arch, decoder="harmonic"), stft_weight=1.0, run_dir=args.runs_dir / "codec-harmonic"
+        )
+        over["lr"] = over["lr"] or 1e-3
     over.update(getattr(args, "loss_weights", None) or {})
     if over["init_from"] is not None:  # a trained latent needs no bypass, nor k-means (re-)inits
         over.update(bypass_steps=0, reinit_below=0.0)
@@ -563,6 +581,11 @@ def cmd_all(args) -> dict:
     args.more_callers, args.formant_jitter, args.variants = False, 0.0, 1
     stage("data_synth", lambda: cmd_synth(args))
     codec = stage("train_codec", lambda: cmd_codec(args, args.codec_steps))
+    # then the harmonic decoder on the same codes (the encoder and quantizer stay as trained)
+    harmonic = argparse.Namespace(
+        **{**vars(args), "harmonic": True, "freeze_codes": True, "init_from": args.models_dir / "codec"}
+    )
+    stage("train_codec_harmonic", lambda: cmd_codec(harmonic, args.codec_harmonic_steps))
     s2s_args = s2s_corpus_args(args)
     if s2s_args is not args:
         stage("data_synth_s2s", lambda: cmd_synth(s2s_args))

@@ -15,6 +15,7 @@ Checkpoints every `ckpt_every` steps into the run dir; a rerun resumes from ther
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -25,9 +26,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from telugu_s2s.codec.checkpoint import CodecArch, build_model, save
-from telugu_s2s.training import synth
+from telugu_s2s.codec.harmonic import Controls, HarmonicDecoder
+from telugu_s2s.training import pitch, synth
 from telugu_s2s.training.audio_feats import multires_mel_loss
 from telugu_s2s.training.discriminators import (
     CodecCritics,
@@ -89,6 +92,10 @@ class CodecTrainConfig:
     fm_weight: float = 2.0
     critic_lr: float = 2e-4
     max_files: int = 0  # train on this many of the split's files, drawn with the seed (0 = all)
+    # the harmonic decoder (arch.decoder == "harmonic"): its F0 and voicing heads learn from a
+    # pitch tracker's reading of the input, which makes the encoder keep pitch in the codes
+    f0_weight: float = 1.0
+    voicing_weight: float = 0.3
 
 
 CLIPS_FILE = "codec_clips.npz"  # a packed training set (`pack_clips`) in the data dir wins over the split
@@ -174,23 +181,48 @@ def _batch(clips: list[np.ndarray], n: int, length: int, rng: random.Random) -> 
 
 
 def codec_forward(model, x: torch.Tensor, bypass: bool, frozen: bool = False):
-    """Encoder -> RVQ -> decoder; returns (y_hat, codes, commit penalty, latent). `frozen`:
-    the encoder and quantizer run without gradients (and without codebook updates)."""
+    """Encoder -> RVQ -> decoder; returns (y_hat, codes, commit penalty, latent, controls).
+    `frozen`: the encoder and quantizer run without gradients (and without codebook updates).
+    `controls` are the harmonic decoder's per-frame F0 and voicing (None for SEANet)."""
     with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
         emb = model.encoder(x)
         q = model.quantizer(emb, model.frame_rate, model.bandwidth)
-    y_hat = model.decoder(emb if bypass else q.quantized)
-    return y_hat[..., : x.shape[-1]], q.codes, q.penalty, emb
+    latent = emb if bypass else q.quantized
+    controls = None
+    if isinstance(model.decoder, HarmonicDecoder):
+        controls = model.decoder.controls(latent)
+        y_hat = model.decoder.synthesize(controls)[:, None, :]
+    else:
+        y_hat = model.decoder(latent)
+    return y_hat[..., : x.shape[-1]], q.codes, q.penalty, emb, controls
+
+
+def pitch_losses(controls: Controls, x: torch.Tensor, sample_rate: int, hop: int) -> dict[str, torch.Tensor]:
+    """L1 on log F0 over the frames a pitch tracker finds voiced, and the voicing decision's
+    cross-entropy, against `pitch.frame_f0` of the input audio x [B, 1, N]."""
+    target = torch.from_numpy(
+        np.stack([pitch.frame_f0(row, sample_rate, hop, controls.log_f0.shape[1]) for row in x[:, 0].cpu().numpy()])
+    ).to(x.device)
+    voiced = (target > 0).float()
+    f0 = (controls.log_f0 - torch.log(target.clamp(min=1.0))).abs()
+    return {
+        "f0": (f0 * voiced).sum() / voiced.sum().clamp(min=1.0),
+        "voicing": F.binary_cross_entropy_with_logits(controls.voiced_logit, voiced),
+    }
 
 
 def _init_weights(model, init_from: Path, arch: CodecArch) -> None:
-    """Weights of the checkpoint in `init_from` (of the same arch)."""
+    """Weights of the checkpoint in `init_from` (of the same arch; with another decoder, its
+    encoder and quantizer only)."""
     from telugu_s2s.codec.checkpoint import load
 
     loaded = load(Path(init_from))
-    if loaded.arch != arch:
+    if dataclasses.replace(loaded.arch, decoder=arch.decoder) != arch:
         raise ValueError(f"{init_from}: arch {loaded.arch} differs from the run's {arch}")
-    model.load_state_dict(loaded.model.state_dict())
+    state = loaded.model.state_dict()
+    if loaded.arch.decoder != arch.decoder:
+        state = {k: v for k, v in state.items() if not k.startswith("decoder.")}
+    model.load_state_dict(state, strict=loaded.arch.decoder == arch.decoder)
     log.info("codec: starting from %s", loaded.weights_id)
 
 
@@ -268,7 +300,7 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
             latent_buf = []
         if step > cfg.bypass_steps and cfg.reinit_below <= 0:
             latent_buf = []
-        y_hat, codes, penalty, emb = codec_forward(model, x, bypass, cfg.freeze_codes)
+        y_hat, codes, penalty, emb, controls = codec_forward(model, x, bypass, cfg.freeze_codes)
         if not cfg.freeze_codes and (bypass or cfg.reinit_below > 0):
             latent_buf.append(emb.detach().transpose(1, 2).reshape(-1, emb.shape[1]).cpu())
             while len(latent_buf) > 1 and sum(b.shape[0] for b in latent_buf[1:]) >= cfg.kmeans_frames:
@@ -277,6 +309,9 @@ def train_codec(cfg: CodecTrainConfig) -> dict:
         # no commitment pressure while the decoder sees the continuous latent
         loss = cfg.mel_weight * rec + (0.0 if bypass or cfg.freeze_codes else cfg.commitment_weight) * penalty
         terms = {}
+        if controls is not None:
+            terms.update(pitch_losses(controls, x, arch.sample_rate, arch.hop_length))
+            loss = loss + cfg.f0_weight * terms["f0"] + cfg.voicing_weight * terms["voicing"]
         if cfg.stft_weight:
             terms["stft"] = multires_stft_loss(y_hat.squeeze(1), x.squeeze(1))
             loss = loss + cfg.stft_weight * terms["stft"]

@@ -79,6 +79,18 @@ def yin(
     return f0
 
 
+def frame_f0(x: np.ndarray, sr: int, hop: int, frames: int) -> np.ndarray:
+    """`yin` read at the centre of each of `frames` codec frames of `hop` samples: F0 in Hz,
+    0 where unvoiced (float32 [frames])."""
+    f0 = yin(x, sr)
+    out = np.zeros(frames, np.float32)
+    if f0.size:
+        centre = hop * np.arange(frames) + hop / 2  # in samples; a tracker frame's centre is at
+        idx = np.round((centre - FRAME_S * sr / 2) / (HOP_S * sr)).astype(int)  # hop*i + window/2
+        out[:] = f0[np.clip(idx, 0, f0.size - 1)]
+    return out
+
+
 def median_f0(f0: np.ndarray) -> float:
     """Median F0 over voiced frames (nan when none is voiced)."""
     voiced = f0[f0 > 0]

@@ -41,6 +41,13 @@ def tiny_reflect_loaded():
 
 
 @pytest.fixture(scope="session")
+def tiny_harmonic_loaded():
+    import dataclasses
+
+    return random_weights(dataclasses.replace(TINY_ARCH, decoder="harmonic"), seed=4)
+
+
+@pytest.fixture(scope="session")
 def default_loaded():
     """The official-size 24 kHz architecture with random weights."""
     return random_weights(CodecArch(), seed=3)

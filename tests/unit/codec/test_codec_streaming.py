@@ -59,6 +59,21 @@ def test_tiny_constant_pad_chunked_equals_whole(tiny_loaded):
     _check_equality(StreamingCodec(tiny_loaded, 0.6), n_frames=60)
 
 
+def test_harmonic_decoder_chunked_equals_whole(tiny_harmonic_loaded):
+    """The oscillator's phase and the noise table's row travel in the state: any chunking of a
+    stream gives the whole-signal audio."""
+    _check_equality(StreamingCodec(tiny_harmonic_loaded, 0.6), n_frames=120)
+
+
+def test_harmonic_decoder_batched_streams_equal_single_streams(tiny_harmonic_loaded):
+    codec = StreamingCodec(tiny_harmonic_loaded, 0.6)
+    codes = [codec.reference_encode(_signal(codec, 30, seed=k)) for k in range(3)]
+    states = [codec.new_decoder_state() for _ in codes]
+    batched = torch.cat([codec.decode_batch(torch.cat([c[..., i : i + 4] for c in codes]), states) for i in range(0, 30, 4)], -1)
+    for k, c in enumerate(codes):
+        torch.testing.assert_close(batched[k : k + 1], codec.reference_decode(c), rtol=0, atol=1e-5)
+
+
 def test_tiny_reflect_pad_chunked_equals_zero_left_reference(tiny_reflect_loaded):
     _check_equality(StreamingCodec(tiny_reflect_loaded, 0.6), n_frames=60)
 

@@ -89,3 +89,18 @@ def test_a_run_started_without_critics_does_not_resume_with_them(tiny_codec, tmp
     train_codec(plain)
     with pytest.raises(ValueError, match="critics"):
         train_codec(replace(plain, steps=3, adversarial=True))
+
+
+def test_the_harmonic_decoder_trains_from_a_codecs_encoder_with_pitch_losses(tiny_codec, tmp_path):
+    cfg, _ = tiny_codec
+    h = replace(cfg, run_dir=tmp_path / "run", out_dir=tmp_path / "out", init_from=cfg.out_dir,
+                arch=replace(cfg.arch, decoder="harmonic"), stft_weight=1.0, bypass_steps=0, reinit_below=0.0,
+                steps=2, lr=1e-2)
+    result = train_codec(h)
+    assert {"f0", "voicing", "stft"} <= set(result["final"])
+    before = torch.load(cfg.out_dir / "model.pt")
+    after = torch.load(h.out_dir / "model.pt")
+    # the encoder starts from the trained codec and learns on (pitch must reach the codes)
+    assert set(before) - set(after) == {k for k in before if k.startswith("decoder.")}
+    assert _differs({k: before[k] for k in after if k.startswith("encoder.")}, after, "encoder")
+    assert load(h.out_dir).arch.decoder == "harmonic"

@@ -512,19 +512,21 @@ def test_all_trains_s2s_on_the_richer_corpus_and_the_codec_on_the_default_one(tm
     assert calls == [
         ("cmd_synth", data, False, 0.0, None),
         ("cmd_codec", data, False, 0.0, None),
+        ("cmd_codec", data, False, 0.0, None),  # the harmonic decoder on the codec's codes
         ("cmd_synth", data / "s2s", True, 0.1, None),
         ("cmd_encode", data / "s2s", True, 0.1, None),
         ("cmd_s2s", data / "s2s", True, 0.1, None),
         ("cmd_eval", data / "s2s", True, 0.1, None),
         ("cmd_export", data / "s2s", True, 0.1, data),
     ]
-    assert variants == [1, 1, 3, 3, 3, 3, 3]  # the codec corpus one clip each, the S2S corpus three
+    assert variants == [1, 1, 1, 3, 3, 3, 3, 3]  # the codec corpus one clip each, the S2S corpus three
 
     calls.clear()
     cli.cmd_all(cli.build_parser().parse_args(
         ["all", "--data-dir", str(data), "--s2s-callers", "default", "--s2s-formant-jitter", "0",
          "--s2s-variants", "1"]))
-    assert [c[0] for c in calls] == ["cmd_synth", "cmd_codec", "cmd_encode", "cmd_s2s", "cmd_eval", "cmd_export"]
+    assert [c[0] for c in calls] == ["cmd_synth", "cmd_codec", "cmd_codec", "cmd_encode", "cmd_s2s", "cmd_eval",
+                                     "cmd_export"]
     assert {c[1] for c in calls} == {data}
 
 
