@@ -8,8 +8,8 @@ frame, a fundamental frequency (F0), a voicing probability, a loudness, the dist
 energy over the harmonics of F0, and the magnitudes of a filtered noise in `noise_bands`
 bands. A sum of sinusoids at k * F0 (their phase carried from frame to frame) plus the
 filtered noise is the audio (differentiable digital signal processing, Engel et al. 2020).
-F0 and voicing are trained against a pitch tracker's reading of the input, so the encoder
-learns to keep pitch in the codes; the amplitudes learn from spectral losses.
+F0 and voicing are trained against a pitch tracker's reading of the input (when the encoder
+trains too, that makes it keep pitch in the codes); the amplitudes learn from spectral losses.
 
 Everything is causal and frame by frame: a frame's audio depends on its latent, earlier
 latents (the dilated causal convolutions) and the previous frame's controls (the ramps within

@@ -93,7 +93,8 @@ class CodecTrainConfig:
     critic_lr: float = 2e-4
     max_files: int = 0  # train on this many of the split's files, drawn with the seed (0 = all)
     # the harmonic decoder (arch.decoder == "harmonic"): its F0 and voicing heads learn from a
-    # pitch tracker's reading of the input, which makes the encoder keep pitch in the codes
+    # pitch tracker's reading of the input (with the encoder training too, that makes it keep
+    # pitch in the codes)
     f0_weight: float = 1.0
     voicing_weight: float = 0.3
 
