@@ -33,21 +33,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from telugu_s2s.codec.checkpoint import CodecArch, random_weights
+from telugu_s2s.codec.checkpoint import DEMO_ARCH, CodecArch, random_weights
 from telugu_s2s.codec.engine import CodecEngine
 from telugu_s2s.codec.streaming import StreamingCodec
 
-_DEMO = CodecArch(
-    sample_rate=16000, n_filters=16, ratios=(8, 4, 4, 2), dimension=64, target_bandwidths=(1.5,), pad_mode="constant"
-)
 ARCHS = {
     # The official 24 kHz EnCodec architecture (same size as encodec_24khz-d7cc33bc.th).
     "official": CodecArch(),
     # The project's small codec (n_filters=16), 16 kHz, 50 Hz frames.
     "small": CodecArch(sample_rate=16000, n_filters=16, pad_mode="constant", target_bandwidths=(1.0, 2.0, 4.0)),
     # The shipped demo codec (16 kHz, 62.5 Hz frames), with its SEANet or its harmonic decoder.
-    "demo": _DEMO,
-    "demo-harmonic": dataclasses.replace(_DEMO, decoder="harmonic"),
+    "demo": DEMO_ARCH,
+    "demo-harmonic": dataclasses.replace(DEMO_ARCH, decoder="harmonic"),
 }
 BANDWIDTH = {"official": 1.5, "small": 1.0, "demo": 1.5, "demo-harmonic": 1.5}
 

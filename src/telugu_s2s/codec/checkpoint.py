@@ -85,6 +85,19 @@ class CodecArch:
         return cls(**d)
 
 
+# 16 kHz, hop 256 -> 62.5 frames/s; 2 codebooks x 1024 at the served 1.5 kbps.
+# (A hop of 640, 25 frames/s, would shorten the S2S sequences 2.5x, but its autoencoder sat on
+# the initial loss plateau for 450+ steps where this one left it at ~300; see docs/training.md.)
+DEMO_ARCH = CodecArch(
+    sample_rate=16000,
+    n_filters=16,
+    ratios=(8, 4, 4, 2),
+    dimension=64,
+    target_bandwidths=(1.5,),
+    pad_mode="constant",
+)
+
+
 @dataclass
 class LoadedCodec:
     model: Any  # encodec.EncodecModel (no type stubs)

@@ -137,7 +137,8 @@ class HarmonicDecoder(nn.Module):
         return self.out(h).transpose(1, 2)  # [B, T, channels]
 
     def controls(self, latent: torch.Tensor, state: HarmonicState | None = None) -> Controls:
-        state = state or self.new_state(latent.shape[0], latent.device)
+        if state is None:
+            state = self.new_state(latent.shape[0], latent.device)
         o = self._network(latent, state)
         log_f0 = (_LOG_F0_CENTRE + o[..., 0]).clamp(math.log(F0_MIN_HZ), math.log(F0_MAX_HZ))
         voiced_logit = o[..., 1]
@@ -154,7 +155,8 @@ class HarmonicDecoder(nn.Module):
         """Controls of T frames -> audio [B, T * hop]; advances `state` when given. F0 is not
         trained through the oscillator (it has its own loss): phase is computed without grad."""
         b, t = c.log_f0.shape
-        state = state or self.new_state(b, c.log_f0.device)
+        if state is None:
+            state = self.new_state(b, c.log_f0.device)
         hop = self.hop
         f0 = c.f0_hz.detach()
         prev_f0 = torch.cat([torch.where(state.f0 > 0, state.f0, f0[:, 0])[:, None], f0[:, :-1]], dim=1)

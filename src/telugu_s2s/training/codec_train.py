@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from telugu_s2s.codec.checkpoint import CodecArch, build_model, save
+from telugu_s2s.codec.checkpoint import DEMO_ARCH, CodecArch, build_model, save
 from telugu_s2s.codec.harmonic import Controls, HarmonicDecoder
 from telugu_s2s.training import pitch, synth
 from telugu_s2s.training.audio_feats import multires_mel_loss
@@ -43,18 +43,6 @@ from telugu_s2s.training.quantizer import fix_quantizer, kmeans_init_rvq
 from telugu_s2s.training.run_state import RunState, config_record
 
 log = logging.getLogger(__name__)
-
-# 16 kHz, hop 256 -> 62.5 frames/s; 2 codebooks x 1024 at the served 1.5 kbps.
-# (A hop of 640, 25 frames/s, would shorten the S2S sequences 2.5x, but its autoencoder sat on
-# the initial loss plateau for 450+ steps where this one left it at ~300; see docs/training.md.)
-DEMO_ARCH = CodecArch(
-    sample_rate=16000,
-    n_filters=16,
-    ratios=(8, 4, 4, 2),
-    dimension=64,
-    target_bandwidths=(1.5,),
-    pad_mode="constant",
-)
 
 
 @dataclass(frozen=True)
