@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -115,6 +116,8 @@ def _levels(text: str) -> str:
 def cmd_bench(a: argparse.Namespace) -> int:
     from telugu_s2s.client.bench import main as bench_main
 
+    # The callers yield the cores to the stack (lower only: raising would need privileges).
+    os.nice(max(0, a.nice))
     return bench_main(a)
 
 
@@ -201,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--eagerness", choices=("", "low", "medium", "high"), default="", help="with turn_model")
     bench.add_argument(
         "--telephone", action="store_true", help="callers send 8 kHz mu-law and take 8 kHz audio back (a phone line)"
+    )
+    bench.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        help="the callers' scheduling priority (os.nice increment; 0 = the stack's own): callers are on "
+        "other machines in production, so here they yield the shared cores to the stack",
     )
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--json", default="", help="write the results as JSON here")

@@ -51,6 +51,7 @@ class BenchConfig:
     turn_detection: str = ""  # "" = the gateway's default; "silence" | "turn_model"
     eagerness: str = ""
     telephone: bool = False  # callers send 8 kHz mu-law and take 8 kHz audio back
+    nice: int = 0  # the client's niceness while it runs (os.nice value; reported)
 
     @property
     def line_rate(self) -> int:
@@ -211,6 +212,7 @@ def report(cfg: BenchConfig, res: BenchResult) -> dict:
         "barge_in_share": cfg.barge_in_share,
         "turn_detection": {"mode": cfg.turn_detection or "default", "eagerness": cfg.eagerness or "default"},
         "line": "8 kHz mu-law in, 8 kHz PCM16 out" if cfg.telephone else "16 kHz PCM16",
+        "client_nice": cfg.nice,
         "response_latency_ms": percentiles(res.response_latency_ms),
         "voice_to_voice_ms": percentiles(res.voice_to_voice_ms),
         "caller_voice_to_voice_ms": percentiles(res.caller_voice_to_voice_ms),
@@ -385,6 +387,7 @@ def _one(a, examples: list[Path], pids, sessions: int) -> tuple[dict, bool]:
         turn_detection=a.turn_detection,
         eagerness=a.eagerness,
         telephone=getattr(a, "telephone", False),
+        nice=os.nice(0),  # the client's niceness now
     )
     urls = [u for u in getattr(a, "codec_metrics", "").split(",") if u]
     before = codec_throughput.scrape(urls) if urls else None

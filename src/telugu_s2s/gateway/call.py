@@ -83,7 +83,9 @@ class Call:
         self.voice = voice
         self.turns_in_context = turns_in_context
         self._on_turn_done = on_turn_done
-        self.input = InputPipeline(session.settings, session.info, deps.codec, self, deps.turn)
+        self.input = InputPipeline(
+            session.settings, session.info, deps.codec, self, deps.turn, push_ms=cfg.encode_push_ms
+        )
         self.memory = TurnMemory(
             deps.context, session.id, session.tenant, session.info.n_codebooks, cfg.context_turns, self._error
         )

@@ -73,6 +73,10 @@ class Config:
     # for Triton, the gateway and the codec's decode steps (docs/benchmarks.md). 2 = every
     # response 2 frames.
     reply_block_max_frames: int = 16
+    # While the caller speaks, their audio goes to the codec's Encode stream once at least this
+    # much is pending (a speech start, a likely end and the turn's end send at once): fewer,
+    # larger encode steps and messages (docs/benchmarks.md). 0 = every chunk as it arrives.
+    encode_push_ms: float = 80.0
     # Earlier turns fetched from the context service for each reply.
     context_turns: int = 10
     # The voice of a new session whose SessionConfig names none.
@@ -123,6 +127,8 @@ class Config:
             raise ConfigError(f"key_default_calls_per_minute must be >= 0, got {self.key_default_calls_per_minute}")
         if self.playback_lead_ms < 0:
             raise ConfigError(f"playback_lead_ms must be >= 0, got {self.playback_lead_ms}")
+        if not 0 <= self.encode_push_ms <= 200:
+            raise ConfigError(f"encode_push_ms must be 0..200, got {self.encode_push_ms}")
         if not 0 <= self.context_turns <= 10:
             raise ConfigError(f"context_turns must be 0..10, got {self.context_turns}")
         if not 0 <= self.preempt_at < 1:

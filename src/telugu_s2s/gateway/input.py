@@ -5,7 +5,8 @@
           -> resample to the VAD rate   -> Segmenter (speech start / end; the end decided by
                                            the end-of-turn model or the silence timer; with
                                            the model, "likely end" / "resumed" in between)
-    from speech start (minus the prefix padding) the history streams into an Encode stream;
+    from speech start (minus the prefix padding) the history streams into an Encode stream,
+    in pushes of at least `push_ms` (a speech start, a likely end and the end push at once);
     at speech end that stream is handed over with the turn.
 
 It reports through `InputHooks`, so the turn state machine (gateway.call) decides what a
@@ -81,7 +82,13 @@ class InputHooks(Protocol):
 
 class InputPipeline:
     def __init__(
-        self, settings: CallSettings, info: CodecInfo, codec: CodecClient, hooks: InputHooks, turn: TurnDefaults
+        self,
+        settings: CallSettings,
+        info: CodecInfo,
+        codec: CodecClient,
+        hooks: InputHooks,
+        turn: TurnDefaults,
+        push_ms: float = 0.0,
     ) -> None:
         self.format = settings.input_format
         self._info = info
@@ -95,6 +102,7 @@ class InputPipeline:
         self._history = AudioHistory(info.sample_rate_hz, info.sample_rate_hz * keep_ms // 1000)
         self._encoder: EncodeStream | None = None
         self._encoded_upto = 0
+        self._push_samples = round(push_ms * info.sample_rate_hz / 1000)
 
     async def feed(self, data: bytes) -> None:
         """One caller chunk. CallError(INVALID_ARGUMENT) for a chunk that breaks the rules."""
@@ -112,7 +120,7 @@ class InputPipeline:
                 self._hooks.on_likely_end(ev, self._encoder)
             else:
                 self._hooks.on_resumed()
-        if self._encoder is not None:
+        if self._encoder is not None and self._history.end - self._encoded_upto >= self._push_samples:
             await self._pump()
 
     async def force_end(self) -> bool:

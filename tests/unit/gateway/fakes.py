@@ -79,6 +79,7 @@ class FakeCodec(codec_pb2_grpc.CodecServicer, _Base):
         self.decode_streams = 0
         self.decode_cancelled = 0  # Decode streams that ended without end_of_segment
         self.encoded_samples: list[int] = []  # samples received per Encode segment
+        self.encode_messages: list[int] = []  # samples in each Encode message, in arrival order
 
     @classmethod
     async def start(cls, **kw) -> "FakeCodec":
@@ -133,6 +134,7 @@ class FakeCodec(codec_pb2_grpc.CodecServicer, _Base):
             if req.pcm16 and req.sample_rate_hz != self.sample_rate:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"fake codec wants {self.sample_rate} Hz")
             pcm = np.frombuffer(req.pcm16, dtype="<i2").astype(np.int16)
+            self.encode_messages.append(len(pcm))
             total += len(pcm)
             buf = np.concatenate([buf, pcm])
             if req.end_of_segment:

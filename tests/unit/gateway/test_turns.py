@@ -18,6 +18,39 @@ def speech_with_silences(phrases, gap_ms=1000, lead_ms=500, tail_ms=1000):
     return np.concatenate(parts)
 
 
+async def test_caller_audio_reaches_the_encoder_in_pushes_and_loses_nothing(make_stack, telugu_speech):
+    """With encode_push_ms the caller's 20 ms chunks go to the Encode stream in pushes of at
+    least that much (speech start and the turn's end send at once): the same codes as every
+    chunk sent alone, in a quarter of the messages or fewer."""
+    audio = speech_with_silences(telugu_speech[:1])
+    codes, messages = {}, {}
+    for push_ms in (0.0, 80.0):
+        s = await make_stack(cfg_kw={"encode_push_ms": push_ms})
+        res = await s.call([config_message(voice="ravi"), *audio_messages(audio)])
+        assert res.code.name == "OK", res.details
+        assert len(s.generator.requests) == 1
+        codes[push_ms] = s.generator.requests[0].user_codes
+        messages[push_ms] = list(s.codec.encode_messages)
+        assert sum(messages[push_ms]) == s.codec.encoded_samples[0]
+    assert np.array_equal(codes[0.0], codes[80.0])
+    assert sum(messages[0.0]) == sum(messages[80.0])
+    assert max(messages[0.0][1:-1]) == 320  # every 20 ms chunk on its own
+    # 80 ms at 16 kHz; the first (speech start) and the turn's end (its last audio, then the
+    # end of the segment) may be shorter
+    assert min(messages[80.0][1:-2]) >= 1280
+    assert len(messages[80.0]) * 4 <= len(messages[0.0]) + 8
+
+
+def test_encode_push_ms_is_checked() -> None:
+    import pytest
+
+    from telugu_s2s.gateway.config import Config, ConfigError
+
+    with pytest.raises(ConfigError, match="encode_push_ms"):
+        Config(encode_push_ms=250)
+    assert Config.from_env([], {"TS2S_GATEWAY_ENCODE_PUSH_MS": "0"}).encode_push_ms == 0
+
+
 async def test_one_turn_end_to_end(stack, telugu_speech):
     audio = speech_with_silences(telugu_speech[:1])
     res = await stack.call([config_message(voice="ravi"), *audio_messages(audio)])
