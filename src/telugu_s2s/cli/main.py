@@ -206,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--telephone", action="store_true", help="callers send 8 kHz mu-law and take 8 kHz audio back (a phone line)"
     )
     bench.add_argument(
+        "--ramp-s",
+        type=float,
+        default=1.0,
+        help="callers start at random within this many seconds (1 = nearly together: their turns end in "
+        "bursts; a turn's length or more = spread out, as independent callers are)",
+    )
+    bench.add_argument(
         "--nice",
         type=int,
         default=10,

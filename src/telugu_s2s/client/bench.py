@@ -213,6 +213,7 @@ def report(cfg: BenchConfig, res: BenchResult) -> dict:
         "turn_detection": {"mode": cfg.turn_detection or "default", "eagerness": cfg.eagerness or "default"},
         "line": "8 kHz mu-law in, 8 kHz PCM16 out" if cfg.telephone else "16 kHz PCM16",
         "client_nice": cfg.nice,
+        "ramp_s": cfg.ramp_s,
         "response_latency_ms": percentiles(res.response_latency_ms),
         "voice_to_voice_ms": percentiles(res.voice_to_voice_ms),
         "caller_voice_to_voice_ms": percentiles(res.caller_voice_to_voice_ms),
@@ -387,6 +388,7 @@ def _one(a, examples: list[Path], pids, sessions: int) -> tuple[dict, bool]:
         turn_detection=a.turn_detection,
         eagerness=a.eagerness,
         telephone=getattr(a, "telephone", False),
+        ramp_s=getattr(a, "ramp_s", 1.0),
         nice=os.nice(0),  # the client's niceness now
     )
     urls = [u for u in getattr(a, "codec_metrics", "").split(",") if u]
