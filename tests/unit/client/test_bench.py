@@ -41,6 +41,20 @@ def test_bench_parses_without_a_sweep_and_refuses_a_bad_one() -> None:
             build_parser().parse_args(["bench", "--sweep", bad])
 
 
+def test_the_callers_yield_the_cores_and_the_report_says_how_they_ran() -> None:
+    from pathlib import Path
+
+    from telugu_s2s.cli.main import build_parser
+    from telugu_s2s.client.bench import BenchConfig, BenchResult, report
+
+    a = build_parser().parse_args(["bench"])
+    assert a.nice == 10 and a.ramp_s == 1.0
+    a = build_parser().parse_args(["bench", "--nice", "0", "--ramp-s", "6"])
+    assert a.nice == 0 and a.ramp_s == 6.0
+    rep = report(BenchConfig("t", 2, 1, [Path("x.wav")], ramp_s=6.0, nice=10), BenchResult())
+    assert rep["client_nice"] == 10 and rep["ramp_s"] == 6.0
+
+
 def test_a_telephone_bench_speaks_mu_law_at_8_khz() -> None:
     from pathlib import Path
 
