@@ -106,6 +106,19 @@ class HarmonicDecoder(nn.Module):
         self.register_buffer("band_to_bin", interp, persistent=False)
         self.register_buffer("harmonic_numbers", torch.arange(1, harmonics + 1, dtype=torch.float32), persistent=False)
         self.register_buffer("ramp", torch.arange(1, hop + 1, dtype=torch.float32) / hop, persistent=False)
+        self._frozen_taps: list[torch.Tensor] | None = None
+
+    @staticmethod
+    def _tap_weight(conv: nn.Conv1d) -> torch.Tensor:
+        """A causal convolution's weight [C_out, C_in, k] as one matrix over its stacked taps."""
+        return conv.weight.permute(0, 2, 1).reshape(conv.out_channels, -1)
+
+    def freeze(self) -> None:
+        """For serving: the tap matrices computed once, not at every step (a copy of each
+        weight, about a quarter of a one-stream step). Call after the last change to the
+        weights or their dtype; training never calls it."""
+        with torch.no_grad():
+            self._frozen_taps = [self._tap_weight(cast(nn.Conv1d, c)).contiguous() for c in self.convs]
 
     # -- the network -------------------------------------------------------------------------
     def new_state(self, batch: int = 1, device: torch.device | str = "cpu") -> HarmonicState:
@@ -131,7 +144,7 @@ class HarmonicDecoder(nn.Module):
             # The dilated convolution as one product over its stacked taps: torch's CPU kernel
             # for dilated convolutions is slow (9 ms for 16 streams x 1 frame in float64).
             taps = torch.cat([padded[..., k * d : k * d + t] for k in range(self.kernel)], dim=1)
-            weight = conv.weight.permute(0, 2, 1).reshape(conv.out_channels, -1)
+            weight = self._tap_weight(conv) if self._frozen_taps is None else self._frozen_taps[i]
             y = F.linear(taps.transpose(1, 2), weight, conv.bias)  # [B, T, C]: one GEMM
             h = h + F.gelu(norm(y)).transpose(1, 2)
         return self.out(h).transpose(1, 2)  # [B, T, channels]

@@ -330,6 +330,7 @@ class StreamingHarmonic:
 
     def __init__(self, decoder: nn.Module) -> None:
         self.decoder = decoder.double().eval()
+        self.decoder.freeze()
         self.device = next(decoder.parameters()).device
         self._n_conv = len(decoder.dilations)
 

@@ -42,6 +42,17 @@ def test_the_phase_runs_on_across_chunks_of_a_stream():
     torch.testing.assert_close(parts, whole, rtol=0, atol=1e-5)
 
 
+def test_frozen_tap_weights_give_the_same_controls():
+    dec = HarmonicDecoder().eval()
+    latent = torch.randn(2, 64, 7)
+    with torch.no_grad():
+        before = dec.controls(latent)
+        dec.freeze()
+        after = dec.controls(latent)
+    for a, b in zip(dataclasses.astuple(before), dataclasses.astuple(after)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_frame_f0_reads_a_tone_at_every_codec_frame():
     t = np.arange(16000) / 16000
     x = (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
