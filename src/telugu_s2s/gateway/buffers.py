@@ -107,6 +107,20 @@ class Outbox:
         self._wake.set()
         self._space.set()
 
+    def take_event(self) -> Any | None:
+        """The oldest queued event, or None."""
+        return self._events.popleft() if self._events else None
+
+    async def wait_event(self, timeout: float) -> None:
+        """Returns once an event is queued (or anything else wakes the reader), or after `timeout` s."""
+        if self._events:
+            return
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            pass
+
     async def get(self) -> Any:
         while True:
             if self._events:

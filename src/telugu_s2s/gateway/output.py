@@ -152,9 +152,15 @@ class PacedOutput:
         send.result()
 
     async def _pace(self, reply: Reply) -> None:
-        """Keep the written audio at most `playback_lead_ms` ahead of real-time playback."""
+        """Keep the written audio at most `playback_lead_ms` ahead of real-time playback. Events
+        queued meanwhile (a barge-in's SpeechStarted) are written at once, not after the wait:
+        a reply's chunk can be 256 ms of audio, and the caller stops playback on the event."""
         if not self._lead_s or reply.first_write_t is None:
             return
-        ahead = reply.ahead_s()
-        if ahead > self._lead_s:
-            await asyncio.sleep(ahead - self._lead_s)
+        while not reply.stopped:
+            wait = reply.ahead_s() - self._lead_s
+            if wait <= 0:
+                return
+            await self._outbox.wait_event(wait)
+            while (event := self._outbox.take_event()) is not None:
+                await self._send_bounded(event)
