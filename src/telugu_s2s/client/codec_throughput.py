@@ -1,10 +1,16 @@
 """Streaming against offline codec throughput, measured in one benchmark run.
 
 Streaming: the codec service's own counters, read from its Prometheus endpoint(s) before and
-after a benchmark level: model compute seconds (`telugu_s2s_codec_batch_compute_seconds_sum`)
-per second of audio coded (`telugu_s2s_codec_audio_seconds_total`), per op. Offline: the same
-checkpoint in this process, one torch thread, `OFFLINE_STREAMS` clips of `OFFLINE_SECONDS`
-encoded and decoded whole, in one batch. The ratio is offline compute per audio second over
+after a benchmark level, per op, per second of audio coded
+(`telugu_s2s_codec_audio_seconds_total`):
+- wall: model compute seconds as the clock on the wall runs
+  (`telugu_s2s_codec_batch_compute_seconds_sum`); on a machine the codec shares with Triton,
+  the gateway and the callers, this includes the time its thread waited for a core or the GIL;
+- cpu: the CPU time the worker threads spent in that compute
+  (`telugu_s2s_codec_compute_cpu_seconds_total`): the work itself.
+Offline: the same checkpoint in this process, one torch thread, `OFFLINE_STREAMS` clips of
+`OFFLINE_SECONDS` encoded and decoded whole, in one batch, on a machine the levels no longer
+load (wall and CPU time agree there). The ratio is offline compute per audio second over
 streaming compute per audio second: the share of the offline throughput the service reaches.
 """
 
@@ -17,63 +23,74 @@ from pathlib import Path
 
 OFFLINE_STREAMS = 16
 OFFLINE_SECONDS = 2.0
-_COMPUTE = "telugu_s2s_codec_batch_compute_seconds_sum"
-_AUDIO = "telugu_s2s_codec_audio_seconds_total"
+# counter -> its key in `Counters`
+_NAMES = {
+    "telugu_s2s_codec_batch_compute_seconds_sum": "wall",
+    "telugu_s2s_codec_compute_cpu_seconds_total": "cpu",
+    "telugu_s2s_codec_audio_seconds_total": "audio",
+}
+CLOCKS = ("wall", "cpu")
 _LINE = re.compile(r'^(\w+)\{[^}]*op="(\w+)"[^}]*\}\s+([0-9.eE+-]+)$')
 
-Counters = dict[str, tuple[float, float]]  # op -> (compute seconds, audio seconds)
+Counters = dict[str, dict[str, float]]  # op -> {"wall": s, "cpu": s, "audio": s}
 
 
 def parse_counters(text: str) -> Counters:
-    """The codec's compute and audio seconds per op, from Prometheus text."""
-    compute: dict[str, float] = {}
-    audio: dict[str, float] = {}
+    """The codec's compute (wall and CPU) and audio seconds per op, from Prometheus text."""
+    out: Counters = {}
     for line in text.splitlines():
         m = _LINE.match(line.strip())
-        if not m:
+        if not m or m.group(1) not in _NAMES:
             continue
-        name, op, value = m.group(1), m.group(2), float(m.group(3))
-        if name == _COMPUTE:
-            compute[op] = compute.get(op, 0.0) + value
-        elif name == _AUDIO:
-            audio[op] = audio.get(op, 0.0) + value
-    return {op: (compute.get(op, 0.0), audio.get(op, 0.0)) for op in sorted(set(compute) | set(audio))}
+        per_op = out.setdefault(m.group(2), {"wall": 0.0, "cpu": 0.0, "audio": 0.0})
+        per_op[_NAMES[m.group(1)]] += float(m.group(3))
+    return dict(sorted(out.items()))
 
 
 def scrape(urls: list[str], timeout_s: float = 2.0) -> Counters | None:
     """Summed over the replicas' endpoints; None when any cannot be read."""
-    total: dict[str, tuple[float, float]] = {}
+    total: Counters = {}
     for url in urls:
         try:
             with urllib.request.urlopen(url, timeout=timeout_s) as resp:
                 counters = parse_counters(resp.read().decode())
         except (OSError, ValueError):  # unreachable, or not a URL at all
             return None
-        for op, (c, a) in counters.items():
-            pc, pa = total.get(op, (0.0, 0.0))
-            total[op] = (pc + c, pa + a)
+        for op, values in counters.items():
+            per_op = total.setdefault(op, {"wall": 0.0, "cpu": 0.0, "audio": 0.0})
+            for k, v in values.items():
+                per_op[k] += v
     return total
 
 
-def streaming_rtf(before: Counters, after: Counters) -> dict[str, float]:
-    """Compute seconds per audio second between two scrapes, per op that coded audio."""
+def streaming_rtf(before: Counters, after: Counters, clock: str = "wall") -> dict[str, float]:
+    """Compute seconds (by `clock`: "wall" or "cpu") per audio second between two scrapes, per
+    op that coded audio."""
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {CLOCKS}")
     out = {}
-    for op, (c1, a1) in after.items():
-        c0, a0 = before.get(op, (0.0, 0.0))
-        if a1 - a0 > 0:
-            out[op] = round((c1 - c0) / (a1 - a0), 4)
+    for op, now in after.items():
+        was = before.get(op, {})
+        audio = now["audio"] - was.get("audio", 0.0)
+        if audio > 0:
+            out[op] = round((now[clock] - was.get(clock, 0.0)) / audio, 4)
     return out
 
 
-def offline_rtf(checkpoint_dir: Path, streams: int = OFFLINE_STREAMS, seconds: float = OFFLINE_SECONDS) -> dict:
+def offline_rtf(
+    checkpoint_dir: Path, streams: int = OFFLINE_STREAMS, seconds: float = OFFLINE_SECONDS, clock: str = "wall"
+) -> dict:
     """The checkpoint run whole on `streams` clips at once, one torch thread: compute seconds
-    per audio second for encode and decode (the best of three)."""
+    (by `clock`) per audio second for encode and decode (the best of three)."""
     import numpy as np
     import torch
 
     from telugu_s2s.codec.checkpoint import load
     from telugu_s2s.codec.streaming import StreamingCodec
 
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {CLOCKS}")
+    now = time.perf_counter if clock == "wall" else time.thread_time  # one torch thread: this one
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -83,11 +100,11 @@ def offline_rtf(checkpoint_dir: Path, streams: int = OFFLINE_STREAMS, seconds: f
         audio = torch.from_numpy((0.1 * rng.standard_normal((streams, n))).astype(np.float32))
         best = {"encode": float("inf"), "decode": float("inf")}
         for _ in range(3):
-            t0 = time.perf_counter()
+            t0 = now()
             codes = codec.reference_encode(audio)
-            t1 = time.perf_counter()
+            t1 = now()
             codec.reference_decode(codes)
-            t2 = time.perf_counter()
+            t2 = now()
             best = {"encode": min(best["encode"], t1 - t0), "decode": min(best["decode"], t2 - t1)}
         coded = streams * n / codec.sample_rate
         return {op: round(s / coded, 4) for op, s in best.items()}

@@ -284,7 +284,7 @@ class CodecEngine:
                 break
             t = min(j.n - j.pos for j in active)
             states = [j.state for j in active]
-            t_step = time.perf_counter()
+            t_step, cpu_step = time.perf_counter(), time.thread_time()
             if op == ENCODE:
                 x = torch.from_numpy(np.stack([j.data[j.pos * hop : (j.pos + t) * hop] for j in active]))
                 codes = self.codec.encode_batch(x, states).numpy()
@@ -302,6 +302,7 @@ class CodecEngine:
             frames += t * len(active)
             if self.metrics:
                 dt = time.perf_counter() - t_step
+                self.metrics.compute_cpu.labels(op).inc(time.thread_time() - cpu_step)
                 self.metrics.batch_size.labels(op).observe(len(active))
                 self.metrics.batch_compute.labels(op).observe(dt)
                 audio_s = t * hop / self.codec.sample_rate * len(active)

@@ -28,6 +28,12 @@ class CodecMetrics:
             buckets=LATENCY_BUCKETS,
             **kw,
         )
+        self.compute_cpu = Counter(
+            "telugu_s2s_codec_compute_cpu_seconds",
+            "CPU time of the worker threads in model compute (time the thread ran, not time it waited)",
+            ["op"],
+            **kw,
+        )
         self.queue_wait = Histogram(
             "telugu_s2s_codec_queue_wait_seconds",
             "Time a request waited for a batch slot",

@@ -75,9 +75,16 @@ def test_every_run_writes_its_json_with_the_codec_ratio_a_one_level_sweep_too(tm
 
     (tmp_path / "q.wav").write_bytes(b"")  # only listed; the stand-in below speaks nothing
     monkeypatch.setattr(
-        bench, "_one", lambda a, examples, pids, n: ({**level(n, 100), "codec_streaming_rtf": {"encode": 0.05}}, True)
+        bench,
+        "_one",
+        lambda a, examples, pids, n: (
+            {**level(n, 100), "codec_streaming_rtf": {"encode": 0.05}, "codec_streaming_rtf_cpu": {"encode": 0.02}},
+            True,
+        ),
     )
-    monkeypatch.setattr(bench.codec_throughput, "offline_rtf", lambda ckpt: {"encode": 0.01})
+    monkeypatch.setattr(
+        bench.codec_throughput, "offline_rtf", lambda ckpt, clock="wall": {"encode": 0.01 if clock == "wall" else 0.008}
+    )
     monkeypatch.setattr(bench, "markdown", lambda rep: "one report")
     (tmp_path / "codec").mkdir()
     (tmp_path / "codec" / "config.json").write_text("{}")
@@ -89,4 +96,5 @@ def test_every_run_writes_its_json_with_the_codec_ratio_a_one_level_sweep_too(tm
         data = json.loads(out.read_text())
         rep = data["levels"][0] if "levels" in data else data
         assert rep["codec_streaming_vs_offline"] == {"encode": 0.2}  # written after the ratio was added
+        assert rep["codec_streaming_vs_offline_cpu"] == {"encode": 0.4}  # CPU time against CPU time
         assert ("capacity" in data) == (name == "one-level.json")

@@ -29,11 +29,12 @@ def _cfg(**kw) -> Config:
 
 
 @contextlib.asynccontextmanager
-async def _serving(tiny_loaded, **cfg):
+async def _serving(tiny_loaded, registry=None, **cfg):
     """A codec service on port 0 with `cfg` overrides: (running, stub, channel)."""
     from prometheus_client import CollectorRegistry
 
-    running = await start(_cfg(**cfg), loaded=tiny_loaded, metrics=CodecMetrics(CollectorRegistry()))
+    registry = registry if registry is not None else CollectorRegistry()
+    running = await start(_cfg(**cfg), loaded=tiny_loaded, metrics=CodecMetrics(registry))
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
     try:
         yield running, codec_pb2_grpc.CodecStub(channel), channel
@@ -279,6 +280,22 @@ async def test_many_concurrent_streams_are_batched(server, tiny_loaded):
         got = np.concatenate([codes_lib.from_proto(o.codes) for o in outs], axis=1)
         np.testing.assert_array_equal(got, ref)
     assert running.engine.active_streams == 0
+
+
+async def test_model_compute_is_counted_by_the_wall_clock_and_by_cpu_time(tiny_loaded):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from telugu_s2s.client.codec_throughput import parse_counters
+
+    registry = CollectorRegistry()
+    async with _serving(tiny_loaded, registry=registry) as (_, stub, _channel):
+        pcm = _pcm(HOP * 40)
+        outs = [o async for o in stub.Encode(iter([_audio_in(pcm, eos=True)]))]
+        assert sum(o.codes.n_frames for o in outs) == 40
+        counters = parse_counters(generate_latest(registry).decode())["encode"]
+    assert counters["audio"] == pytest.approx((40 + 2) * HOP / SR)  # and the 2 frames of the warm-up
+    # the worker thread's CPU time is counted, and cannot exceed the wall time around it
+    assert 0 < counters["cpu"] <= counters["wall"] + 1e-3
 
 
 async def test_a_bad_message_among_fast_writes_gets_invalid_argument_not_internal(server):
