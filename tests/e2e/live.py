@@ -29,7 +29,7 @@ CHUNK = RATE * 20 // 1000
 SILENCE = np.zeros(CHUNK, np.int16)
 
 
-def fault_stack(run_dir: Path, codec_replicas: int = 1, **gateway_env: str) -> LocalStack:
+def fault_stack(run_dir: Path, codec_replicas: int = 1, triton_replicas: int = 1, **gateway_env: str) -> LocalStack:
     """A stack of its own (free ports, no web page), started; the caller stops it."""
     env = {
         "TS2S_GATEWAY_HEALTH_INTERVAL_S": "0.5",
@@ -37,7 +37,11 @@ def fault_stack(run_dir: Path, codec_replicas: int = 1, **gateway_env: str) -> L
         **gateway_env,
     }
     cfg: StackConfig = replace(
-        stack_config(run_dir), web_port=0, codec_replicas=codec_replicas, extra_gateway_env=tuple(env.items())
+        stack_config(run_dir),
+        web_port=0,
+        codec_replicas=codec_replicas,
+        triton_replicas=triton_replicas,
+        extra_gateway_env=tuple(env.items()),
     )
     stack = LocalStack(cfg, say=lambda m: None)
     stack.start()

@@ -43,8 +43,8 @@ REPORT_WITHIN_S = 1.0
 def make_stack(tmp_path):
     started = []
 
-    def make(codec_replicas: int = 1, **gateway_env: str):
-        stack = fault_stack(tmp_path / f"stack{len(started)}", codec_replicas, **gateway_env)
+    def make(codec_replicas: int = 1, triton_replicas: int = 1, **gateway_env: str):
+        stack = fault_stack(tmp_path / f"stack{len(started)}", codec_replicas, triton_replicas, **gateway_env)
         started.append(stack)
         return stack
 
@@ -202,6 +202,55 @@ async def test_a_codec_replica_killed_mid_call_moves_its_share_to_the_other(make
         assert caller.ended_at is None
     wait_health(stack.cfg.gateway_target, SERVING, timeout=5)
     for name in ("namaskaram", "vatavaranam"):  # new calls: served by the survivor
+        result = await one_turn(stack, speech[name])
+        assert len(result.turns) == 1 and not result.turns[0].errors, result.turns[0].errors
+
+
+# ---------------------------------------------------------------- a Triton replica dies
+
+
+async def test_a_triton_replica_killed_mid_call_moves_its_share_to_the_other(make_stack, speech):
+    """Two tritonservers behind the gateway (round_robin per generation call): the turns of one
+    call are spread over both; kill one while a reply plays. The call sees at most one turn's
+    in-band error, its next turns and new calls are answered by the survivor, the gateway
+    stays SERVING, and nothing hangs."""
+    stack = await asyncio.to_thread(make_stack, triton_replicas=2)
+    assert stack.cfg.triton_target.startswith("ipv4:") and stack.pid("triton-2") is not None
+    urls = {name: f"http://127.0.0.1:{port}/metrics" for name, _, _, port in stack.cfg.triton_ports()}
+
+    def served(name: str) -> float:
+        return metric(urls[name], "nv_inference_request_success_total", model="s2s_transformer")
+
+    names = ("namaskaram", "naa_peru_ramu", "naa_peru_emiti", "vatavaranam")
+    async with LiveCaller(stack.cfg.gateway_target) as caller:
+        turn = 0
+        while turn < 6 and not (served("triton") and served("triton-2")):
+            turn += 1
+            caller.say(speech[names[turn % len(names)]])
+            await caller.wait("response_done", turn, timeout=30)
+        assert served("triton") and served("triton-2"), "one call's turns were not spread over both replicas"
+        turn += 1
+        caller.say(speech["phone_poyindi"])
+        # Killed as the reply starts, while its generation may still be running on that replica
+        # (which of the two serves this turn is round_robin's choice: either way is checked).
+        await caller.wait("response_started", turn, timeout=30)
+        killed_at = time.monotonic()
+        await asyncio.to_thread(faults.kill, stack, "triton-2")
+        await caller.wait("response_done", turn, timeout=15)
+        errors = [r.msg.error for r in caller.received if r.kind == "error" and r.t >= killed_at]
+        assert len(errors) <= 1 and all(e.code == INBAND["triton"] for e in errors), errors
+        observed("triton replica killed", inband_errors=len(errors))
+        before = served("triton")
+        for name in ("naa_peru_emiti", "vatavaranam"):  # the call goes on, on the survivor
+            turn += 1
+            t0 = time.monotonic()
+            caller.say(speech[name])
+            await caller.wait("response_done", turn, timeout=30)
+            assert caller.first("error", t0) is None, caller.first("error", t0)
+        assert caller.ended_at is None
+        assert served("triton") >= before + 2
+    wait_health(stack.cfg.gateway_target, SERVING, timeout=5)
+    for name in ("namaskaram", "vatavaranam"):  # new calls: answered by the survivor
         result = await one_turn(stack, speech[name])
         assert len(result.turns) == 1 and not result.turns[0].errors, result.turns[0].errors
 

@@ -125,10 +125,8 @@ class RedisService(_PopenService):
 class TritonService(_PopenService):
     """tritonserver with its Python-backend stubs; a fresh `LocalTriton` (work dir) per start."""
 
-    name = "triton"
-
-    def __init__(self, make: Callable[[], LocalTriton], timeout_s: float) -> None:
-        self._make, self.timeout_s = make, timeout_s
+    def __init__(self, make: Callable[[], LocalTriton], timeout_s: float, name: str = "triton") -> None:
+        self._make, self.timeout_s, self.name = make, timeout_s, name
         self.triton: LocalTriton | None = None
 
     def _popen(self) -> subprocess.Popen | None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from telugu_s2s.s2s.triton_local import LocalTriton
 
+import functools
 import ipaddress
 import logging
 import os
@@ -46,6 +47,9 @@ class StackConfig:
     triton_grpc_port: int = 8001
     triton_http_port: int = 8003
     triton_metrics_port: int = 8002
+    # tritonserver processes; replica i listens on each triton port + 100 i, and the gateway
+    # spreads its generation calls over them (round_robin, s2s/client.py).
+    triton_replicas: int = setting(1, help="tritonserver processes behind the gateway")
     redis_port: int = 6390
     web_port: int = setting(8000, help="browser demo page (0 disables)")
     context_backend: str = setting(
@@ -67,6 +71,8 @@ class StackConfig:
     def __post_init__(self) -> None:
         if self.codec_replicas < 1:
             raise StackError(f"--codec-replicas must be >= 1, got {self.codec_replicas}")
+        if self.triton_replicas < 1:
+            raise StackError(f"--triton-replicas must be >= 1, got {self.triton_replicas}")
         if self.codec_replicas > 1 and not _is_ipv4(self.host):
             raise StackError(
                 f"--codec-replicas needs an IPv4 --host (the gateway lists them by address), got {self.host}"
@@ -89,6 +95,25 @@ class StackConfig:
         addresses = [f"{self.host}:{port}" for _, port, _ in self.codec_ports()]
         return addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
 
+    def triton_ports(self) -> list[tuple[str, int, int, int]]:
+        """(service name, gRPC port, HTTP port, metrics port) of each tritonserver replica."""
+        return [
+            (
+                "triton" if i == 0 else f"triton-{i + 1}",
+                self.triton_grpc_port + 100 * i,
+                self.triton_http_port + 100 * i,
+                self.triton_metrics_port + 100 * i,
+            )
+            for i in range(self.triton_replicas)
+        ]
+
+    @property
+    def triton_target(self) -> str:
+        """The gateway's Triton target: one address, or all replicas as an ipv4: list
+        (tritonserver listens on every interface; the gateway reaches it on loopback)."""
+        addresses = [f"127.0.0.1:{port}" for _, port, _, _ in self.triton_ports()]
+        return addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
+
     def ports(self) -> dict[str, int]:
         ports = {
             "gateway": self.gateway_port,
@@ -97,9 +122,11 @@ class StackConfig:
             **{f"{name} metrics": port for name, _, port in self.codec_ports()},
             "context": self.context_port,
             "context metrics": self.context_metrics_port,
-            "triton grpc": self.triton_grpc_port,
-            "triton http": self.triton_http_port,
-            "triton metrics": self.triton_metrics_port,
+            **{
+                f"{name} {kind}": port
+                for name, grpc_port, http_port, metrics_port in self.triton_ports()
+                for kind, port in (("grpc", grpc_port), ("http", http_port), ("metrics", metrics_port))
+            },
         }
         if self.resolved_backend() == "redis":
             ports["redis"] = self.redis_port
@@ -191,8 +218,10 @@ class LocalStack:
             )
             ready = _grpc_ready(cfg.host, port, cfg.start_timeout_s)
             plan.append(PythonService(name, "telugu_s2s.codec", codec.to_env, ready, logs))
+        for name, *ports in cfg.triton_ports():
+            make = functools.partial(self._triton, logs, name, *ports)
+            plan.append(TritonService(make, cfg.start_timeout_s, name=name))
         plan += [
-            TritonService(lambda: self._triton(logs), cfg.start_timeout_s),
             PythonService(
                 "gateway", "telugu_s2s.gateway", self._gateway_env, _grpc_ready(cfg.host, cfg.gateway_port, 60), logs
             ),
@@ -203,7 +232,7 @@ class LocalStack:
             plan.append(PythonService("web", "telugu_s2s.web", web.to_env, ready, logs))
         return plan
 
-    def _triton(self, logs: Path) -> LocalTriton:
+    def _triton(self, logs: Path, name: str, grpc_port: int, http_port: int, metrics_port: int) -> LocalTriton:
         from telugu_s2s.s2s.triton_local import LocalTriton
 
         cfg = self.cfg
@@ -212,11 +241,11 @@ class LocalStack:
             env["TS2S_S2S_ALLOW_RANDOM_WEIGHTS"] = "1"
         return LocalTriton(
             cfg.model_repository,
-            grpc_port=cfg.triton_grpc_port,
-            http_port=cfg.triton_http_port,
-            metrics_port=cfg.triton_metrics_port,
+            grpc_port=grpc_port,
+            http_port=http_port,
+            metrics_port=metrics_port,
             env=env,
-            log_path=logs / "triton.log",
+            log_path=logs / f"{name}.log",
         )
 
     def _gateway_env(self) -> dict[str, str]:
@@ -226,7 +255,7 @@ class LocalStack:
             port=cfg.gateway_port,
             metrics_port=cfg.gateway_metrics_port,
             codec_target=cfg.codec_target,
-            triton_target=f"127.0.0.1:{cfg.triton_grpc_port}",
+            triton_target=cfg.triton_target,
             context_target=f"{cfg.host}:{cfg.context_port}",
             # Local development: no API keys, one tenant. Production requires keys (docs/security.md).
             auth="disabled",
@@ -293,8 +322,14 @@ class LocalStack:
             ),
             ("context (gRPC)", f"{cfg.host}:{cfg.context_port}"),
             ("context metrics", f"http://{cfg.host}:{cfg.context_metrics_port}/metrics"),
-            ("triton (gRPC)", f"127.0.0.1:{cfg.triton_grpc_port}"),
-            ("triton metrics", f"http://127.0.0.1:{cfg.triton_metrics_port}/metrics"),
+            *(
+                entry
+                for name, grpc_port, _, metrics_port in cfg.triton_ports()
+                for entry in (
+                    (f"{name} (gRPC)", f"127.0.0.1:{grpc_port}"),
+                    (f"{name} metrics", f"http://127.0.0.1:{metrics_port}/metrics"),
+                )
+            ),
             ("logs", str(cfg.run_dir / "logs")),
         ]
 
