@@ -112,3 +112,14 @@ def test_codec_replicas_get_their_own_ports_and_one_gateway_target() -> None:
         StackConfig(codec_replicas=2, host="localhost")
     with pytest.raises(StackError, match=">= 1"):
         StackConfig(codec_replicas=0)
+
+
+def test_triton_replicas_get_their_own_ports_and_one_gateway_target() -> None:
+    one = StackConfig()
+    assert one.triton_target == "127.0.0.1:8001" and [n for n, *_ in one.triton_ports()] == ["triton"]
+    two = StackConfig(triton_replicas=2)
+    assert two.triton_ports() == [("triton", 8001, 8003, 8002), ("triton-2", 8101, 8103, 8102)]
+    assert two.triton_target == "ipv4:127.0.0.1:8001,127.0.0.1:8101"
+    assert {"triton-2 grpc", "triton-2 http", "triton-2 metrics"} <= set(two.ports())
+    with pytest.raises(StackError, match=">= 1"):
+        StackConfig(triton_replicas=0)
