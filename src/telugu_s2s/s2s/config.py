@@ -66,6 +66,11 @@ class S2SConfig:
     # reads what was heard at every frame it writes, not only through attention back to one
     # position. The KV cache keeps that vector per stream (`KVCache.steer`).
     listener_every_step: bool = False
+    # Training only: a CTC head over the listener's positions (each split in two) that spells
+    # the user turn in characters (`listener_ctc_symbols` = the alphabet + the blank, 0 = none):
+    # it makes the listener carry what was said, word by word, not only which question it was.
+    # Generation never reads it.
+    listener_ctc_symbols: int = 0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -82,6 +87,8 @@ class S2SConfig:
             raise ValueError("listener_layers and listener_classes must be >= 0")
         if self.listener_every_step and not self.listener_layers:
             raise ValueError("listener_every_step needs a listener (listener_layers > 0)")
+        if self.listener_ctc_symbols < 0 or (self.listener_ctc_symbols and not self.listener_layers):
+            raise ValueError("listener_ctc_symbols must be >= 0, and needs a listener (listener_layers > 0)")
         if self.listener_layers:
             if self.listener_latent_dim <= 0:
                 raise ValueError("a listener needs listener_latent_dim (the codec's latent size)")

@@ -143,6 +143,9 @@ class _Listener(nn.Module):
         self.out = nn.Linear(d, cfg.d_model)
         self.steer = nn.Linear(d, cfg.d_model) if cfg.listener_every_step else None
         self.head = nn.Linear(d, cfg.listener_classes) if cfg.listener_classes else None
+        # Two CTC outputs per position (4x fewer positions than frames: 31 per second at 62.5
+        # frames/s, room for a syllable's characters).
+        self.ctc = nn.Linear(d, 2 * cfg.listener_ctc_symbols) if cfg.listener_ctc_symbols else None
 
     @staticmethod
     def _conv(conv: nn.Conv1d, x: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,6 +159,13 @@ class _Listener(nn.Module):
     def forward(self, latent: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """latent [B, T, c] (frames >= lens ignored), lens [B] >= 1 -> (vector [B, d_model]
         to add where the reply starts, pooled features [B, listener_dim] for the head)."""
+        h, pad, _ = self.positions(latent, lens)
+        weights = self.pool(h).squeeze(-1).masked_fill(pad, float("-inf")).softmax(-1)
+        pooled = (weights[..., None] * h).sum(1)
+        return self.out(pooled), pooled
+
+    def positions(self, latent: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The encoder's output before pooling: (h [B, T', d], padding mask [B, T'], lengths [B])."""
         valid = (torch.arange(latent.shape[1], device=latent.device)[None, :] < lens[:, None])[..., None]
         n = lens.clamp_min(1)[:, None, None].to(latent.dtype)
         mean = (latent * valid).sum(1, keepdim=True) / n
@@ -168,10 +178,7 @@ class _Listener(nn.Module):
             raise ValueError(f"user turn too long for the listener ({length} > {self.pos.num_embeddings} positions)")
         x = x + self.pos(torch.arange(length, device=x.device))[None]
         pad = torch.arange(length, device=x.device)[None, :] >= lens[:, None]
-        h = self.ln(self.encoder(x, src_key_padding_mask=pad))
-        weights = self.pool(h).squeeze(-1).masked_fill(pad, float("-inf")).softmax(-1)
-        pooled = (weights[..., None] * h).sum(1)
-        return self.out(pooled), pooled
+        return self.ln(self.encoder(x, src_key_padding_mask=pad)), pad, lens
 
 
 class _Pass(NamedTuple):
@@ -266,6 +273,16 @@ class S2STransformer(nn.Module):
         idx = (user_start[:, None] + span[None, :]).clamp_max(tokens.shape[2] - 1)  # [B, T]
         user = tokens.gather(2, idx[:, None, :].expand(-1, tokens.shape[1], -1))
         return self.listener(self._latent(user), lens)
+
+    def heard_ctc(self, tokens: torch.Tensor, lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training only: user turns alone (tokens [B, K, T] from position 0, lengths [B]) ->
+        the CTC head's log-probabilities [2T', B, symbols] and their lengths [B] (F.ctc_loss)."""
+        if self.listener is None or self.listener.ctc is None:
+            raise ValueError("this model's listener has no CTC head (listener_ctc_symbols = 0)")
+        h, _, out_lens = self.listener.positions(self._latent(tokens), lens.clamp_min(1))
+        b, t, _ = h.shape
+        logits = self.listener.ctc(h).view(b, 2 * t, self.cfg.listener_ctc_symbols)
+        return logits.log_softmax(-1).transpose(0, 1), 2 * out_lens
 
     def heard_logits(self, pooled: torch.Tensor) -> torch.Tensor:
         """Training only: the listener's head on its pooled features -> intent logits."""

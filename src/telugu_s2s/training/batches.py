@@ -27,6 +27,7 @@ class TrainExample:
     decision_weight: float = 1.0
     aux_class: int = -1  # the auxiliary head's target (cfg.aux_classes > 0); -1 = none
     intent_class: int = -1  # the listener head's target: what the user turn says (cfg.listener_classes > 0)
+    user_labels: np.ndarray | None = None  # the CTC head's target: the user turn spelled (transcripts.labels)
 
 
 @dataclass
@@ -138,12 +139,35 @@ def user_batch(cfg: S2SConfig, examples: Sequence[TrainExample]) -> tuple[torch.
     )
 
 
-def listener_loss(
-    model: S2STransformer, tokens: torch.Tensor, lens: torch.Tensor, intent: torch.Tensor
-) -> torch.Tensor:
-    """Cross-entropy of the listener's head on user turns heard alone (a `user_batch`)."""
+def ctc_targets(examples: Sequence[TrainExample]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The user turns' spellings for the listener's CTC head: (labels [B, S] right-padded with 0,
+    lengths [B]); a turn without a spelling has length 0 and is left out of the loss."""
+    spelled = [ex.user_labels if ex.user_labels is not None else np.zeros(0, np.int64) for ex in examples]
+    lens = [len(x) for x in spelled]
+    out = np.zeros((len(spelled), max(1, max(lens))), np.int64)
+    for i, x in enumerate(spelled):
+        out[i, : len(x)] = x
+    return torch.from_numpy(out), torch.tensor(lens, dtype=torch.long)
+
+
+def listener_loss(model: S2STransformer, heard: Sequence[torch.Tensor], ctc_weight: float = 0.0) -> torch.Tensor:
+    """Cross-entropy of the listener's head on user turns heard alone, `heard` = a `user_batch`
+    (tokens, lengths, intents), optionally followed by `ctc_targets` (labels, label lengths):
+    then plus `ctc_weight` x the CTC loss of its spelling head (per turn, divided by its label
+    length, averaged over the turns that have a spelling)."""
+    tokens, lens, intent = heard[:3]
     _, pooled = model.listen(tokens, torch.zeros_like(lens), lens)
-    return F.cross_entropy(model.heard_logits(pooled), intent, ignore_index=-1, label_smoothing=0.1)
+    value = F.cross_entropy(model.heard_logits(pooled), intent, ignore_index=-1, label_smoothing=0.1)
+    if ctc_weight and len(heard) == 5:
+        labels, label_lens = heard[3:]
+        keep = label_lens > 0
+        if bool(keep.any()):
+            log_probs, out_lens = model.heard_ctc(tokens[keep], lens[keep])
+            ctc = F.ctc_loss(
+                log_probs, labels[keep], out_lens, label_lens[keep], blank=0, reduction="mean", zero_infinity=True
+            )
+            value = value + ctc_weight * ctc
+    return value
 
 
 def loss(

@@ -231,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="steps of listener-only training before a fresh run's first step (default 3000; 0 = none)",
     )
     ts.add_argument(
+        "--ctc-weight",
+        type=float,
+        default=None,
+        help="the listener's CTC spelling head (training only): its share of the listener's loss (default 0 = off)",
+    )
+    ts.add_argument(
         "--init-from",
         type=Path,
         default=None,
@@ -469,6 +475,8 @@ def cmd_s2s(args, steps: int | None = None) -> dict:
         cfg = replace(cfg, listener_pretrain=args.listener_pretrain)
     if getattr(args, "init_from", None) is not None:
         cfg = replace(cfg, init_from=args.init_from)
+    if getattr(args, "ctc_weight", None) is not None:
+        cfg = replace(cfg, ctc_weight=args.ctc_weight)
     if getattr(args, "lr", None) is not None:
         cfg = replace(cfg, lr=args.lr)
     if getattr(args, "loader_workers", None) is not None:

@@ -34,8 +34,16 @@ import torch
 
 from telugu_s2s.common.voices import get_voice
 from telugu_s2s.s2s.model import S2SConfig, S2STransformer, build_prefix, delayed_reply, save_checkpoint
-from telugu_s2s.training import corpus, synth
-from telugu_s2s.training.batches import TrainBatch, TrainExample, listener_loss, loss, make_batch, user_batch
+from telugu_s2s.training import corpus, synth, transcripts
+from telugu_s2s.training.batches import (
+    TrainBatch,
+    TrainExample,
+    ctc_targets,
+    listener_loss,
+    loss,
+    make_batch,
+    user_batch,
+)
 from telugu_s2s.training.encode import load_codes, pad_silence, silence_codes
 from telugu_s2s.training.run_state import RunState, config_record
 
@@ -145,6 +153,9 @@ class S2STrainConfig:
     listener_batch: int = 48
     listener_pretrain: int = 3000
     listener_lr: float = 1e-3
+    # The listener's CTC head (S2SConfig.listener_ctc_symbols): its share of the loss on the user
+    # turns heard alone, which then carry their spelling (`transcripts`); 0 = off.
+    ctc_weight: float = 0.0
     # Start a fresh run from another checkpoint's weights where names and shapes match (new
     # parts, such as a listener, start as built); None = from scratch.
     init_from: Path | None = None
@@ -165,6 +176,7 @@ class Clip:
     intent: str
     reply_text: str  # "" for a recall (the reply names the introduced name)
     codes: np.ndarray
+    user_text: str = ""  # what was said (training only: the listener's CTC head)
 
     @property
     def intent_class(self) -> int:
@@ -257,7 +269,8 @@ class Composer:
         kind = rng.choices(self.kinds, self.weights)[0]
         target = rng.choice(pool[kind] or pool["qa"])
         empty = np.zeros((target.codes.shape[0], 0), np.int64)
-        return TrainExample(0, target.codes, empty, intent_class=target.intent_class)
+        spelled = transcripts.labels(target.user_text) if self.cfg.ctc_weight and target.user_text else None
+        return TrainExample(0, target.codes, empty, intent_class=target.intent_class, user_labels=spelled)
 
     def batches(self, rng: random.Random, batch_size: int, n: int = 4) -> list[list[TrainExample]]:
         """`n` length-bucketed batches: n x batch_size draws sorted by length, then cut."""
@@ -276,7 +289,10 @@ class Composer:
 
 def load_composer(data_dir: Path, codes: dict[str, np.ndarray], mcfg: S2SConfig, cfg: S2STrainConfig) -> Composer:
     rows = synth.read_jsonl(Path(data_dir) / "splits" / "train.jsonl")
-    clips = [Clip(r["caller"], r["kind"], r["intent"], r["reply_text"], codes[r["user_audio"]]) for r in rows]
+    clips = [
+        Clip(r["caller"], r["kind"], r["intent"], r["reply_text"], codes[r["user_audio"]], r.get("user_text", ""))
+        for r in rows
+    ]
     refs = synth.read_jsonl(Path(data_dir) / "references.jsonl")
     replies = {(r["text"], r["voice"]): codes[r["audio"]] for r in refs}
     decisions: dict[tuple[str, str], tuple[int, ...]] = {}
@@ -514,9 +530,14 @@ def _heard_batch(
     silence: np.ndarray | None,
     frame_rate: float,
     mcfg: S2SConfig,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    turns = [composer.draw_heard(rng) for _ in range(cfg.listener_batch)]
-    return user_batch(mcfg, _augmented(turns, rng, cfg, mcfg.codebook_size, silence, frame_rate))
+) -> tuple[torch.Tensor, ...]:
+    """User turns for the listener alone: a `user_batch`, and their spellings (`ctc_targets`)
+    when the CTC head learns."""
+    turns = _augmented(
+        [composer.draw_heard(rng) for _ in range(cfg.listener_batch)], rng, cfg, mcfg.codebook_size, silence, frame_rate
+    )
+    heard = user_batch(mcfg, turns)
+    return (*heard, *ctc_targets(turns)) if cfg.ctc_weight and mcfg.listener_ctc_symbols else heard
 
 
 def _pretrain_listener(
@@ -538,7 +559,7 @@ def _pretrain_listener(
     history, acc, n, t0 = [], 0.0, 0, time.perf_counter()
     for step in range(1, steps + 1):
         heard = _heard_batch(composer, cfg, rng, silence, frame_rate, model.cfg)
-        value = listener_loss(model, *(t.to(cfg.device) for t in heard))
+        value = listener_loss(model, [t.to(cfg.device) for t in heard], ctc_weight=cfg.ctc_weight)
         opt.zero_grad(set_to_none=True)
         value.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -563,7 +584,7 @@ class StepInputs:
     turns the listener hears alone, and the lone turns of the reply-class head (None = off)."""
 
     batch: TrainBatch
-    heard: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None
+    heard: tuple[torch.Tensor, ...] | None
     recognition: TrainBatch | None
 
 
@@ -649,6 +670,8 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
         mcfg = replace(mcfg, aux_classes=len(corpus.reply_classes()))
     if cfg.model:
         mcfg = S2SConfig.from_dict({**mcfg.to_dict(), **cfg.model})
+    if cfg.ctc_weight and not mcfg.listener_ctc_symbols:
+        mcfg = replace(mcfg, listener_ctc_symbols=transcripts.SYMBOLS)
     codes = load_codes(Path(cfg.codes_path or Path(cfg.data_dir) / "codes.npz"))
     composer = load_composer(Path(cfg.data_dir), codes, mcfg, cfg)
     codec = load_codec(Path(cfg.codec_dir))
@@ -694,7 +717,9 @@ def train_s2s(cfg: S2STrainConfig) -> dict:
         inputs = next(steps_in)
         value = loss(model, inputs.batch.to(cfg.device), cfg.aux_weight, cfg.listener_weight)
         if inputs.heard is not None:
-            value = value + cfg.listener_weight * listener_loss(model, *(t.to(cfg.device) for t in inputs.heard))
+            value = value + cfg.listener_weight * listener_loss(
+                model, [t.to(cfg.device) for t in inputs.heard], ctc_weight=cfg.ctc_weight
+            )
         if inputs.recognition is not None:
             value = value + cfg.aux_weight * recognition_loss(model, inputs.recognition.to(cfg.device))
         opt.zero_grad(set_to_none=True)

@@ -416,6 +416,42 @@ def test_listener_head_trains_and_a_new_listener_leaves_the_model_answering_as_b
     assert heard.listener.head.weight.grad is not None and heard.listener.head.weight.grad.abs().sum() > 0
     tokens, lens, target = tb.user_batch(lcfg, [ex, tb.TrainExample(0, codes(rng, cfg, 2), codes(rng, cfg, 1))])
     assert tokens.shape == (2, 2, 6) and lens.tolist() == [6, 2] and target.tolist() == [3, -1]
-    assert torch.isfinite(tb.listener_loss(heard, tokens, lens, target))
+    assert torch.isfinite(tb.listener_loss(heard, (tokens, lens, target)))
     with pytest.raises(ValueError, match="listener_latent_dim"):
         dataclasses.replace(cfg, listener_layers=1)
+
+
+def test_the_listeners_ctc_head_learns_to_spell_and_generation_does_not_read_it(cfg, rng):
+    lcfg = dataclasses.replace(
+        cfg, listener_layers=1, listener_dim=16, listener_latent_dim=8, listener_classes=5, listener_ctc_symbols=7
+    )
+    with pytest.raises(ValueError, match="listener_ctc_symbols"):
+        dataclasses.replace(cfg, listener_ctc_symbols=7)
+    torch.manual_seed(0)
+    model = m.S2STransformer(lcfg)
+    model.set_code_vectors(rng.normal(size=(2, cfg.codebook_size, 8)))
+    spelled = [np.array([1, 2, 3, 2]), np.array([4, 5]), None]  # the third turn has no spelling
+    turns = [
+        tb.TrainExample(0, codes(rng, cfg, 24), codes(rng, cfg, 0), intent_class=1, user_labels=spelled[0]),
+        tb.TrainExample(0, codes(rng, cfg, 16), codes(rng, cfg, 0), intent_class=2, user_labels=spelled[1]),
+        tb.TrainExample(0, codes(rng, cfg, 12), codes(rng, cfg, 0), intent_class=3),
+    ]
+    heard = (*tb.user_batch(lcfg, turns), *tb.ctc_targets(turns))
+    labels, label_lens = heard[3:]
+    assert labels.tolist() == [[1, 2, 3, 2], [4, 5, 0, 0], [0, 0, 0, 0]] and label_lens.tolist() == [4, 2, 0]
+    # two outputs per listener position: 24 frames -> 6 positions -> 12 outputs
+    log_probs, out_lens = model.heard_ctc(heard[0][:1], heard[1][:1])
+    assert log_probs.shape == (12, 1, 7) and out_lens.tolist() == [12]
+    plain = tb.listener_loss(model, heard)
+    with_ctc = tb.listener_loss(model, heard, ctc_weight=1.0)
+    assert torch.isfinite(with_ctc) and with_ctc > plain
+    with_ctc.backward()
+    assert model.listener.ctc.weight.grad.abs().sum() > 0
+    # Generation reads the listener's pooled vector only: the CTC head changes no reply.
+    model.eval()
+    prefix = torch.from_numpy(m.build_prefix(cfg, codes(rng, cfg, 7)))[None]
+    p = torch.tensor([prefix.shape[2]])
+    before = model(prefix, torch.tensor([0]), p)
+    with torch.no_grad():
+        model.listener.ctc.weight.normal_()
+    torch.testing.assert_close(model(prefix, torch.tensor([0]), p), before)
