@@ -92,8 +92,7 @@ class StackConfig:
     @property
     def codec_target(self) -> str:
         """The gateway's codec target: one address, or all replicas as an ipv4: list."""
-        addresses = [f"{self.host}:{port}" for _, port, _ in self.codec_ports()]
-        return addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
+        return _target([f"{self.host}:{port}" for _, port, _ in self.codec_ports()])
 
     def triton_ports(self) -> list[tuple[str, int, int, int]]:
         """(service name, gRPC port, HTTP port, metrics port) of each tritonserver replica."""
@@ -111,8 +110,7 @@ class StackConfig:
     def triton_target(self) -> str:
         """The gateway's Triton target: one address, or all replicas as an ipv4: list
         (tritonserver listens on every interface; the gateway reaches it on loopback)."""
-        addresses = [f"127.0.0.1:{port}" for _, port, _, _ in self.triton_ports()]
-        return addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
+        return _target([f"127.0.0.1:{port}" for _, port, _, _ in self.triton_ports()])
 
     def ports(self) -> dict[str, int]:
         ports = {
@@ -350,6 +348,11 @@ class LocalStack:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _target(addresses: list[str]) -> str:
+    """One address as is; several as one `ipv4:` list, which round_robin spreads calls over."""
+    return addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
 
 
 def _is_ipv4(host: str) -> bool:

@@ -20,13 +20,14 @@ SYMBOLS = len(ALPHABET) + 1  # with the blank (0)
 def labels(text: str) -> np.ndarray:
     """The CTC targets of `text`: int64 label ids (1..SYMBOLS-1), no leading, trailing or
     repeated boundaries."""
+    boundary = _INDEX[SPACE]
     out: list[int] = []
     for ch in text:
-        if ch.isspace() or ch not in _INDEX:
-            if ch.isspace() and out and out[-1] != _INDEX[SPACE]:
-                out.append(_INDEX[SPACE])
-            continue
-        out.append(_INDEX[ch])
-    while out and out[-1] == _INDEX[SPACE]:
+        if ch.isspace():
+            if out and out[-1] != boundary:
+                out.append(boundary)
+        elif ch in _INDEX:
+            out.append(_INDEX[ch])
+    if out and out[-1] == boundary:
         out.pop()
     return np.asarray(out, dtype=np.int64)
